@@ -1,0 +1,202 @@
+"""The grader's command line: run the checks of the chosen stages and report them.
+
+    python -m grader                      grade every stage in exercises/
+    python -m grader 01-middleware        grade one stage, check by check
+    python -m grader --workdir DIR        grade a folder laid out like exercises/
+    python -m grader --json results.json  also write a Gradescope-style results file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+from grader.results import CheckResult, Collector
+from grader.stages import EXERCISES, SOLUTIONS, Stage, load_stages, stage_by_id
+
+
+class Style:
+    def __init__(self, stream) -> None:
+        self.on = stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.on else text
+
+    def green(self, text: str) -> str:
+        return self._paint("32", text)
+
+    def red(self, text: str) -> str:
+        return self._paint("31", text)
+
+    def yellow(self, text: str) -> str:
+        return self._paint("33", text)
+
+    def dim(self, text: str) -> str:
+        return self._paint("2", text)
+
+    def bold(self, text: str) -> str:
+        return self._paint("1", text)
+
+
+MARKS = {"passed": "✔", "failed": "✘", "blocked": "–"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (or numbers); default: all")
+    parser.add_argument("--workdir", type=Path, default=EXERCISES, help="folder laid out like exercises/")
+    parser.add_argument("--reference", type=Path, default=SOLUTIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write Gradescope-style results to FILE")
+    parser.add_argument("--list", action="store_true", help="list the stages and exit")
+    parser.add_argument("--summary", action="store_true", help="one line per stage, details of the first failure")
+    parser.add_argument("--details", action="store_true", help="every check of every stage")
+    return parser.parse_args(argv)
+
+
+class Printer:
+    """Prints as checks finish: every check in detail mode, a progress line per stage in summary mode."""
+
+    def __init__(self, stages: list[Stage], detailed: bool, out=sys.stdout) -> None:
+        self.stages, self.detailed, self.out, self.style = stages, detailed, out, Style(out)
+        self.current: str | None = None
+        self.per_stage: dict[str, list[CheckResult]] = {stage.id: [] for stage in stages}
+
+    def write(self, text: str = "", end: str = "\n") -> None:
+        self.out.write(text + end)
+        self.out.flush()
+
+    def stage_header(self, stage: Stage, index: int) -> None:
+        self.write(self.style.bold(f"[{index}/{len(self.stages)}] {stage.id}: {stage.title}"))
+
+    def check_line(self, result: CheckResult, previous: CheckResult | None = None) -> None:
+        mark = MARKS[result.status]
+        paint = {"passed": self.style.green, "failed": self.style.red, "blocked": self.style.yellow}[result.status]
+        self.write(f"  {paint(mark)} {result.title}")
+        repeated = previous is not None and previous.status == "blocked" and previous.output == result.output
+        if not result.passed and result.output and not repeated:
+            for line in result.output.strip().splitlines():
+                self.write("      " + line)
+
+    def on_result(self, result: CheckResult) -> None:
+        stage = stage_by_id(result.stage)
+        if result.stage != self.current:
+            self.finish_stage()
+            self.current = result.stage
+            index = [s.id for s in self.stages].index(stage.id) + 1
+            if self.detailed:
+                self.stage_header(stage, index)
+            else:
+                self.write(f"[{index}/{len(self.stages)}] {stage.id:<18} ", end="")
+        earlier = self.per_stage[result.stage]
+        self.per_stage[result.stage].append(result)
+        if self.detailed:
+            self.check_line(result, earlier[-2] if len(earlier) > 1 else None)
+        else:
+            paint = {"passed": self.style.green, "failed": self.style.red, "blocked": self.style.yellow}
+            self.write(paint[result.status]("." if result.passed else MARKS[result.status]), end="")
+
+    def finish_stage(self) -> None:
+        if self.current is None:
+            return
+        results = self.per_stage[self.current]
+        passed = sum(r.passed for r in results)
+        verdict = self.style.green("done") if passed == len(results) else self.style.red("not yet")
+        if self.detailed:
+            self.write(f"  {passed}/{len(results)} checks pass: {verdict}\n")
+        else:
+            self.write(f" {passed}/{len(results)} {verdict}")
+
+
+def score(results: list[CheckResult], stages: list[Stage]) -> None:
+    for stage in stages:
+        mine = [result for result in results if result.stage == stage.id]
+        for result in mine:
+            result.max_score = stage.points / len(mine)
+            result.score = result.max_score if result.passed else 0.0
+
+
+def gradescope(results: list[CheckResult]) -> dict:
+    return {
+        "score": round(sum(result.score for result in results), 2),
+        "max_score": round(sum(result.max_score for result in results), 2),
+        "tests": [
+            {"name": f"{result.stage}: {result.title}", "score": round(result.score, 4),
+             "max_score": round(result.max_score, 4),
+             "status": "passed" if result.passed else "failed", "output": result.output}
+            for result in results
+        ],
+    }
+
+
+def run_checks(stages: list[Stage], workdir: Path, reference: Path, printer: Printer) -> tuple[int, list[CheckResult]]:
+    collector = Collector(on_result=printer.on_result)
+    args = [str(stage.checks_file) for stage in stages] + [
+        "--workdir", str(workdir), "--reference", str(reference),
+        "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
+        "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths=",
+    ]
+    code = pytest.main(args, plugins=[collector])
+    printer.finish_stage()
+    return int(code), [collector.results[nodeid] for nodeid in collector.order]
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    if options.list:
+        for stage in load_stages():
+            print(f"{stage.id:<18} {stage.title}")
+        return 0
+    try:
+        stages = [stage_by_id(name) for name in options.stages] or load_stages()
+    except KeyError as error:
+        print(error.args[0], file=sys.stderr)
+        return 2
+    detailed = options.details or (len(stages) == 1 and not options.summary)
+    printer = Printer(stages, detailed)
+    results: list[CheckResult] = []
+    try:
+        print(f"Grading {options.workdir} ({len(stages)} stage{'s' if len(stages) > 1 else ''})\n")
+        code, results = run_checks(stages, options.workdir, options.reference, printer)
+        if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) \
+                or not results:
+            raise RuntimeError(f"the checks did not run (pytest exit code {code})")
+    except BaseException as error:
+        if options.json:
+            report = gradescope(results)
+            report["tests"].append({"name": "grader", "score": 0, "max_score": 0, "status": "failed",
+                                    "output": "".join(traceback.format_exception(error))})
+            options.json.write_text(json.dumps(report, indent=2))
+        if isinstance(error, KeyboardInterrupt):
+            print("\ninterrupted", file=sys.stderr)
+            return 130
+        print(f"\nThe grader itself failed: {error}", file=sys.stderr)
+        return 2
+    score(results, stages)
+    report = gradescope(results)
+    if options.json:
+        options.json.write_text(json.dumps(report, indent=2))
+    all_passed = all(result.passed for result in results)
+    if not detailed:
+        first = next((stage for stage in stages
+                      if any(not r.passed for r in results if r.stage == stage.id)), None)
+        if first is not None:
+            print()
+            printer.stage_header(first, stages.index(first) + 1)
+            previous = None
+            for result in results:
+                if result.stage == first.id:
+                    printer.check_line(result, previous)
+                    previous = result
+    style = printer.style
+    print(f"\nScore: {report['score']:g}/{report['max_score']:g}. " + (
+        style.green("Every check passes.") if all_passed else
+        "Fix the first ✘ above, then run the grader again" + (
+            f" (`make grade STAGE={first.id}` shows one stage)." if not detailed and first else ".")))
+    return 0 if all_passed else 1

@@ -1,0 +1,44 @@
+"""Judge a student's answer by what the reference solution answers to the same request.
+
+Comparing with a live reference (instead of hard-coded statuses) keeps the grader
+honest when the SDK changes: whatever the MCP app answers with the key, the
+student's server must answer too, and wherever the reference refuses, the
+student's server must refuse the same way.
+"""
+
+from __future__ import annotations
+
+from grader.probes import Answer, Probe
+from grader.verdict import CheckFailed
+
+
+def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
+                          let_in_hint: str, keep_out_hint: str, allow_refusal_of_404: bool = True) -> None:
+    """Fail unless GOT answers PROBE the way REFERENCE does.
+
+    - the reference refuses (401): the student must refuse with 401 and WWW-Authenticate;
+    - the reference answers 404 (nothing there): a 401 is just as safe;
+    - otherwise the status must be the same (the request got through to the same place).
+    """
+    if reference.status == 401:
+        if got.status == 401 and got.challenge:
+            return
+        if got.status == 401:
+            hint = "A 401 must carry a WWW-Authenticate header that names the scheme (RFC 9110)."
+        elif got.status == 403:
+            hint = ("403 Forbidden means 'I know who you are, and you may not'. A missing or wrong key "
+                    "is 401 Unauthorized, with a WWW-Authenticate header.")
+        elif got.status >= 500:
+            hint = ("The server crashed on this request. A common cause: hmac.compare_digest(str, str) "
+                    "raises TypeError on non-ASCII text; compare bytes instead.")
+        else:
+            hint = keep_out_hint
+        raise CheckFailed(sent=probe.describe(), got=got.describe(),
+                          expected="401 Unauthorized with a WWW-Authenticate header (the reference refuses it)",
+                          hint=hint)
+    if reference.status == 404 and allow_refusal_of_404 and got.status in (401, 404):
+        return
+    if got.status != reference.status:
+        hint = let_in_hint if got.status == 401 else keep_out_hint
+        raise CheckFailed(sent=probe.describe(), got=got.describe(),
+                          expected=f"{reference.describe()} (as the reference solution answers)", hint=hint)

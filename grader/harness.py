@@ -1,0 +1,221 @@
+"""Run student code in subprocesses: servers under uvicorn, scripts, import checks.
+
+Every process gets its own process group, so killing the group also kills
+whatever it started (uvicorn workers, reloaders, stray children). Processes are
+tracked in a registry and killed at interpreter exit too, so an interrupted or
+crashing grader leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# How long a server may take to answer on its port. Student code that never
+# binds fails after this long. GRADER_START_TIMEOUT overrides it (tests use less).
+START_TIMEOUT = float(os.environ.get("GRADER_START_TIMEOUT", "25"))
+
+_LIVE: set[subprocess.Popen] = set()
+
+
+def _kill_group(process: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is still there."""
+    try:
+        pgid = os.getpgid(process.pid)
+    except ProcessLookupError:
+        pgid = None
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            if pgid is not None:
+                os.killpg(pgid, sig)
+            else:
+                process.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if pgid is not None:
+        try:  # children that outlived their parent
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _LIVE.discard(process)
+
+
+@atexit.register
+def kill_everything() -> None:
+    for process in list(_LIVE):
+        _kill_group(process, grace=1.0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment student code runs in: offline, unbuffered, no OpenAI key."""
+    env = dict(os.environ)
+    for name in ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL", *drop):
+        env.pop(name, None)
+    env.update(PYTHONUNBUFFERED="1", OPENAI_AGENTS_DISABLE_TRACING="1", PYTHONDONTWRITEBYTECODE="1")
+    env.update(extra or {})
+    return env
+
+
+def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    _LIVE.add(process)
+    return process
+
+
+class ServerDidNotStart(Exception):
+    pass
+
+
+class Server:
+    """`python -m uvicorn APP` in FOLDER on a free loopback port."""
+
+    def __init__(self, folder: Path, app: str, *, env: dict[str, str] | None = None,
+                 root_path: str | None = None, label: str = "server") -> None:
+        self.folder, self.app, self.label, self.root_path = folder, app, label, root_path
+        self.port = free_port()
+        self._log = Path(tempfile.mkstemp(prefix=f"grader-{label}-", suffix=".log")[1])
+        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)]
+        if root_path:
+            command += ["--root-path", root_path]
+        self.command = command
+        self.process = _spawn(command, folder, child_env(env), self._log)
+        self.started = False
+        self.failure: str | None = None
+        self.hung: str | None = None  # set once a request got no answer in time
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def where(self) -> str:
+        return f"uvicorn {self.app}" + (f" --root-path {self.root_path}" if self.root_path else "")
+
+    def log(self) -> str:
+        try:
+            return self._log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> "Server":
+        """Wait until the port accepts connections; fail fast if the process dies."""
+        if self.started:
+            return self
+        if self.failure:
+            raise ServerDidNotStart(self.failure)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.failure = f"`{self.where}` exited with status {code} before it answered on its port."
+                _LIVE.discard(self.process)
+                raise ServerDidNotStart(self.failure)
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    self.started = True
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        self.failure = f"`{self.where}` did not answer on its port within {timeout:.0f} s (it never started listening)."
+        raise ServerDidNotStart(self.failure)
+
+    def stop(self) -> None:
+        _kill_group(self.process)
+        self.started = False
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@dataclass
+class Finished:
+    returncode: int | None  # None: killed after the time limit
+    output: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = None,
+               timeout: float = 60.0, label: str = "script") -> Finished:
+    """Run `python ARGS` in FOLDER to completion, killed with its group after TIMEOUT seconds."""
+    log = Path(tempfile.mkstemp(prefix=f"grader-{label}-", suffix=".log")[1])
+    process = _spawn([sys.executable, *args], folder, child_env(env), log)
+    try:
+        process.wait(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        _kill_group(process, grace=1.0)
+    output = log.read_text(errors="replace")
+    log.unlink(missing_ok=True)
+    return Finished(None if timed_out else process.returncode, output, timed_out)
+
+
+class Background:
+    """Like run_python, but started now and collected later (so it overlaps with other work)."""
+
+    def __init__(self, folder: Path, args: list[str], *, env: dict[str, str] | None = None, label: str = "job"):
+        self._log = Path(tempfile.mkstemp(prefix=f"grader-{label}-", suffix=".log")[1])
+        self.process = _spawn([sys.executable, *args], folder, child_env(env), self._log)
+
+    def result(self, timeout: float = 60.0) -> Finished:
+        try:
+            self.process.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(self.process, grace=1.0)
+        return Finished(None if timed_out else self.process.returncode,
+                        self._log.read_text(errors="replace"), timed_out)
+
+
+# Imports each module in turn; on failure prints only the student's own frames.
+IMPORT_SCRIPT = """
+import importlib, os, sys, traceback
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except BaseException as error:
+        print(f"import {name} failed:")
+        here = os.getcwd()
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(here)]
+        print("".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(error)), end="")
+        sys.exit(1)
+print("imports OK")
+"""
+
+
+def start_import_check(folder: Path, modules: list[str], env: dict[str, str] | None = None) -> Background:
+    return Background(folder, ["-c", IMPORT_SCRIPT, *modules], env=env, label="imports")

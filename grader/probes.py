@@ -1,0 +1,129 @@
+"""Real HTTP requests against a running server, described the way a student reads them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import httpx
+
+from grader.harness import Server
+from grader.verdict import blocked_by
+
+REQUEST_TIMEOUT = 5.0
+KEY_HEADER = "X-API-Key"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request: method, path (and query), headers as (name, value) pairs, optional JSON body."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str | bytes], ...] = ()
+    body: dict | None = None
+    note: str = ""  # how the request was built, in words ("no X-API-Key header")
+    outcome: str = ""  # what a secure server does with it, in words ("refused")
+
+    @property
+    def title(self) -> str:
+        return self.describe() + (f" is {self.outcome}" if self.outcome else "")
+
+    def describe(self) -> str:
+        shown = self.note or ", ".join(f"{name}: {_show(value)}" for name, value in self.headers) or "no headers"
+        return f"{self.method} {self.path} ({shown})"
+
+
+def _show(value: str | bytes) -> str:
+    if isinstance(value, bytes):
+        return repr(value)
+    return repr(value) if value == "" else value
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: str
+    first_event: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def challenge(self) -> str | None:
+        return self.headers.get("www-authenticate")
+
+    @property
+    def is_event_stream(self) -> bool:
+        return self.headers.get("content-type", "").startswith("text/event-stream")
+
+    def describe(self) -> str:
+        reason = httpx.codes.get_reason_phrase(self.status)
+        parts = [f"{self.status} {reason}".strip()]
+        if self.status == 401:
+            parts.append(f"WWW-Authenticate: {self.challenge}" if self.challenge else "no WWW-Authenticate header")
+        if self.is_event_stream:
+            parts.append(f"event stream, first event {self.first_event!r}" if self.first_event else "event stream")
+        elif self.body:
+            body = self.body if len(self.body) <= 160 else self.body[:160] + "..."
+            parts.append(f"body {body}")
+        return ", ".join(parts)
+
+
+def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
+    """Send PROBE to SERVER. An event stream is read up to its first event, then closed."""
+    if server.hung:
+        blocked_by(f"the server stopped answering earlier ({server.hung})")
+    url = server.base_url + base_path + probe.path
+    content = json.dumps(probe.body).encode() if probe.body is not None else None
+    headers = list(probe.headers)
+    if content is not None:
+        headers.append(("Content-Type", "application/json"))
+    try:
+        with httpx.Client(timeout=REQUEST_TIMEOUT) as client:
+            with client.stream(probe.method, url, headers=headers, content=content) as response:
+                answer = Answer(response.status_code, response.headers, "")
+                if answer.is_event_stream:
+                    answer.first_event = _first_event(response)
+                else:
+                    answer.body = response.read().decode(errors="replace")
+                return answer
+    except httpx.TimeoutException:
+        server.hung = f"no answer to {probe.method} {probe.path} within {REQUEST_TIMEOUT:.0f} s"
+        raise AssertionError(
+            f"sent:     {probe.describe()}\ngot:      no answer within {REQUEST_TIMEOUT:.0f} s\n"
+            "expected: an answer\nhint:     something in the request path blocks forever; look for a loop, "
+            "a lock or a blocking call in your middleware"
+        ) from None
+    except httpx.TransportError as error:
+        raise AssertionError(
+            f"sent:     {probe.describe()}\ngot:      the connection failed ({error.__class__.__name__}: {error})\n"
+            f"expected: an HTTP answer\nhint:     the server may have crashed; its log:\n{tail(server.log())}"
+        ) from None
+
+
+def _first_event(response: httpx.Response) -> str:
+    """The first complete SSE event (e.g. 'event: endpoint / data: /mcp/messages/?session_id=...')."""
+    lines: list[str] = []
+    for line in response.iter_lines():
+        if line == "" and lines:
+            break
+        if line:
+            lines.append(line)
+    return " / ".join(lines)
+
+
+def tail(text: str, lines: int = 25) -> str:
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join("    | " + line for line in kept) if kept else "    | (no output)"
+
+
+# The credentials an attacker (or a forgetful client) would try.
+def key_variants(right_key: str) -> list[tuple[tuple[tuple[str, str | bytes], ...], str, str]]:
+    """(headers, words, outcome) for: no key, empty key, wrong key, right key, right key in other casing."""
+    return [
+        ((), "no X-API-Key header", "refused"),
+        (((KEY_HEADER, ""),), "X-API-Key: ''", "refused"),
+        (((KEY_HEADER, "not-the-key"),), "X-API-Key: not-the-key", "refused"),
+        (((KEY_HEADER, right_key),), f"X-API-Key: {right_key}", "let through"),
+        ((("x-api-key", right_key),), f"x-api-key: {right_key}", "let through"),
+    ]
