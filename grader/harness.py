@@ -182,25 +182,6 @@ def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = No
     return Finished(None if timed_out else process.returncode, output, timed_out)
 
 
-class Background:
-    """Like run_python, but started now and collected later (so it overlaps with other work)."""
-
-    def __init__(self, folder: Path, args: list[str], *, env: dict[str, str] | None = None, label: str = "job"):
-        self._log = Path(tempfile.mkstemp(prefix=f"grader-{label}-", suffix=".log")[1])
-        self.process = _spawn([sys.executable, *args], folder, child_env(env), self._log)
-
-    def result(self, timeout: float = 60.0) -> Finished:
-        try:
-            self.process.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_group(self.process, grace=1.0)
-        return Finished(None if timed_out else self.process.returncode,
-                        self._log.read_text(errors="replace"), timed_out)
-
-
 # Imports each module in turn; on failure prints only the student's own frames.
 IMPORT_SCRIPT = """
 import importlib, os, sys, traceback
@@ -216,6 +197,3 @@ for name in sys.argv[1:]:
 print("imports OK")
 """
 
-
-def start_import_check(folder: Path, modules: list[str], env: dict[str, str] | None = None) -> Background:
-    return Background(folder, ["-c", IMPORT_SCRIPT, *modules], env=env, label="imports")

@@ -69,24 +69,39 @@ class Answer:
         return ", ".join(parts)
 
 
-def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
-    """Send PROBE to SERVER. An event stream is read up to its first event, then closed."""
+def ensure_answering(server: Server) -> None:
+    """Skip (as not passed) once the server has hung: every later request would hang too."""
     if server.hung:
         blocked_by(f"the server stopped answering earlier ({server.hung})")
+
+
+_client: httpx.Client | None = None
+
+
+def _shared_client() -> httpx.Client:
+    """One client for every probe: building one per request costs more than the request."""
+    global _client
+    if _client is None:
+        _client = httpx.Client(timeout=REQUEST_TIMEOUT)
+    return _client
+
+
+def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
+    """Send PROBE to SERVER. An event stream is read up to its first event, then closed."""
+    ensure_answering(server)
     url = server.base_url + base_path + probe.path
     content = json.dumps(probe.body).encode() if probe.body is not None else None
     headers = list(probe.headers)
     if content is not None:
         headers.append(("Content-Type", "application/json"))
     try:
-        with httpx.Client(timeout=REQUEST_TIMEOUT) as client:
-            with client.stream(probe.method, url, headers=headers, content=content) as response:
-                answer = Answer(response.status_code, response.headers, "")
-                if answer.is_event_stream:
-                    answer.first_event = _first_event(response)
-                else:
-                    answer.body = response.read().decode(errors="replace")
-                return answer
+        with _shared_client().stream(probe.method, url, headers=headers, content=content) as response:
+            answer = Answer(response.status_code, response.headers, "")
+            if answer.is_event_stream:
+                answer.first_event = _first_event(response)
+            else:
+                answer.body = response.read().decode(errors="replace")
+            return answer
     except httpx.TimeoutException:
         server.hung = f"no answer to {probe.method} {probe.path} within {REQUEST_TIMEOUT:.0f} s"
         raise AssertionError(

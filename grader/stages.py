@@ -44,7 +44,13 @@ class Stage:
 
     @property
     def modules(self) -> list[str]:
-        return [name.removesuffix(".py") for name in self.files if name.endswith(".py")]
+        """What the import check imports: the app's module and every file with TODOs.
+
+        (The app's module imports the rest of the server; an untouched agent is not
+        imported, because importing openai-agents alone takes seconds.)
+        """
+        names = [self.app.split(":")[0]] + [name.removesuffix(".py") for name in self.todo]
+        return list(dict.fromkeys(names))
 
     def hint(self, topic: str) -> str:
         return self.hints[topic]

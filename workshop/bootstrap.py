@@ -45,7 +45,8 @@ def main() -> int:
         print(f"Creating {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     python = venv_python()
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", ROOT / "requirements.lock")
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+        "-r", ROOT / "requirements.lock")
     # Make `workshop` and `grader` importable from .venv without a build step:
     # a .pth file puts the repository root on sys.path.
     site_packages = subprocess.run(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.harness import Server, ServerDidNotStart, start_import_check
+from grader.harness import Finished, Server, ServerDidNotStart, run_python, IMPORT_SCRIPT
 from grader.probes import tail
 from grader.stages import EXERCISES, SOLUTIONS, Stage, stage_by_id
 from grader.verdict import blocked_by
@@ -29,16 +29,29 @@ class Launch:
                  env: dict[str, str], student_server: bool = True) -> None:
         self.stage, self.student_dir, self.reference_dir, self.env = stage, student_dir, reference_dir, env
         self.missing = not student_dir.is_dir()
-        self.imports = None if self.missing else start_import_check(student_dir, stage.modules, env)
         self.student = Server(student_dir, stage.app, env=env, label="student") \
             if student_server and not self.missing else None
         self.reference = Server(reference_dir, stage.app, env=env, label="reference")
         self._import_result = None
         self.others: list[Server] = []
 
-    def import_result(self):
-        if self._import_result is None and self.imports is not None:
-            self._import_result = self.imports.result(timeout=45)
+    def import_result(self) -> Finished:
+        """Import the stage's modules in a subprocess, only as far as the server has not proven it.
+
+        A server that started has imported the app's module already; then only the
+        other files with TODOs (an agent, a client) are left to import. A server that
+        did not start gets the full import check, for a clean traceback.
+        """
+        if self._import_result is None:
+            modules = self.stage.modules
+            if self.student is not None:
+                try:
+                    self.student.wait_ready()
+                    modules = [name for name in modules if name != self.stage.app.split(":")[0]]
+                except ServerDidNotStart:
+                    pass
+            self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=self.env,
+                                             timeout=45, label="imports") if modules else Finished(0, "")
         return self._import_result
 
     def extra_server(self, folder: Path, **options) -> Server:

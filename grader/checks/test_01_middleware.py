@@ -7,7 +7,7 @@ import pytest
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference
 from grader.mcp_session import sse_session
-from grader.probes import Probe, key_variants, send
+from grader.probes import Probe, ensure_answering, key_variants, send
 from grader.verdict import check
 
 STAGE = "01-middleware"
@@ -38,6 +38,7 @@ def test_request_answered_like_the_reference(probe, student, reference, stage):
 
 def test_mcp_session_with_the_key(student, reference, stage):
     """an MCP client with the key lists the tools and calls get_items"""
+    ensure_answering(student)
     url = student.base_url + stage.endpoint
     got = sse_session(url, {"X-API-Key": KEY}, "get_items")
     expected = sse_session(reference.base_url + stage.endpoint, {"X-API-Key": KEY}, "get_items")
@@ -50,6 +51,7 @@ def test_mcp_session_with_the_key(student, reference, stage):
 
 def test_mcp_session_without_the_key_is_refused(student, stage):
     """an MCP client without the key is refused with 401"""
+    ensure_answering(student)
     got = sse_session(student.base_url + stage.endpoint, {}, "get_items")
     check("401" in got.error,
           sent=f"MCP session over SSE to {stage.endpoint} with no X-API-Key header",

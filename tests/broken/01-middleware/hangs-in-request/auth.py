@@ -1,0 +1,12 @@
+import asyncio
+
+from starlette.middleware.base import BaseHTTPMiddleware
+
+API_KEY = "super_secret_value"
+HEADER = "X-API-Key"
+
+
+class ApiKeyMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        await asyncio.sleep(3600)  # every request hangs
+        return await call_next(request)

@@ -1,0 +1,89 @@
+"""Helpers for testing the workshop: run the grader as a student would, build submissions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grader.stages import ROOT, SOLUTIONS
+
+BROKEN = Path(__file__).parent / "broken"
+
+
+@dataclass
+class GradeRun:
+    returncode: int
+    stdout: str
+    report: dict
+
+    def check(self, fragment: str) -> dict:
+        """The one check whose name contains FRAGMENT."""
+        found = [test for test in self.report["tests"] if fragment in test["name"]]
+        assert len(found) == 1, f"{len(found)} checks match {fragment!r}:\n{self.stdout}"
+        return found[0]
+
+    def statuses(self) -> dict[str, str]:
+        return {test["name"]: test["status"] for test in self.report["tests"]}
+
+    def failed(self) -> list[dict]:
+        return [test for test in self.report["tests"] if test["status"] != "passed"]
+
+
+def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | None = None,
+          timeout: float = 300) -> GradeRun:
+    """Run `python -m grader STAGES --workdir WORKDIR --json ...` in a subprocess, as `make grade` does."""
+    report_file = tmp_path / f"report-{'-'.join(stages) or 'all'}.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "grader", *stages, "--workdir", str(workdir), "--json", str(report_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
+    assert report_file.exists(), f"no JSON report was written:\n{completed.stdout}\n{completed.stderr}"
+    return GradeRun(completed.returncode, completed.stdout + completed.stderr, json.loads(report_file.read_text()))
+
+
+def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path:
+    """A workdir holding the reference solution of STAGE with tests/broken/STAGE/CASE laid over it."""
+    workdir = tmp_path / (case or "solution")
+    shutil.copytree(SOLUTIONS / stage, workdir / stage, ignore=shutil.ignore_patterns("__pycache__"))
+    if case:
+        overlay = BROKEN / stage / case
+        assert overlay.is_dir(), f"no such fixture submission: {overlay}"
+        shutil.copytree(overlay, workdir / stage, dirs_exist_ok=True)
+    return workdir
+
+
+def processes_under(folder: Path) -> list[str]:
+    """Processes still running with their working directory inside FOLDER (Linux /proc)."""
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd == folder or folder in cwd.parents:
+            left.append(f"{entry.name}: {cmdline}")
+    return left
+
+
+@pytest.fixture
+def grade_case(tmp_path):
+    """Grade one fixture submission and assert it left no process behind."""
+
+    def run(stage: str, case: str | None = None, env: dict[str, str] | None = None) -> GradeRun:
+        workdir = make_submission(tmp_path, stage, case)
+        result = grade(workdir, stage, tmp_path=tmp_path, env=env)
+        assert processes_under(workdir) == [], "the grader left processes behind"
+        return result
+
+    return run

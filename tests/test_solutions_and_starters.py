@@ -1,0 +1,59 @@
+"""Every solution earns full marks and every starter fails, through the real CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
+from tests.conftest import grade
+
+STAGES = [stage.id for stage in load_stages()]
+
+
+@pytest.fixture(scope="module")
+def solutions_run(tmp_path_factory):
+    return grade(SOLUTIONS, tmp_path=tmp_path_factory.mktemp("solutions"))
+
+
+@pytest.fixture(scope="module")
+def starters_run(tmp_path_factory):
+    return grade(EXERCISES, tmp_path=tmp_path_factory.mktemp("starters"))
+
+
+def test_the_solutions_pass_every_check(solutions_run):
+    assert solutions_run.returncode == 0, solutions_run.stdout
+    assert solutions_run.report["score"] == solutions_run.report["max_score"] > 0
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_solution_is_graded_and_passes(solutions_run, stage):
+    mine = [test for test in solutions_run.report["tests"] if test["name"].startswith(stage + ":")]
+    assert len(mine) >= 3, f"stage {stage} has too few checks"
+    assert [test for test in mine if test["status"] != "passed"] == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_starter_imports_and_starts_but_fails(starters_run, stage):
+    mine = {test["name"].split(": ", 1)[1]: test for test in starters_run.report["tests"]
+            if test["name"].startswith(stage + ":")}
+    assert mine["the code imports"]["status"] == "passed", mine["the code imports"]["output"]
+    if "the server starts" in mine:
+        assert mine["the server starts"]["status"] == "passed", mine["the server starts"]["output"]
+    assert any(test["status"] == "failed" for test in mine.values()), f"the {stage} starter passes as it is"
+
+
+def test_make_grade_fails_on_the_starters_and_says_where(starters_run):
+    assert starters_run.returncode == 1
+    assert "01-middleware" in starters_run.stdout and "✘" in starters_run.stdout
+
+
+def test_one_stage_with_json_report_scores_full_marks(tmp_path):
+    out = tmp_path / "out.json"
+    completed = subprocess.run([sys.executable, "-m", "grader", "01-middleware", "--workdir", "solutions",
+                                "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout
+    report = json.loads(out.read_text())
+    assert report["score"] == report["max_score"] == 20
+    assert {"name", "score", "max_score", "status", "output"} <= set(report["tests"][0])

@@ -1,0 +1,45 @@
+"""Run a stage's server or its agent by hand, on the port the lesson uses.
+
+    python -m workshop.run serve 01 [--workdir exercises|solutions]
+    python -m workshop.run agent 01 [--workdir exercises|solutions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.stages import ROOT, stage_by_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workshop.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["serve", "agent"])
+    parser.add_argument("stage", help="stage id or number, e.g. 01")
+    parser.add_argument("--workdir", default="exercises", help="exercises (default) or solutions")
+    options = parser.parse_args(argv)
+    stage = stage_by_id(options.stage)
+    folder = (ROOT / options.workdir / stage.id) if not Path(options.workdir).is_absolute() \
+        else Path(options.workdir) / stage.id
+    env = dict(os.environ)
+    if stage.id >= "04" and not env.get("API_KEY"):
+        # Stage 04 reads its key from the environment; a demo key for a local run only.
+        env["API_KEY"] = "workshop-demo-key"
+        print("API_KEY is not set: using 'workshop-demo-key' for this local run.", file=sys.stderr)
+    if options.what == "serve":
+        command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
+        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")
+    else:
+        command = [sys.executable, stage.client]
+    try:
+        return subprocess.call(command, cwd=folder, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
