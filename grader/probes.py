@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -23,6 +25,7 @@ class Probe:
     headers: tuple[tuple[str, str | bytes], ...] = ()
     body: dict | None = None
     note: str = ""  # how the request was built, in words ("no X-API-Key header")
+    raw: bool = False  # send the path byte for byte (httpx would normalise "/a/../b")
     outcome: str = ""  # what a secure server does with it, in words ("refused")
 
     @property
@@ -89,6 +92,8 @@ def _shared_client() -> httpx.Client:
 def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
     """Send PROBE to SERVER. An event stream is read up to its first event, then closed."""
     ensure_answering(server)
+    if probe.raw:
+        return _send_raw(server, probe, base_path)
     url = server.base_url + base_path + probe.path
     content = json.dumps(probe.body).encode() if probe.body is not None else None
     headers = list(probe.headers)
@@ -116,10 +121,56 @@ def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
         ) from None
 
 
-def _first_event(response: httpx.Response) -> str:
+def _send_raw(server: Server, probe: Probe, base_path: str) -> Answer:
+    """http.client sends the request target exactly as given: dot segments and all."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=REQUEST_TIMEOUT)
+    try:
+        connection.putrequest(probe.method, base_path + probe.path, skip_accept_encoding=True)
+        for name, value in probe.headers:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        headers = httpx.Headers(response.getheaders())
+        answer = Answer(response.status, headers, "")
+        if answer.is_event_stream:
+            answer.first_event = response.fp.readline().decode(errors="replace").strip()
+        else:
+            answer.body = response.read().decode(errors="replace")
+        return answer
+    except TimeoutError:
+        server.hung = f"no answer to {probe.method} {probe.path} within {REQUEST_TIMEOUT:.0f} s"
+        raise AssertionError(f"sent:     {probe.describe()}\ngot:      no answer within {REQUEST_TIMEOUT:.0f} s\n"
+                             "expected: an answer") from None
+    finally:
+        connection.close()
+
+
+@contextmanager
+def live_session(server: Server, key: str, base_path: str = ""):
+    """Open an SSE stream with the key and yield the message path it advertises (with its session id).
+
+    While the stream stays open the session is live: exactly what an attacker who
+    read a session id from an access log would post to.
+    """
+    ensure_answering(server)
+    with _shared_client().stream("GET", server.base_url + base_path + "/mcp/sse",
+                                 headers={KEY_HEADER: key}) as response:
+        if response.status_code != 200:
+            blocked_by(f"an SSE stream with the key could not be opened (got {response.status_code})")
+        # Keep the line iterator alive: dropping it closes the connection, and the session with it.
+        lines = response.iter_lines()
+        event = _first_event(lines)
+        data = [part.removeprefix("data: ").strip() for part in event.split(" / ") if part.startswith("data:")]
+        if not data or "session_id=" not in data[0]:
+            blocked_by(f"the SSE stream did not advertise a message endpoint (first event {event!r})")
+        yield data[0]
+        del lines
+
+
+def _first_event(source) -> str:
     """The first complete SSE event (e.g. 'event: endpoint / data: /mcp/messages/?session_id=...')."""
     lines: list[str] = []
-    for line in response.iter_lines():
+    for line in (source.iter_lines() if isinstance(source, httpx.Response) else source):
         if line == "" and lines:
             break
         if line:

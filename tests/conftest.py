@@ -23,10 +23,12 @@ class GradeRun:
     stdout: str
     report: dict
 
-    def check(self, fragment: str) -> dict:
-        """The one check whose name contains FRAGMENT."""
-        found = [test for test in self.report["tests"] if fragment in test["name"]]
-        assert len(found) == 1, f"{len(found)} checks match {fragment!r}:\n{self.stdout}"
+    def check(self, title: str) -> dict:
+        """The one check whose title is TITLE, or else begins with it."""
+        titles = {test["name"].split(": ", 1)[1]: test for test in self.report["tests"]}
+        found = [titles[title]] if title in titles else [test for name, test in titles.items()
+                                                          if name.startswith(title)]
+        assert len(found) == 1, f"{len(found)} checks match {title!r}:\n{self.stdout}"
         return found[0]
 
     def statuses(self) -> dict[str, str]:

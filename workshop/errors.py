@@ -55,10 +55,9 @@ def _ask_server(url: str, headers: dict[str, str]) -> int | None:
 
 def explain_refusal(error: BaseException, url: str, headers: dict[str, str]) -> str:
     status = _status_in(error) or _ask_server(url, headers)
-    sent = ", ".join(headers) if headers else "no headers"
     if status == 401:
         return (f"The MCP server at {url} refused the connection: 401 Unauthorized. "
-                f"The client sent {sent}; the server wants a valid X-API-Key header.")
+                "It wants a valid key in the X-API-Key header.")
     if status == 403:
         return f"The MCP server at {url} answered 403 Forbidden: the key was accepted but is not allowed here."
     if status is not None and status >= 400:
