@@ -66,11 +66,16 @@ class Printer:
     def __init__(self, stages: list[Stage], detailed: bool, out=sys.stdout) -> None:
         self.stages, self.detailed, self.out, self.style = stages, detailed, out, Style(out)
         self.current: str | None = None
+        self.hints_shown: set[str] = set()
         self.per_stage: dict[str, list[CheckResult]] = {stage.id: [] for stage in stages}
 
     def write(self, text: str = "", end: str = "\n") -> None:
-        self.out.write(text + end)
-        self.out.flush()
+        try:
+            self.out.write(text + end)
+            self.out.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): keep grading quietly so the exit status stays right.
+            self.out = open(os.devnull, "w")
 
     def stage_header(self, stage: Stage, index: int) -> None:
         self.write(self.style.bold(f"[{index}/{len(self.stages)}] {stage.id}: {stage.title}"))
@@ -82,6 +87,11 @@ class Printer:
         repeated = previous is not None and previous.status == "blocked" and previous.output == result.output
         if not result.passed and result.output and not repeated:
             for line in result.output.strip().splitlines():
+                if line.startswith("hint:"):
+                    # The same hint under ten rows of a table helps nobody: show it once per stage.
+                    if (result.stage, line) in self.hints_shown:
+                        line = "hint:     (as above)"
+                    self.hints_shown.add((result.stage, line))
                 self.write("      " + line)
 
     def on_result(self, result: CheckResult) -> None:
@@ -187,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         first = next((stage for stage in stages
                       if any(not r.passed for r in results if r.stage == stage.id)), None)
         if first is not None:
-            print()
+            printer.write()
+            printer.hints_shown.clear()
             printer.stage_header(first, stages.index(first) + 1)
             previous = None
             for result in results:
@@ -195,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     printer.check_line(result, previous)
                     previous = result
     style = printer.style
-    print(f"\nScore: {report['score']:g}/{report['max_score']:g}. " + (
+    printer.write(f"\nScore: {report['score']:g}/{report['max_score']:g}. " + (
         style.green("Every check passes.") if all_passed else
         "Fix the first ✘ above, then run the grader again" + (
             f" (`make grade STAGE={first.id}` shows one stage)." if not detailed and first else ".")))

@@ -8,12 +8,16 @@ student's server must refuse the same way.
 
 from __future__ import annotations
 
-from grader.probes import Answer, Probe
+from grader.probes import Answer, Probe, tail
 from grader.verdict import CheckFailed
 
 
+CRASH_HINT = "The server crashed on this request: the traceback in its log (above) names the line."
+
+
 def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
-                          let_in_hint: str, keep_out_hint: str, allow_refusal_of_404: bool = True) -> None:
+                          let_in_hint: str, keep_out_hint: str, crash_hint: str = CRASH_HINT,
+                          log: str = "", allow_refusal_of_404: bool = True) -> None:
     """Fail unless GOT answers PROBE the way REFERENCE does.
 
     - the reference refuses (401): the student must refuse with 401 and WWW-Authenticate;
@@ -39,6 +43,7 @@ def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
     if reference.status == 404 and allow_refusal_of_404 and got.status in (401, 404):
         return
     if got.status != reference.status:
-        hint = let_in_hint if got.status == 401 else keep_out_hint
-        raise CheckFailed(sent=probe.describe(), got=got.describe(),
+        hint = let_in_hint if got.status == 401 else crash_hint if got.status >= 500 else keep_out_hint
+        shown = got.describe() + (f"\nthe server's log ends:\n{tail(log, 12)}" if got.status >= 500 and log else "")
+        raise CheckFailed(sent=probe.describe(), got=shown,
                           expected=f"{reference.describe()} (as the reference solution answers)", hint=hint)

@@ -26,6 +26,7 @@ class Probe:
     body: dict | None = None
     note: str = ""  # how the request was built, in words ("no X-API-Key header")
     raw: bool = False  # send the path byte for byte (httpx would normalise "/a/../b")
+    shown_path: str = ""  # the path as reports show it, when the real one holds a secret
     outcome: str = ""  # what a secure server does with it, in words ("refused")
 
     @property
@@ -34,7 +35,7 @@ class Probe:
 
     def describe(self) -> str:
         shown = self.note or ", ".join(f"{name}: {_show(value)}" for name, value in self.headers) or "no headers"
-        return f"{self.method} {self.path} ({shown})"
+        return f"{self.method} {self.shown_path or self.path} ({shown})"
 
 
 def _show(value: str | bytes) -> str:
@@ -65,9 +66,11 @@ class Answer:
         if self.status == 401:
             parts.append(f"WWW-Authenticate: {self.challenge}" if self.challenge else "no WWW-Authenticate header")
         if self.is_event_stream:
-            parts.append(f"event stream, first event {self.first_event!r}" if self.first_event else "event stream")
+            event = self.first_event if len(self.first_event) <= 100 else self.first_event[:100] + "..."
+            parts.append(f"event stream, first event {event!r}" if event else "event stream")
         elif self.body:
-            body = self.body if len(self.body) <= 160 else self.body[:160] + "..."
+            body = " ".join(self.body.split())  # one line, whatever the markup
+            body = body if len(body) <= 160 else body[:160] + "..."
             parts.append(f"body {body}")
         return ", ".join(parts)
 
@@ -103,7 +106,11 @@ def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
         with _shared_client().stream(probe.method, url, headers=headers, content=content) as response:
             answer = Answer(response.status_code, response.headers, "")
             if answer.is_event_stream:
-                answer.first_event = _first_event(response)
+                try:
+                    answer.first_event = _first_event(response)
+                except httpx.ReadTimeout:
+                    # The answer (status, headers) came; a stream that stays quiet is not a hang.
+                    answer.first_event = "(none yet)"
             else:
                 answer.body = response.read().decode(errors="replace")
             return answer

@@ -60,6 +60,9 @@ def explain_refusal(error: BaseException, url: str, headers: dict[str, str]) -> 
                 "It wants a valid key in the X-API-Key header.")
     if status == 403:
         return f"The MCP server at {url} answered 403 Forbidden: the key was accepted but is not allowed here."
+    if status is not None and status < 300:
+        return (f"The agent failed although the MCP server at {url} accepts the headers it was given "
+                f"({error.__class__.__name__}: {error}). Does the client pass them in its params?")
     if status is not None and status >= 400:
         return f"The MCP server at {url} answered {status}; check the URL and the server's log."
     if status is None and isinstance(error, (httpx.ConnectError, OSError)) or "connect" in str(error).lower():

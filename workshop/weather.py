@@ -1,0 +1,74 @@
+"""The National Weather Service API client used by stage 04, offline by default.
+
+Offline (the default) the client's requests never leave the process: an
+httpx.MockTransport answers them from the recorded responses in
+workshop/recordings/nws/. The tools still build real URLs and parse real-shaped
+JSON, so the code is the same code that talks to the real service.
+
+    NWS_LIVE=1          call https://api.weather.gov for real
+    NWS_API_BASE=URL    another base URL (a mirror, a local stub)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import httpx
+
+NWS_API_BASE = os.environ.get("NWS_API_BASE", "https://api.weather.gov")
+USER_AGENT = "secure-mcp-workshop/1.0 (weather lesson)"
+RECORDINGS = Path(__file__).parent / "recordings" / "nws"
+
+_ALERTS = re.compile(r"/alerts/active/area/(?P<state>[A-Za-z]{2})$")
+_POINTS = re.compile(r"/points/(?P<lat>-?[\d.]+),(?P<lon>-?[\d.]+)$")
+_FORECAST = re.compile(r"/gridpoints/(?P<office>[A-Z]{3})/(?P<x>\d+),(?P<y>\d+)/forecast$")
+
+
+def is_live() -> bool:
+    return os.environ.get("NWS_LIVE", "") == "1"
+
+
+def _not_found(request: httpx.Request) -> httpx.Response:
+    problem = {"type": "https://api.weather.gov/problems/NotFound", "title": "Not Found", "status": 404,
+               "detail": f"No recorded response for {request.url.path} (offline mode; set NWS_LIVE=1 for the real API)"}
+    return httpx.Response(404, json=problem, headers={"Content-Type": "application/problem+json"})
+
+
+def _recorded(name: str, request: httpx.Request) -> httpx.Response:
+    path = RECORDINGS / name
+    if not path.is_file():
+        return _not_found(request)
+    return httpx.Response(200, json=json.loads(path.read_text()), headers={"Content-Type": "application/geo+json"})
+
+
+def _nearest_point(lat: float, lon: float) -> str | None:
+    """The recorded point within about a kilometre of (lat, lon), however the numbers were written."""
+    for path in RECORDINGS.glob("points-*.json"):
+        rec_lat, rec_lon = (float(part) for part in path.stem.removeprefix("points-").split(","))
+        if abs(rec_lat - lat) < 0.01 and abs(rec_lon - lon) < 0.01:
+            return path.name
+    return None
+
+
+def answer_from_recordings(request: httpx.Request) -> httpx.Response:
+    """The MockTransport handler: route a request to its recorded response."""
+    path = request.url.path
+    if match := _ALERTS.search(path):
+        return _recorded(f"alerts-{match['state'].upper()}.json", request)
+    if match := _POINTS.search(path):
+        name = _nearest_point(float(match["lat"]), float(match["lon"]))
+        return _recorded(name, request) if name else _not_found(request)
+    if match := _FORECAST.search(path):
+        return _recorded(f"forecast-{match['office']}-{match['x']},{match['y']}.json", request)
+    return _not_found(request)
+
+
+def nws_client(timeout: float = 30.0) -> httpx.AsyncClient:
+    """An AsyncClient for the NWS API: the real network with NWS_LIVE=1, the recordings otherwise."""
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/geo+json"}
+    if is_live():
+        return httpx.AsyncClient(headers=headers, timeout=timeout)
+    return httpx.AsyncClient(headers=headers, timeout=timeout, transport=httpx.MockTransport(answer_from_recordings))
