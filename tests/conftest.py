@@ -16,6 +16,10 @@ from grader.stages import ROOT, SOLUTIONS
 
 BROKEN = Path(__file__).parent / "broken"
 
+# The tests run offline: no traces to export, no real model.
+os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+os.environ.pop("OPENAI_API_KEY", None)
+
 
 @dataclass
 class GradeRun:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         text = lesson.read_text()
         fresh = render(text)
         if fresh != text:
-            drifted.append(lesson.relative_to(ROOT))
+            drifted.append(lesson.relative_to(LESSONS.parent))
             if not options.check:
                 lesson.write_text(fresh)
     if options.check and drifted:

@@ -1,0 +1,87 @@
+"""The repository keeps its promises: one stage list, matching folders, starters that differ only by TODOs."""
+
+import difflib
+import subprocess
+import sys
+
+import pytest
+
+from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
+from workshop import lessons
+
+STAGES = load_stages()
+
+
+def files_of(folder):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")
+                  if path.is_file() and "__pycache__" not in path.parts)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
+def test_every_stage_has_a_lesson_a_starter_a_solution_and_checks(stage):
+    assert stage.lesson.is_file(), stage.lesson
+    assert (EXERCISES / stage.id).is_dir() and (SOLUTIONS / stage.id).is_dir()
+    assert stage.checks_file.is_file(), stage.checks_file
+    assert set(stage.todo) <= set(stage.files)
+    assert stage.client in stage.files
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
+def test_starter_and_solution_hold_exactly_the_stage_files(stage):
+    assert files_of(EXERCISES / stage.id) == files_of(SOLUTIONS / stage.id) == sorted(stage.files)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
+def test_a_starter_differs_from_its_solution_only_where_a_todo_says_so(stage):
+    for name in stage.files:
+        starter = (EXERCISES / stage.id / name).read_text().splitlines()
+        solution = (SOLUTIONS / stage.id / name).read_text().splitlines()
+        hunks = [group for group in difflib.SequenceMatcher(None, solution, starter).get_grouped_opcodes(0)]
+        if name not in stage.todo:
+            assert not hunks, f"{stage.id}/{name} is not a TODO file but differs from the solution"
+            continue
+        assert hunks, f"{stage.id}/{name} is listed as a TODO file but equals the solution"
+        for group in hunks:
+            changed = [line for tag, _, _, j1, j2 in group if tag != "equal" for line in starter[j1:j2]]
+            assert any("TODO" in line for line in changed), \
+                f"{stage.id}/{name}: a change without a TODO: {changed or '(lines removed)'}"
+
+
+def test_stage_ids_are_ordered_and_unique():
+    ids = [stage.id for stage in STAGES]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [stage.number for stage in STAGES] == [f"{n:02d}" for n in range(1, len(STAGES) + 1)]
+
+
+def test_points_and_hints_are_given_for_every_stage():
+    for stage in STAGES:
+        assert stage.points > 0 and {"imports", "starts"} <= set(stage.hints), stage.id
+
+
+def test_the_lessons_quote_the_solutions_as_they_are():
+    assert lessons.main(["--check"]) == 0
+
+
+def test_the_lesson_check_notices_a_drifted_block(tmp_path, monkeypatch):
+    lesson = tmp_path / "01" / "README.md"
+    lesson.parent.mkdir()
+    source = (STAGES[0].lesson).read_text()
+    lesson.write_text(source.replace('API_KEY = "super_secret_value"', 'API_KEY = "changed in the prose only"', 1))
+    monkeypatch.setattr(lessons, "LESSONS", tmp_path)
+    assert lessons.main(["--check"]) == 1
+
+
+def test_every_lesson_quotes_at_least_one_solution_block():
+    for stage in STAGES:
+        assert f"<!-- code: solutions/{stage.id}/" in stage.lesson.read_text(), stage.id
+
+
+def test_the_grader_lists_the_stages_from_the_data_file():
+    listed = subprocess.run([sys.executable, "-m", "grader", "--list"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    assert [line.split()[0] for line in listed.splitlines()] == [stage.id for stage in STAGES]
+
+
+def test_an_unknown_stage_is_a_usage_error():
+    done = subprocess.run([sys.executable, "-m", "grader", "99-nope"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "01-middleware" in done.stderr
