@@ -15,10 +15,13 @@ import sys
 import traceback
 from pathlib import Path
 
-import pytest
+from typing import TYPE_CHECKING
 
-from grader.results import CheckResult, Collector
+from grader.launch import prelaunch
 from grader.stages import EXERCISES, SOLUTIONS, Stage, load_stages, stage_by_id
+
+if TYPE_CHECKING:  # pytest loads only once the servers are booting
+    from grader.results import CheckResult
 
 
 class Style:
@@ -145,7 +148,11 @@ def gradescope(results: list[CheckResult]) -> dict:
     }
 
 
-def run_checks(stages: list[Stage], workdir: Path, reference: Path, printer: Printer) -> tuple[int, list[CheckResult]]:
+def run_checks(stages: list[Stage], workdir: Path, reference: Path, printer: Printer) -> tuple[int, list]:
+    import pytest  # imported only now: the servers are already booting meanwhile
+
+    from grader.results import Collector
+
     collector = Collector(on_result=printer.on_result)
     args = [str(stage.checks_file) for stage in stages] + [
         "--workdir", str(workdir), "--reference", str(reference),
@@ -168,14 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as error:
         print(error.args[0], file=sys.stderr)
         return 2
+    # Servers first: they boot while pytest and the MCP client libraries load.
+    prelaunch(stages, options.workdir, options.reference)
     detailed = options.details or (len(stages) == 1 and not options.summary)
     printer = Printer(stages, detailed)
     results: list[CheckResult] = []
     try:
         print(f"Grading {options.workdir} ({len(stages)} stage{'s' if len(stages) > 1 else ''})\n")
         code, results = run_checks(stages, options.workdir, options.reference, printer)
-        if code in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) \
-                or not results:
+        if code in (2, 3, 4) or not results:  # interrupted, internal error, usage error
             raise RuntimeError(f"the checks did not run (pytest exit code {code})")
     except BaseException as error:
         if options.json:

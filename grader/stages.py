@@ -25,6 +25,8 @@ class Stage:
     todo: tuple[str, ...]
     points: float
     hints: dict[str, str] = field(default_factory=dict)
+    key_from_env: bool = False
+    student_server: bool = True
 
     @property
     def number(self) -> str:
@@ -64,6 +66,7 @@ def load_stages() -> list[Stage]:
             id=entry["id"], title=entry["title"], app=entry["app"], port=entry["port"],
             endpoint=entry["endpoint"], client=entry["client"], files=tuple(entry["files"]),
             todo=tuple(entry["todo"]), points=float(entry["points"]), hints=dict(entry.get("hints", {})),
+            key_from_env=entry.get("key_from_env", False), student_server=entry.get("student_server", True),
         )
         for entry in data["stage"]
     ]

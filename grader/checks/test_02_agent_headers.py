@@ -19,7 +19,6 @@ from grader.verdict import CheckFailed, blocked_by
 
 STAGE = "02-agent-headers"
 KEY = "super_secret_value"
-STUDENT_SERVER = False  # this stage grades the agent; the server is the reference
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ credential.
 from __future__ import annotations
 
 import json
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference
 from grader.harness import Server, ServerDidNotStart, run_python
+from grader.launch import STAGE_KEY
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
 from grader.stages import ROOT
@@ -23,7 +23,7 @@ from grader.static import key_comparisons, read
 from grader.verdict import CheckFailed, blocked_by, check
 
 STAGE = "04-pure-asgi"
-KEY = secrets.token_urlsafe(24)  # a fresh key for every run: nothing to hard-code
+KEY = STAGE_KEY  # a fresh key for every run: nothing to hard-code
 SERVER_ENV = {"API_KEY": KEY}
 ACCEPT = ("Accept", "application/json, text/event-stream")
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",

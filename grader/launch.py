@@ -1,0 +1,84 @@
+"""Start a stage's processes as early as possible, so they boot while the grader loads.
+
+The CLI calls prelaunch() before it even imports pytest; the checks' `launch`
+fixture then picks up what is already starting (or starts it, when the checks
+run without the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from grader.harness import IMPORT_SCRIPT, Finished, Server, ServerDidNotStart, run_python
+from grader.stages import Stage
+
+# One fresh key per grading run, for stages whose server reads API_KEY. Kept in
+# the environment so the check modules (imported later by pytest) see the same one.
+STAGE_KEY = os.environ.setdefault("GRADER_STAGE_KEY", secrets.token_urlsafe(24))
+
+_PRELAUNCHED: dict[tuple[str, Path, Path], "Launch"] = {}
+
+
+class Launch:
+    """Everything a stage needs, started at once so the processes start in parallel.
+
+    The import check, the student's server and the reference server run side by
+    side; each check then waits only for the part it needs.
+    """
+
+    def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path) -> None:
+        self.stage, self.student_dir, self.reference_dir = stage, student_dir, reference_dir
+        env = self.env = {"API_KEY": STAGE_KEY} if stage.key_from_env else {}
+        student_server = stage.student_server
+        self.missing = not student_dir.is_dir()
+        self.student = Server(student_dir, stage.app, env=env, label="student") \
+            if student_server and not self.missing else None
+        self.reference = Server(reference_dir, stage.app, env=env, label="reference")
+        self._import_result = None
+        self.others: list[Server] = []
+
+    def import_result(self) -> Finished:
+        """Import the stage's modules in a subprocess, only as far as the server has not proven it.
+
+        A server that started has imported the app's module already; then only the
+        other files with TODOs (an agent, a client) are left to import. A server that
+        did not start gets the full import check, for a clean traceback.
+        """
+        if self._import_result is None:
+            modules = self.stage.modules
+            if self.student is not None:
+                try:
+                    self.student.wait_ready()
+                    modules = [name for name in modules if name != self.stage.app.split(":")[0]]
+                except ServerDidNotStart:
+                    pass
+            self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=self.env,
+                                             timeout=45, label="imports") if modules else Finished(0, "")
+        return self._import_result
+
+    def extra_server(self, folder: Path, **options) -> Server:
+        server = Server(folder, self.stage.app, **options)
+        self.others.append(server)
+        return server
+
+    def stop(self) -> None:
+        for server in [self.student, self.reference, *self.others]:
+            if server is not None:
+                server.stop()
+
+
+def _key(stage: Stage, workdir: Path, reference: Path) -> tuple[str, Path, Path]:
+    return stage.id, workdir.resolve(), reference.resolve()
+
+
+def prelaunch(stages: list[Stage], workdir: Path, reference: Path) -> None:
+    for stage in stages:
+        key = _key(stage, workdir, reference)
+        _PRELAUNCHED[key] = Launch(stage, key[1] / stage.id, key[2] / stage.id)
+
+
+def launch_for(stage: Stage, workdir: Path, reference: Path) -> "Launch":
+    key = _key(stage, workdir, reference)
+    return _PRELAUNCHED.pop(key, None) or Launch(stage, key[1] / stage.id, key[2] / stage.id)

@@ -1,0 +1,84 @@
+"""Helpers for the instructor notebooks: start a stage's server, send requests, show answers.
+
+They reuse the grader's own harness, so a notebook starts servers exactly as
+the grader does: uvicorn in its own process group, on a free loopback port,
+waited on until it answers, and stopped for good at the end (or at exit).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from grader.harness import Server, ServerDidNotStart, run_python
+from grader.probes import Answer, Probe, send, tail
+from grader.stages import ROOT, stage_by_id
+
+STARTED: list[Server] = []
+
+
+def serve(stage: str, *, workdir: str | Path = "solutions", folder: Path | None = None,
+          env: dict[str, str] | None = None, root_path: str | None = None) -> Server:
+    """Start a stage's server (the reference solution unless told otherwise) and wait until it answers."""
+    info = stage_by_id(stage)
+    folder = folder or ROOT / workdir / info.id
+    server = Server(folder, info.app, env=env, root_path=root_path, label="notebook")
+    STARTED.append(server)
+    try:
+        server.wait_ready()
+    except ServerDidNotStart as error:
+        print(f"The server did not start: {error}\n{tail(server.log())}")
+        return server
+    shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder.name
+    print(f"{shown} is serving on {server.base_url}" + (f" (root path {root_path})" if root_path else ""))
+    return server
+
+
+def variant(stage: str, file: str, replacements: dict[str, str]) -> Path:
+    """A throw-away copy of a stage's solution with some text in FILE replaced: a deliberately broken version."""
+    info = stage_by_id(stage)
+    folder = Path(tempfile.mkdtemp(prefix="workshop-variant-")) / info.id
+    shutil.copytree(ROOT / "solutions" / info.id, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    target = folder / file
+    text = target.read_text()
+    for old, new in replacements.items():
+        if old not in text:
+            raise ValueError(f"{file} has no {old!r}")
+        text = text.replace(old, new)
+    target.write_text(text)
+    return folder
+
+
+def request(server: Server, method: str, path: str, *, headers: dict[str, str | bytes] | list | None = None,
+            json: dict | None = None) -> Answer:
+    """Send one request and print what came back on one line."""
+    pairs = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers or ())
+    probe = Probe(method, path, pairs, json, note=", ".join(f"{k}: {v!r}" for k, v in pairs) or "no key")
+    answer = send(server, probe)
+    print(f"{probe.describe()}\n  -> {answer.describe()}")
+    return answer
+
+
+def run_client(stage: str, server: Server, *, path: str | None = None, env: dict[str, str] | None = None,
+               workdir: str = "solutions") -> str:
+    """Run the stage's agent or client script against SERVER and print its output."""
+    info = stage_by_id(stage)
+    url = server.base_url + (path or info.endpoint)
+    finished = run_python(ROOT / workdir / info.id, [info.client], env={"MCP_SERVER_URL": url, **(env or {})},
+                          timeout=90, label="notebook-client")
+    print(f"$ MCP_SERVER_URL={url} python {info.client}    (exit status {finished.returncode})")
+    print(finished.output.strip())
+    return finished.output
+
+
+def log_lines(server: Server, containing: str) -> list[str]:
+    """The lines of the server's output that contain a string."""
+    return [line for line in server.log().splitlines() if containing in line]
+
+
+def stop_all() -> None:
+    """Stop every server this kernel started."""
+    while STARTED:
+        STARTED.pop().stop()
+    print("all servers stopped")
