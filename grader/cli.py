@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -165,6 +166,9 @@ def run_checks(stages: list[Stage], workdir: Path, reference: Path, printer: Pri
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A TERM (a closed terminal, a CI timeout) ends the grader like Ctrl+C does: through
+    # the normal exits, so every server it started is killed with its process group.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     options = parse_args(argv)
     if options.list:
         for stage in load_stages():
@@ -183,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Grading {options.workdir} ({len(stages)} stage{'s' if len(stages) > 1 else ''})\n")
         code, results = run_checks(stages, options.workdir, options.reference, printer)
-        if code in (2, 3, 4) or not results:  # interrupted, internal error, usage error
+        if code == 2:  # pytest caught a Ctrl+C
+            raise KeyboardInterrupt
+        if code in (3, 4) or not results:  # internal error, usage error
             raise RuntimeError(f"the checks did not run (pytest exit code {code})")
     except BaseException as error:
         if options.json:

@@ -1,0 +1,62 @@
+"""The grader cleans up after itself, whatever happens to it, and grades whole classes."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from grader.stages import ROOT, SOLUTIONS
+from tests.conftest import make_submission, processes_under
+
+
+def wait_for_processes(folder, count, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(processes_under(folder)) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} processes started under {folder}")
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "terminate"])
+def test_an_interrupted_grader_leaves_no_server_behind(tmp_path, how):
+    workdir = make_submission(tmp_path, "03-prefix-only")
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "03-prefix-only", "--workdir", str(workdir)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_processes(workdir, 1)  # the student's server is up (the reference runs elsewhere)
+    grader.send_signal(how)
+    output, _ = grader.communicate(timeout=60)
+    assert grader.returncode in (130, 143), output
+    assert processes_under(workdir) == [], output
+
+
+def test_a_whole_class_is_graded_in_one_command(tmp_path):
+    submissions = tmp_path / "class"
+    shutil.copytree(SOLUTIONS / "01-middleware", submissions / "ada" / "01-middleware")
+    shutil.copytree(ROOT / "exercises" / "01-middleware", submissions / "bob" / "01-middleware")
+    done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", "01-middleware",
+                           "--out", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ada = json.loads((tmp_path / "results" / "ada.json").read_text())
+    bob = json.loads((tmp_path / "results" / "bob.json").read_text())
+    assert ada["score"] == ada["max_score"] == 20
+    assert 0 <= bob["score"] < bob["max_score"]
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert "ok" in lines["ada"] and "20/20" in lines["ada"].replace(" ", ""), done.stdout
+    assert "ok" not in lines["bob"].split()[-1], done.stdout
+
+
+def test_a_missing_stage_folder_fails_clearly(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report = tmp_path / "r.json"
+    done = subprocess.run([sys.executable, "-m", "grader", "01", "--workdir", str(empty), "--json", str(report)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    first = json.loads(report.read_text())["tests"][0]
+    assert first["status"] == "failed" and "there is no folder" in first["output"], first
