@@ -187,11 +187,16 @@ IMPORT_SCRIPT = """
 import importlib, os, sys, traceback
 for name in sys.argv[1:]:
     try:
-        importlib.import_module(name)
+        if name.startswith("compile:"):
+            path = name.removeprefix("compile:")
+            compile(open(path, encoding="utf-8").read(), path, "exec")
+        else:
+            importlib.import_module(name)
     except BaseException as error:
-        print(f"import {name} failed:")
+        print(f"{name.replace('compile:', 'compiling ')} failed:" if name.startswith("compile:") else f"import {name} failed:")
         here = os.getcwd()
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(here)]
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(here)
+                  and not f.filename.endswith("<string>")]
         print("".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(error)), end="")
         sys.exit(1)
 print("imports OK")

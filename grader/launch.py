@@ -18,6 +18,8 @@ from grader.stages import Stage
 # the environment so the check modules (imported later by pytest) see the same one.
 STAGE_KEY = os.environ.setdefault("GRADER_STAGE_KEY", secrets.token_urlsafe(24))
 
+PROXY_ROOT = "/api"  # the root path the stages that are checked behind a proxy run under
+
 _PRELAUNCHED: dict[tuple[str, Path, Path], "Launch"] = {}
 
 
@@ -38,6 +40,19 @@ class Launch:
         self.reference = Server(reference_dir, stage.app, env=env, label="reference")
         self._import_result = None
         self.others: list[Server] = []
+        self.extras: dict[str, Server] = {}
+
+    def start_extras(self) -> None:
+        """The other servers the stage's checks use, started ahead so they boot in parallel."""
+        if self.extras or self.missing:
+            return
+        if self.stage.proxied:  # both again, as a reverse proxy runs them
+            for label, folder, owner in [("student-proxied", self.student_dir, self.student),
+                                         ("reference-proxied", self.reference_dir, self.reference)]:
+                if owner is not None:
+                    self.extras[label] = self.extra_server(folder, env=self.env, root_path=PROXY_ROOT, label=label)
+        if self.stage.key_from_env and self.student is not None:  # does it fail closed?
+            self.extras["keyless"] = self.extra_server(self.student_dir, env={"API_KEY": ""}, label="keyless")
 
     def import_result(self) -> Finished:
         """Import the stage's modules in a subprocess, only as far as the server has not proven it.
@@ -54,6 +69,10 @@ class Launch:
                     modules = [name for name in modules if name != self.stage.app.split(":")[0]]
                 except ServerDidNotStart:
                     pass
+            # The client script runs in its own check (its traceback shows there): compiling it is
+            # enough here, and spares importing the agents SDK once more.
+            client = self.stage.client.removesuffix(".py")
+            modules = [f"compile:{name}.py" if name == client else name for name in modules]
             self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=self.env,
                                              timeout=45, label="imports") if modules else Finished(0, "")
         return self._import_result
@@ -74,11 +93,20 @@ def _key(stage: Stage, workdir: Path, reference: Path) -> tuple[str, Path, Path]
 
 
 def prelaunch(stages: list[Stage], workdir: Path, reference: Path) -> None:
-    for stage in stages:
+    """Start every stage's main servers now, and the first stage's other servers too.
+
+    (Later stages start their other servers when their checks begin: starting all
+    of them at once would only make the first stage wait for the CPU.)
+    """
+    for index, stage in enumerate(stages):
         key = _key(stage, workdir, reference)
         _PRELAUNCHED[key] = Launch(stage, key[1] / stage.id, key[2] / stage.id)
+        if index == 0:
+            _PRELAUNCHED[key].start_extras()
 
 
 def launch_for(stage: Stage, workdir: Path, reference: Path) -> "Launch":
     key = _key(stage, workdir, reference)
-    return _PRELAUNCHED.pop(key, None) or Launch(stage, key[1] / stage.id, key[2] / stage.id)
+    launch = _PRELAUNCHED.pop(key, None) or Launch(stage, key[1] / stage.id, key[2] / stage.id)
+    launch.start_extras()
+    return launch

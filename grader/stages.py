@@ -27,6 +27,7 @@ class Stage:
     hints: dict[str, str] = field(default_factory=dict)
     key_from_env: bool = False
     student_server: bool = True
+    proxied: bool = False
 
     @property
     def number(self) -> str:
@@ -67,6 +68,7 @@ def load_stages() -> list[Stage]:
             endpoint=entry["endpoint"], client=entry["client"], files=tuple(entry["files"]),
             todo=tuple(entry["todo"]), points=float(entry["points"]), hints=dict(entry.get("hints", {})),
             key_from_env=entry.get("key_from_env", False), student_server=entry.get("student_server", True),
+            proxied=entry.get("proxied", False),
         )
         for entry in data["stage"]
     ]

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +57,26 @@ def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | Non
 
 
 def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path:
-    """A workdir holding the reference solution of STAGE with tests/broken/STAGE/CASE laid over it."""
+    """A workdir holding the reference solution of STAGE, broken as tests/broken/STAGE/CASE says.
+
+    A fixture is either a folder of whole files laid over the solution, or a
+    CASE.toml of [[replace]] entries (file, old, new) applied to it: one mistake
+    each, and the test fails loudly if the solution no longer holds the old text.
+    """
     workdir = tmp_path / (case or "solution")
     shutil.copytree(SOLUTIONS / stage, workdir / stage, ignore=shutil.ignore_patterns("__pycache__"))
-    if case:
-        overlay = BROKEN / stage / case
-        assert overlay.is_dir(), f"no such fixture submission: {overlay}"
+    if not case:
+        return workdir
+    overlay, edits = BROKEN / stage / case, BROKEN / stage / f"{case}.toml"
+    if overlay.is_dir():
         shutil.copytree(overlay, workdir / stage, dirs_exist_ok=True)
+        return workdir
+    assert edits.is_file(), f"no such fixture submission: {overlay} or {edits}"
+    for edit in tomllib.loads(edits.read_text())["replace"]:
+        target = workdir / stage / edit["file"]
+        text = target.read_text()
+        assert text.count(edit["old"]) == 1, f"{edits.name}: the solution's {edit['file']} no longer holds {edit['old']!r}"
+        target.write_text(text.replace(edit["old"], edit["new"]))
     return workdir
 
 

@@ -12,6 +12,7 @@ import pytest
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference
 from grader.harness import ServerDidNotStart
+from grader.launch import PROXY_ROOT
 from grader.mcp_session import sse_session
 from grader.probes import Probe, ensure_answering, key_variants, live_session, send, tail
 from grader.verdict import CheckFailed, blocked_by, check
@@ -22,7 +23,7 @@ PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                          "clientInfo": {"name": "attacker", "version": "1"}}}
-ROOT_PATH = "/api"
+ROOT_PATH = PROXY_ROOT
 
 
 def probe(method, path, headers=(), body=None, note="no X-API-Key header", outcome="refused", raw=False):
@@ -110,8 +111,7 @@ def test_a_live_session_id_without_the_key_is_refused(student, stage):
 @pytest.fixture(scope="module")
 def behind_proxy(launch, student, reference):
     """The student's and the reference server again, as a reverse proxy would run them."""
-    mine = launch.extra_server(launch.student_dir, root_path=ROOT_PATH, label="student-proxied")
-    theirs = launch.extra_server(launch.reference_dir, root_path=ROOT_PATH, label="reference-proxied")
+    mine, theirs = launch.extras["student-proxied"], launch.extras["reference-proxied"]
     try:
         mine.wait_ready()
     except ServerDidNotStart as error:

@@ -14,7 +14,7 @@ import pytest
 
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference
-from grader.harness import Server, ServerDidNotStart, run_python
+from grader.harness import ServerDidNotStart, run_python
 from grader.launch import STAGE_KEY
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
@@ -120,8 +120,7 @@ def test_the_401_tells_missing_from_invalid(student, stage):
 
 @pytest.fixture(scope="module")
 def behind_proxy(launch, student, reference):
-    mine = launch.extra_server(launch.student_dir, env=SERVER_ENV, root_path="/api", label="student-proxied")
-    theirs = launch.extra_server(launch.reference_dir, env=SERVER_ENV, root_path="/api", label="reference-proxied")
+    mine, theirs = launch.extras["student-proxied"], launch.extras["reference-proxied"]
     try:
         mine.wait_ready()
     except ServerDidNotStart as error:
@@ -157,8 +156,7 @@ def test_mcp_session_with_the_key(student, reference, stage):
 
 def test_a_server_without_a_key_does_not_let_anyone_in(launch, stage):
     """started with an empty API_KEY, the server refuses to start (or refuses everyone)"""
-    keyless = Server(launch.student_dir, stage.app, env={"API_KEY": ""}, label="keyless")
-    launch.others.append(keyless)
+    keyless = launch.extras["keyless"]
     try:
         keyless.wait_ready()
     except ServerDidNotStart:
