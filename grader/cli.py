@@ -165,10 +165,27 @@ def run_checks(stages: list[Stage], workdir: Path, reference: Path, printer: Pri
     return int(code), [collector.results[nodeid] for nodeid in collector.order]
 
 
+_TERMINATED = []
+
+
+def _terminate(*_) -> None:
+    _TERMINATED.append(True)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    # A TERM (a closed terminal, a CI timeout) ends the grader like Ctrl+C does: through
-    # the normal exits, so every server it started is killed with its process group.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        code = grade(argv)
+    except KeyboardInterrupt:  # before the checks began: the servers die at exit all the same
+        print("\ninterrupted", file=sys.stderr)
+        code = 130
+    return 143 if _TERMINATED else code
+
+
+def grade(argv: list[str] | None) -> int:
+    # A TERM (a closed terminal, a CI timeout) ends the grader like Ctrl+C does: pytest
+    # stops cleanly, and every server it started is killed with its process group.
+    signal.signal(signal.SIGTERM, _terminate)
     options = parse_args(argv)
     if options.list:
         for stage in load_stages():

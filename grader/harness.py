@@ -53,10 +53,33 @@ def _kill_group(process: subprocess.Popen, grace: float = 3.0) -> None:
     _LIVE.discard(process)
 
 
+def _orphans() -> list[int]:
+    """Children of this process that lead their own group but are not in the registry.
+
+    A Ctrl+C can land between fork and registration; on Linux /proc still knows them.
+    """
+    known = {process.pid for process in _LIVE}
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid, pgid = int(entry.parent.name), int(fields[1]), int(fields[2])
+        if ppid == os.getpid() and pgid == pid and pid not in known:
+            found.append(pid)
+    return found
+
+
 @atexit.register
 def kill_everything() -> None:
     for process in list(_LIVE):
         _kill_group(process, grace=1.0)
+    for pid in _orphans():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def free_port() -> int:

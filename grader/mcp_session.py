@@ -65,6 +65,8 @@ async def _session(open_streams, tool: str, arguments: dict) -> SessionResult:
                 await _drive(streams, result, tool, arguments)
     except TimeoutError:
         result.error = f"no progress within {SESSION_TIMEOUT:.0f} s"
+    except asyncio.CancelledError:  # Ctrl+C: asyncio.run turns it back into KeyboardInterrupt
+        raise
     except BaseException as error:  # the SDK wraps transport errors in exception groups
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise
