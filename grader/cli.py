@@ -18,7 +18,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from grader.launch import prelaunch
+from grader.harness import start_fork_server
+from grader.launch import prelaunch, worth_a_fork_server
 from grader.stages import EXERCISES, SOLUTIONS, Stage, load_stages, stage_by_id
 
 if TYPE_CHECKING:  # pytest loads only once the servers are booting
@@ -196,7 +197,10 @@ def grade(argv: list[str] | None) -> int:
     except KeyError as error:
         print(error.args[0], file=sys.stderr)
         return 2
-    # Servers first: they boot while pytest and the MCP client libraries load.
+    # Servers first: they boot while pytest and the MCP client libraries load. The fork
+    # server warms up beside them and starts the later processes in a fraction of the time.
+    if worth_a_fork_server(stages):
+        start_fork_server()
     prelaunch(stages, options.workdir, options.reference)
     detailed = options.details or (len(stages) == 1 and not options.summary)
     printer = Printer(stages, detailed)

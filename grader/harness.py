@@ -9,12 +9,14 @@ crashing grader leaves nothing behind.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,30 +28,30 @@ START_TIMEOUT = float(os.environ.get("GRADER_START_TIMEOUT", "25"))
 _LIVE: set[subprocess.Popen] = set()
 
 
-def _kill_group(process: subprocess.Popen, grace: float = 3.0) -> None:
+def _kill_group(process, grace: float = 3.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is still there."""
-    try:
-        pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
-        pgid = None
+    # Every process spawned here leads its own session, so its group id is its pid
+    # (asking getpgid could catch a forked child before its setsid()).
+    pgid = process.pid
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
-            if pgid is not None:
-                os.killpg(pgid, sig)
-            else:
-                process.send_signal(sig)
-        except (ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            try:  # not (yet) a group leader: signal the process itself
+                os.kill(process.pid, sig)
+            except ProcessLookupError:
+                pass
+        except PermissionError:
             pass
         try:
             process.wait(timeout=wait)
             break
         except subprocess.TimeoutExpired:
             continue
-    if pgid is not None:
-        try:  # children that outlived their parent
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    try:  # children that outlived their parent
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     _LIVE.discard(process)
 
 
@@ -73,8 +75,8 @@ def _orphans() -> list[int]:
 
 @atexit.register
 def kill_everything() -> None:
-    for process in list(_LIVE):
-        _kill_group(process, grace=1.0)
+    for process in sorted(_LIVE, key=lambda process: isinstance(process, subprocess.Popen)):
+        _kill_group(process, grace=1.0)  # the fork server last: it reports its children's exits
     for pid in _orphans():
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -98,7 +100,101 @@ def child_env(extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -
     return env
 
 
-def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+class _Forked:
+    """A child of the fork server, with the part of Popen's interface the harness uses."""
+
+    def __init__(self, server: "_ForkServer", pid: int) -> None:
+        self.server, self.pid, self.returncode = server, pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.server.status(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+
+class _ForkServer:
+    """The client side of grader.forkserver: one per grader process, started on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader.forkserver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True, start_new_session=True, env=child_env(),
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        _LIVE.add(self.process)
+        self.ready = threading.Event()
+        threading.Thread(target=self._wait_ready, daemon=True).start()
+
+    def _wait_ready(self) -> None:
+        try:
+            if json.loads(self.process.stdout.readline() or "{}").get("ready") is True:
+                self.ready.set()
+        except ValueError:
+            pass
+
+    def _ask(self, request: dict) -> dict:
+        with self.lock:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            answer = self.process.stdout.readline()
+        if not answer:
+            raise OSError("the fork server is gone")
+        return json.loads(answer)
+
+    def spawn(self, command: list[str], folder: Path, env: dict[str, str], log: Path) -> _Forked:
+        reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log)})
+        return _Forked(self, reply["pid"])
+
+    def status(self, pid: int) -> int | None:
+        return self._ask({"op": "status", "pid": pid})["status"]
+
+
+_fork_server: _ForkServer | None = None
+
+
+def start_fork_server() -> None:
+    """Start the fork server (unless GRADER_FORKSERVER=0 or there is no fork()).
+
+    It loads its libraries in the background; the first spawn waits for that
+    (about as long as one cold start), and every later spawn is almost free.
+    """
+    global _fork_server
+    if _fork_server is None and os.environ.get("GRADER_FORKSERVER", "1") != "0" and hasattr(os, "fork"):
+        _fork_server = _ForkServer()
+
+
+def _forking() -> _ForkServer | None:
+    global _fork_server
+    server = _fork_server
+    if server is None:
+        return None
+    if not server.ready.wait(timeout=START_TIMEOUT) or server.process.poll() is not None:
+        _fork_server = None  # it did not come up: start processes the ordinary way
+        return None
+    return server
+
+
+def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
+    server = _forking()
+    if server is not None and command[0] == sys.executable:
+        try:
+            process = server.spawn(command, folder, env, log)
+            _LIVE.add(process)
+            return process
+        except OSError:
+            pass  # fall back to a fresh interpreter
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -92,6 +92,18 @@ def _key(stage: Stage, workdir: Path, reference: Path) -> tuple[str, Path, Path]
     return stage.id, workdir.resolve(), reference.resolve()
 
 
+def planned_processes(stage: Stage) -> int:
+    """How many processes grading STAGE starts, besides its agents."""
+    servers = (2 if stage.student_server else 1) + (2 if stage.proxied else 0) + (1 if stage.key_from_env else 0)
+    return servers + (1 if stage.client in stage.todo else 0)  # + the import check of a client
+
+
+def worth_a_fork_server(stages: list[Stage]) -> bool:
+    """The fork server costs one cold start up front and makes every later start almost free:
+    it pays off from the third process on."""
+    return sum(planned_processes(stage) for stage in stages) > 2
+
+
 def prelaunch(stages: list[Stage], workdir: Path, reference: Path) -> None:
     """Start every stage's main servers now, and the first stage's other servers too.
 
