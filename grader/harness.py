@@ -55,6 +55,18 @@ def _kill_group(process, grace: float = 3.0) -> None:
     _LIVE.discard(process)
 
 
+def stop_servers(servers: list["Server"]) -> None:
+    """Stop several servers at once: signal them all, then wait (their shutdowns overlap)."""
+    running = [server for server in servers if server.process.poll() is None]
+    for server in running:
+        try:
+            os.killpg(server.process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for server in servers:
+        server.stop()
+
+
 def _orphans() -> list[int]:
     """Children of this process that lead their own group but are not in the registry.
 

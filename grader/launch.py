@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from grader.harness import IMPORT_SCRIPT, Finished, Server, ServerDidNotStart, run_python
+from grader.harness import IMPORT_SCRIPT, Finished, Server, ServerDidNotStart, run_python, stop_servers
 from grader.stages import Stage
 
 # One fresh key per grading run, for stages whose server reads API_KEY. Kept in
@@ -83,9 +83,7 @@ class Launch:
         return server
 
     def stop(self) -> None:
-        for server in [self.student, self.reference, *self.others]:
-            if server is not None:
-                server.stop()
+        stop_servers([server for server in [self.student, self.reference, *self.others] if server is not None])
 
 
 def _key(stage: Stage, workdir: Path, reference: Path) -> tuple[str, Path, Path]:
