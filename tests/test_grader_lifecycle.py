@@ -1,7 +1,6 @@
 """The grader cleans up after itself, whatever happens to it, and grades whole classes."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from grader.harness import ServerDidNotStart
 from grader.probes import tail
-from grader.verdict import CheckFailed, blocked_by
+from grader.verdict import CheckFailed
 
 
 def test_imports(launch, stage):

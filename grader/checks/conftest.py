@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.harness import ServerDidNotStart
-from grader.launch import launch_for
+from grader.harness import Server, ServerDidNotStart
+from grader.launch import PROXY_ROOT, launch_for
 from grader.probes import tail
 from grader.stages import EXERCISES, SOLUTIONS, Stage, stage_by_id
 from grader.verdict import blocked_by
@@ -58,3 +58,14 @@ def reference(launch) -> Server:
     except ServerDidNotStart as error:  # the grader's own fault, never the student's
         raise RuntimeError(f"grader problem: the reference solution did not start: {error}\n"
                            f"{tail(launch.reference.log())}") from None
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(launch, student, reference) -> tuple[Server, Server]:
+    """The student's and the reference server again, as a reverse proxy runs them (--root-path)."""
+    mine, theirs = launch.extras["student-proxied"], launch.extras["reference-proxied"]
+    try:
+        mine.wait_ready()
+    except ServerDidNotStart as error:
+        blocked_by(f"the server did not start with --root-path {PROXY_ROOT}", f"{error}\n{tail(mine.log())}")
+    return mine, theirs.wait_ready()

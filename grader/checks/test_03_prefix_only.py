@@ -11,11 +11,10 @@ import pytest
 
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference
-from grader.harness import ServerDidNotStart
 from grader.launch import PROXY_ROOT
 from grader.mcp_session import sse_session
-from grader.probes import Probe, ensure_answering, key_variants, live_session, send, tail
-from grader.verdict import CheckFailed, blocked_by, check
+from grader.probes import Probe, ensure_answering, key_variants, live_session, send
+from grader.verdict import CheckFailed, check
 
 STAGE = "03-prefix-only"
 KEY = "super_secret_value"
@@ -108,15 +107,6 @@ def test_a_live_session_id_without_the_key_is_refused(student, stage):
               hint=stage.hint("messages"))
 
 
-@pytest.fixture(scope="module")
-def behind_proxy(launch, student, reference):
-    """The student's and the reference server again, as a reverse proxy would run them."""
-    mine, theirs = launch.extras["student-proxied"], launch.extras["reference-proxied"]
-    try:
-        mine.wait_ready()
-    except ServerDidNotStart as error:
-        blocked_by(f"the server did not start with --root-path {ROOT_PATH}", f"{error}\n{tail(mine.log())}")
-    return mine, theirs.wait_ready()
 
 
 PROXIED = [

@@ -118,14 +118,6 @@ def test_the_401_tells_missing_from_invalid(student, stage):
           hint=stage.hint("respond_401"))
 
 
-@pytest.fixture(scope="module")
-def behind_proxy(launch, student, reference):
-    mine, theirs = launch.extras["student-proxied"], launch.extras["reference-proxied"]
-    try:
-        mine.wait_ready()
-    except ServerDidNotStart as error:
-        blocked_by("the server did not start with --root-path /api", f"{error}\n{tail(mine.log())}")
-    return mine, theirs.wait_ready()
 
 
 PROXIED = [KEYS[0], KEYS[3], PUBLIC[1]]
