@@ -91,12 +91,14 @@ class Printer:
         self.write(f"  {paint(mark)} {result.title}")
         repeated = previous is not None and previous.status == "blocked" and previous.output == result.output
         if not result.passed and result.output and not repeated:
-            for line in result.output.strip().splitlines():
-                if line.startswith("hint:"):
-                    # The same hint under ten rows of a table helps nobody: show it once per stage.
-                    if (result.stage, line) in self.hints_shown:
-                        line = "hint:     (as above)"
-                    self.hints_shown.add((result.stage, line))
+            lines = result.output.strip().splitlines()
+            hint = next((line for line in lines if line.startswith("hint:")), None)
+            if hint and (result.stage, hint) in self.hints_shown:
+                # The same mistake under ten rows of a table: show what came back, not the lecture again.
+                lines = [line for line in lines if line.startswith("got:")][:1] + ["hint:     (as above)"]
+            elif hint:
+                self.hints_shown.add((result.stage, hint))
+            for line in lines:
                 self.write("      " + line)
 
     def on_result(self, result: CheckResult) -> None:
