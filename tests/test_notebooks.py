@@ -53,6 +53,17 @@ def test_notebooks_are_stored_without_outputs():
         assert all(not cell.get("outputs") for cell in book.cells if cell.cell_type == "code"), path.name
 
 
+def test_every_code_cell_is_introduced_by_a_markdown_cell():
+    import nbformat
+
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        cells = nbformat.read(path, as_version=4).cells
+        for previous, cell in zip([None, *cells], cells):
+            if cell.cell_type == "code":
+                assert previous is not None and previous.cell_type == "markdown" and previous.source.strip(), \
+                    f"{path.name}: no note on what to watch for before {cell.source[:60]!r}"
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_notebook_runs_twice_in_one_kernel_and_shows_its_point(stage):
     book, printed = execute(NOTEBOOKS / f"{stage}.ipynb", passes=2)
