@@ -33,6 +33,12 @@ class Probe:
     def title(self) -> str:
         return self.describe() + (f" is {self.outcome}" if self.outcome else "")
 
+    def with_key(self, key: str) -> "Probe":
+        """The same request carrying exactly one right X-API-Key header."""
+        headers = tuple((name, value) for name, value in self.headers if name.lower() != KEY_HEADER.lower())
+        return Probe(self.method, self.path, (*headers, (KEY_HEADER, key)), self.body,
+                     note=f"{KEY_HEADER}: the key", raw=self.raw)
+
     def describe(self) -> str:
         shown = self.note or ", ".join(f"{name}: {_show(value)}" for name, value in self.headers) or "no headers"
         return f"{self.method} {self.shown_path or self.path} ({shown})"

@@ -24,3 +24,10 @@ def test_a_key_in_the_url_as_well_as_the_header_is_caught_in_the_log(grade_case)
     leak = run.check(NOT_IN_URL)
     assert leak["status"] == "failed" and "api_key=super_secret_value" in leak["output"], leak["output"]
     assert "header only" in leak["output"]
+
+
+def test_a_correct_alternative_passes(grade_case):
+    """The header name in lower case."""
+    run = grade_case(STAGE, "alt-lowercase-header")
+    assert run.returncode == 0, run.stdout
+    assert run.report["score"] == run.report["max_score"]

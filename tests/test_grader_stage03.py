@@ -32,3 +32,10 @@ def test_a_raw_prefix_check_passes_everything_but_the_proxy_rows(grade_case):
     run = grade_case(STAGE, "raw-prefix")
     failed = {test["name"] for test in run.failed()}
     assert failed and all("behind a proxy" in name for name in failed), failed
+
+
+def test_a_correct_alternative_passes(grade_case):
+    """The guard wraps the mounted MCP app instead of checking a prefix."""
+    run = grade_case(STAGE, "alt-guard-the-mount")
+    assert run.returncode == 0, run.stdout
+    assert run.report["score"] == run.report["max_score"]

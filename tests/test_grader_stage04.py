@@ -41,3 +41,10 @@ def test_an_empty_key_that_matches_an_empty_header_is_caught(grade_case):
     run = grade_case(STAGE, "empty-key-accepted")
     keyless = run.check(KEYLESS)
     assert keyless["status"] == "failed" and "matches an empty key" in keyless["output"], keyless["output"]
+
+
+def test_a_correct_alternative_passes(grade_case):
+    """Starlette's Headers and secrets.compare_digest."""
+    run = grade_case(STAGE, "alt-starlette-headers")
+    assert run.returncode == 0, run.stdout
+    assert run.report["score"] == run.report["max_score"]

@@ -33,7 +33,8 @@ def test_request_answered_like_the_reference(probe, student, reference, stage):
     hint = stage.hint("header_case") if probe.headers and probe.headers[0][0] == "x-api-key" \
         else stage.hint("keep_key_valid")
     expect_like_reference(probe, send(student, probe), send(reference, probe),
-                          let_in_hint=hint, keep_out_hint=stage.hint("register"))
+                          let_in_hint=hint, keep_out_hint=stage.hint("register"),
+                          reference_with_key=send(reference, probe.with_key(KEY)))
 
 
 def test_mcp_session_with_the_key(student, reference, stage):

@@ -60,10 +60,10 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 MOUNT_PATHS = ["/mcp", "/mcp/", "/mcp/sse", "/mcp/messages/"]
 
 
-def judge(student, reference, row, stage, *, base_path: str = "", hint_in: str = "prefix"):
-    expect_like_reference(row, send(student, row, base_path=base_path), send(reference, row, base_path=base_path),
+def judge(student, reference, row, stage, *, hint_in: str = "prefix"):
+    expect_like_reference(row, send(student, row), send(reference, row),
                           let_in_hint=stage.hint("public") if row.outcome == "public" else stage.hint("prefix"),
-                          keep_out_hint=stage.hint(hint_in))
+                          keep_out_hint=stage.hint(hint_in), reference_with_key=send(reference, row.with_key(KEY)))
 
 
 @pytest.mark.parametrize("row", PUBLIC, ids=[row.title for row in PUBLIC])
@@ -77,8 +77,7 @@ def test_every_method_is_refused_without_a_key(path, student, reference, stage):
     """every HTTP method on {id} without a key is refused"""
     for method in METHODS:
         row = probe(method, path, body=PING if method in ("POST", "PUT", "PATCH") else None)
-        expect_like_reference(row, send(student, row), send(reference, row),
-                              let_in_hint=stage.hint("prefix"), keep_out_hint=stage.hint("prefix"))
+        judge(student, reference, row, stage)
 
 
 @pytest.mark.parametrize("row", KEYED, ids=[row.title for row in KEYED])

@@ -60,7 +60,8 @@ KEYS = [
 def judge(student, reference, row, stage, hint="compare"):
     expect_like_reference(row, send(student, row), send(reference, row),
                           let_in_hint=stage.hint("public" if row.outcome == "public" else "compare"),
-                          keep_out_hint=stage.hint(hint), crash_hint=stage.hint("crash"), log=student.log())
+                          keep_out_hint=stage.hint(hint), crash_hint=stage.hint("crash"), log=student.log(),
+                          reference_with_key=send(reference, row.with_key(KEY)))
 
 
 @pytest.mark.parametrize("row", PUBLIC, ids=[row.title for row in PUBLIC])
@@ -129,7 +130,8 @@ def test_behind_a_reverse_proxy(row, behind_proxy, stage):
     mine, theirs = behind_proxy
     expect_like_reference(row, send(mine, row), send(theirs, row), let_in_hint=stage.hint("compare"),
                           keep_out_hint="Compare the route path: scope['path'] without scope['root_path'].",
-                          crash_hint=stage.hint("crash"), log=mine.log())
+                          crash_hint=stage.hint("crash"), log=mine.log(),
+                          reference_with_key=send(theirs, row.with_key(KEY)))
 
 
 def test_mcp_session_with_the_key(student, reference, stage):
