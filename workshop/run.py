@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = (ROOT / options.workdir / stage.id) if not Path(options.workdir).is_absolute() \
         else Path(options.workdir) / stage.id
     env = dict(os.environ)
-    if stage.id >= "04" and not env.get("API_KEY"):
-        # Stage 04 reads its key from the environment; a demo key for a local run only.
+    if stage.key_from_env and not env.get("API_KEY"):
+        # This stage reads its key from the environment; a demo key for a local run only.
         env["API_KEY"] = "workshop-demo-key"
         print("API_KEY is not set: using 'workshop-demo-key' for this local run.", file=sys.stderr)
     if options.what == "serve":
