@@ -108,6 +108,9 @@ def child_env(extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -
     for name in ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL", *drop):
         env.pop(name, None)
     env.update(PYTHONUNBUFFERED="1", OPENAI_AGENTS_DISABLE_TRACING="1", PYTHONDONTWRITEBYTECODE="1")
+    # Every process a grader starts carries its pid: tests (and you, with `grep GRADER_OWNER
+    # /proc/*/environ`) can tell whether a grader left anything behind.
+    env.setdefault("GRADER_OWNER", str(os.getpid()))
     env.update(extra or {})
     return env
 

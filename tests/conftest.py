@@ -47,13 +47,15 @@ def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | Non
           timeout: float = 300) -> GradeRun:
     """Run `python -m grader STAGES --workdir WORKDIR --json ...` in a subprocess, as `make grade` does."""
     report_file = tmp_path / f"report-{'-'.join(stages) or 'all'}.json"
-    completed = subprocess.run(
+    grader = subprocess.Popen(
         [sys.executable, "-m", "grader", *stages, "--workdir", str(workdir), "--json", str(report_file)],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
-    assert report_file.exists(), f"no JSON report was written:\n{completed.stdout}\n{completed.stderr}"
-    return GradeRun(completed.returncode, completed.stdout + completed.stderr, json.loads(report_file.read_text()))
+    output, _ = grader.communicate(timeout=timeout)
+    assert report_file.exists(), f"no JSON report was written:\n{output}"
+    assert processes_of(grader.pid) == [], f"the grader left processes behind:\n{output}"
+    return GradeRun(grader.returncode, output, json.loads(report_file.read_text()))
 
 
 def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path:
@@ -78,6 +80,21 @@ def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path
         assert text.count(edit["old"]) == 1, f"{edits.name}: the solution's {edit['file']} no longer holds {edit['old']!r}"
         target.write_text(text.replace(edit["old"], edit["new"]))
     return workdir
+
+
+def processes_of(grader_pid: int) -> list[str]:
+    """Processes still running that a grader started (they carry GRADER_OWNER=its pid)."""
+    mark = f"GRADER_OWNER={grader_pid}".encode()
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                left.append(f"{entry.name}: " + (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return left
 
 
 def processes_under(folder: Path) -> list[str]:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from grader.stages import ROOT, SOLUTIONS
-from tests.conftest import make_submission, processes_under
+from tests.conftest import make_submission, processes_of, processes_under
 
 
 def wait_for_processes(folder, count, timeout=30):
@@ -41,6 +41,7 @@ def test_an_interrupted_grader_leaves_no_server_behind(tmp_path, how, when):
     # 130/143 as the CLI reports it; -N if the signal lands while Python itself shuts down.
     assert grader.returncode in (130, 143, -how), output
     assert processes_under(workdir) == [], output
+    assert processes_of(grader.pid) == [], f"the reference or other servers survived:\n{output}"
 
 
 def test_a_whole_class_is_graded_in_one_command(tmp_path):
