@@ -25,15 +25,23 @@ from workshop.weather import NWS_API_BASE, nws_client
 # A .env file next to this one may hold API_KEY=...; real environment variables win.
 load_dotenv()
 
-# Fail closed: no key configured means nobody gets in, so do not start at all.
-# There is deliberately no default: a default key in source code is a published key.
-API_KEY = os.environ.get("API_KEY", "").strip()
-if not API_KEY:
-    sys.exit(
-        "API_KEY is not set. Choose a key and start the server with it, for example:\n"
-        "  export API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
-        "or put API_KEY=... in a .env file next to secure_weather_server.py."
-    )
+
+def require_api_key() -> str:
+    """The key from the environment. Without one, refuse to start: fail closed.
+
+    There is deliberately no default: a default key in source code is a published key.
+    """
+    key = os.environ.get("API_KEY", "").strip()
+    if not key:
+        sys.exit(
+            "API_KEY is not set. Choose a key and start the server with it, for example:\n"
+            "  export API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+            "or put API_KEY=... in a .env file next to secure_weather_server.py."
+        )
+    return key
+
+
+API_KEY = require_api_key()
 
 mcp = MCPServer("weather", log_level="WARNING")
 
