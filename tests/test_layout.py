@@ -85,3 +85,15 @@ def test_the_grader_lists_the_stages_from_the_data_file():
 def test_an_unknown_stage_is_a_usage_error():
     done = subprocess.run([sys.executable, "-m", "grader", "99-nope"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "01-middleware" in done.stderr
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
+def test_every_hint_a_check_asks_for_is_in_the_stage_list(stage):
+    import re
+
+    source = stage.checks_file.read_text() + (stage.checks_file.parent / "common.py").read_text()
+    asked = set(re.findall(r'hint\("(\w+)"\)', source)) | set(re.findall(r'hint_in="(\w+)"', source))
+    asked |= {name for mapping in re.findall(r"\{([^{}]*)\}\.get\(row\.note", source)
+              for name in re.findall(r':\s*"(\w+)"', mapping)}
+    assert asked, "no hints found: the pattern above no longer matches the checks"
+    assert asked <= set(stage.hints), f"{stage.id} asks for hints stages.toml lacks: {asked - set(stage.hints)}"
