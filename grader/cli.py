@@ -216,6 +216,7 @@ def grade(argv: list[str] | None) -> int:
             raise RuntimeError(f"the checks did not run (pytest exit code {code})")
     except BaseException as error:
         if options.json:
+            score(results, stages)
             report = gradescope(results)
             report["tests"].append({"name": "grader", "score": 0, "max_score": 0, "status": "failed",
                                     "output": "".join(traceback.format_exception(error))})

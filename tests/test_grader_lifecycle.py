@@ -69,3 +69,19 @@ def test_a_missing_stage_folder_fails_clearly(tmp_path):
     assert done.returncode == 1
     first = json.loads(report.read_text())["tests"][0]
     assert first["status"] == "failed" and "there is no folder" in first["output"], first
+
+
+def test_the_json_report_is_written_even_when_the_grader_itself_fails(tmp_path, monkeypatch):
+    from grader import cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the grader tripped over its own feet")
+
+    monkeypatch.setattr(cli, "run_checks", broken)
+    monkeypatch.setattr(cli, "prelaunch", lambda *args: None)  # nothing to start for this test
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # leave this process's SIGTERM alone
+    report = tmp_path / "report.json"
+    assert cli.main(["01-middleware", "--json", str(report)]) == 2
+    written = json.loads(report.read_text())
+    assert written["score"] == 0
+    assert written["tests"][-1]["name"] == "grader" and "tripped over its own feet" in written["tests"][-1]["output"]
