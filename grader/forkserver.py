@@ -8,8 +8,11 @@ process group, working directory, environment, output to a log file) and runs.
 Student code still never runs in the grader's process: it runs in a child of
 this one, which the grader talks to over a pipe (one JSON line per request).
 
-    {"op": "spawn", "argv": [...], "cwd": ..., "env": {...}, "log": ...} -> {"pid": N}
-    {"op": "status", "pid": N} -> {"status": None | exit code (negative: killed by that signal)}
+    {"id": I, "op": "spawn", "argv": [...], "cwd": ..., "env": {...}, "log": ...} -> {"id": I, "pid": N}
+    {"id": I, "op": "status", "pid": N} -> {"id": I, "status": None | exit code (negative: a signal)}
+
+Replies carry the request's id: a client interrupted between a request and its
+reply skips the stale reply next time instead of reading it as the answer.
 """
 
 from __future__ import annotations
@@ -129,10 +132,10 @@ def main() -> None:
                 _child(request)
             _children.add(pid)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-            replies.write(json.dumps({"pid": pid}) + "\n")
+            replies.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
         elif request["op"] == "status":
             _reap()
-            replies.write(json.dumps({"status": _statuses.get(request["pid"])}) + "\n")
+            replies.write(json.dumps({"id": request["id"], "status": _statuses.get(request["pid"])}) + "\n")
         replies.flush()
     _stop()
 

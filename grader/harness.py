@@ -88,7 +88,14 @@ def _orphans() -> list[int]:
 @atexit.register
 def kill_everything() -> None:
     for process in sorted(_LIVE, key=lambda process: isinstance(process, subprocess.Popen)):
-        _kill_group(process, grace=1.0)  # the fork server last: it reports its children's exits
+        try:
+            _kill_group(process, grace=1.0)  # the fork server last: it reports its children's exits
+        except Exception:  # cleanup must go on: take the group down without waiting
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            _LIVE.discard(process)
     for pid in _orphans():
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -115,6 +122,18 @@ def child_env(extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -
     return env
 
 
+def _alive(pid: int) -> bool:
+    """Whether PID runs (a zombie, dead but not yet collected by its parent, does not count)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
 class _Forked:
     """A child of the fork server, with the part of Popen's interface the harness uses."""
 
@@ -123,7 +142,10 @@ class _Forked:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.server.status(self.pid)
+            try:
+                self.returncode = self.server.status(self.pid)
+            except (OSError, ValueError):  # the fork server is gone: ask the kernel instead
+                self.returncode = None if _alive(self.pid) else -signal.SIGKILL
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -143,6 +165,7 @@ class _ForkServer:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.asked = 0
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.forkserver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, start_new_session=True, env=child_env(),
@@ -161,12 +184,17 @@ class _ForkServer:
 
     def _ask(self, request: dict) -> dict:
         with self.lock:
+            self.asked += 1
+            request = {"id": self.asked, **request}
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
-            answer = self.process.stdout.readline()
-        if not answer:
-            raise OSError("the fork server is gone")
-        return json.loads(answer)
+            while True:  # skip replies to requests an interrupt cut short
+                answer = self.process.stdout.readline()
+                if not answer:
+                    raise OSError("the fork server is gone")
+                reply = json.loads(answer)
+                if reply.get("id") == request["id"]:
+                    return reply
 
     def spawn(self, command: list[str], folder: Path, env: dict[str, str], log: Path) -> _Forked:
         reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log)})
