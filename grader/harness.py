@@ -67,21 +67,20 @@ def stop_servers(servers: list["Server"]) -> None:
         server.stop()
 
 
-def _orphans() -> list[int]:
-    """Children of this process that lead their own group but are not in the registry.
+def _owned() -> list[int]:
+    """Processes that carry this grader's GRADER_OWNER mark, whoever their parent is now.
 
-    A Ctrl+C can land between fork and registration; on Linux /proc still knows them.
+    The registry knows what it was told; a Ctrl+C can land between a fork and its
+    registration (in this process or in the fork server). Linux's /proc knows the rest.
     """
-    known = {process.pid for process in _LIVE}
+    mark = f"GRADER_OWNER={os.getpid()}".encode()
     found = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = entry.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            if int(entry.name) != os.getpid() and mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
             continue
-        pid, ppid, pgid = int(entry.parent.name), int(fields[1]), int(fields[2])
-        if ppid == os.getpid() and pgid == pid and pid not in known:
-            found.append(pid)
     return found
 
 
@@ -96,11 +95,12 @@ def kill_everything() -> None:
             except OSError:
                 pass
             _LIVE.discard(process)
-    for pid in _orphans():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    for pid in _owned():
+        for kill in (os.killpg, os.kill):  # its group if it leads one, else itself
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def free_port() -> int:
