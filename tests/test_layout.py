@@ -97,3 +97,11 @@ def test_every_hint_a_check_asks_for_is_in_the_stage_list(stage):
               for name in re.findall(r':\s*"(\w+)"', mapping)}
     assert asked, "no hints found: the pattern above no longer matches the checks"
     assert asked <= set(stage.hints), f"{stage.id} asks for hints stages.toml lacks: {asked - set(stage.hints)}"
+
+
+@pytest.mark.parametrize("name", ["shopping_list.py", "mcp_server.py"])
+def test_files_no_stage_changes_are_the_same_in_every_stage(name):
+    """Each stage folder is self-contained (students run uvicorn inside it), so some files repeat: they must not drift."""
+    copies = {path.relative_to(ROOT): path.read_text() for root in (EXERCISES, SOLUTIONS)
+              for path in sorted(root.glob(f"*/{name}"))}
+    assert len(copies) >= 2 and len(set(copies.values())) == 1, f"{name} differs between {list(copies)}"
