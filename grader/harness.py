@@ -109,10 +109,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def child_env(extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict[str, str]:
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment student code runs in: offline, unbuffered, no OpenAI key."""
     env = dict(os.environ)
-    for name in ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL", *drop):
+    for name in ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL"):
         env.pop(name, None)
     env.update(PYTHONUNBUFFERED="1", OPENAI_AGENTS_DISABLE_TRACING="1", PYTHONDONTWRITEBYTECODE="1")
     # Every process a grader starts carries its pid: tests (and you, with `grep GRADER_OWNER
@@ -155,9 +155,6 @@ class _Forked:
                 raise subprocess.TimeoutExpired(str(self.pid), timeout)
             time.sleep(0.02)
         return self.returncode
-
-    def send_signal(self, sig: int) -> None:
-        os.kill(self.pid, sig)
 
 
 class _ForkServer:
@@ -262,7 +259,6 @@ class Server:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)]
         if root_path:
             command += ["--root-path", root_path]
-        self.command = command
         self.process = _spawn(command, folder, child_env(env), self._log)
         self.started = False
         self.failure: str | None = None
@@ -308,12 +304,6 @@ class Server:
     def stop(self) -> None:
         _kill_group(self.process)
         self.started = False
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 @dataclass

@@ -39,7 +39,6 @@ class Launch:
             if student_server and not self.missing else None
         self.reference = Server(reference_dir, stage.app, env=env, label="reference")
         self._import_result = None
-        self.others: list[Server] = []
         self.extras: dict[str, Server] = {}
 
     def start_extras(self) -> None:
@@ -50,9 +49,10 @@ class Launch:
             for label, folder, owner in [("student-proxied", self.student_dir, self.student),
                                          ("reference-proxied", self.reference_dir, self.reference)]:
                 if owner is not None:
-                    self.extras[label] = self.extra_server(folder, env=self.env, root_path=PROXY_ROOT, label=label)
+                    self.extras[label] = Server(folder, self.stage.app, env=self.env, root_path=PROXY_ROOT,
+                                                label=label)
         if self.stage.key_from_env and self.student is not None:  # does it fail closed?
-            self.extras["keyless"] = self.extra_server(self.student_dir, env={"API_KEY": ""}, label="keyless")
+            self.extras["keyless"] = Server(self.student_dir, self.stage.app, env={"API_KEY": ""}, label="keyless")
 
     def import_result(self) -> Finished:
         """Import the stage's modules in a subprocess, only as far as the server has not proven it.
@@ -77,13 +77,8 @@ class Launch:
                                              timeout=45, label="imports") if modules else Finished(0, "")
         return self._import_result
 
-    def extra_server(self, folder: Path, **options) -> Server:
-        server = Server(folder, self.stage.app, **options)
-        self.others.append(server)
-        return server
-
     def stop(self) -> None:
-        stop_servers([server for server in [self.student, self.reference, *self.others] if server is not None])
+        stop_servers([server for server in [self.student, self.reference, *self.extras.values()] if server is not None])
 
 
 def _key(stage: Stage, workdir: Path, reference: Path) -> tuple[str, Path, Path]:

@@ -212,7 +212,7 @@ def test_the_client_says_plainly_when_the_key_is_refused(client_runs, stage):
 
 def test_the_key_never_appears_in_the_server_output(launch, student):
     """the key never appears in the server's output"""
-    logs = {server.label: server.log() for server in [student, *launch.others]}
+    logs = {server.label: server.log() for server in [student, *launch.extras.values()]}
     # The grader's own query-string probe puts the key in the access log on purpose: leave that line out.
     leaked = [f"{label}: {line}" for label, log in logs.items() for line in log.splitlines()
               if KEY in line and f"api_key={KEY}" not in line]
