@@ -49,7 +49,7 @@ def _random_root_path() -> str:
     return f"/{secrets.choice(['api', 'gw', 'svc', 'edge'])}-{secrets.token_hex(3)}"
 
 
-@dataclass
+@dataclass(eq=False)  # a pytest plugin must be hashable
 class GradingSession:
     """The run, and the pytest plugin that records it."""
 

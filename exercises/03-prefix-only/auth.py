@@ -33,12 +33,15 @@ def load_api_key() -> str:
 
 API_KEY = load_api_key()
 
-# TODO: a constant MCP_PREFIX for where main.py mounts the MCP server.
+# TODO: where main.py mounts the MCP server, as a constant (change both together).
 
 
-# TODO: a function that tells whether a request needs the key: /mcp itself and
-#       every path below it, for every HTTP method. Mind the reverse-proxy trap:
-#       with `uvicorn --root-path /api`, scope["path"] starts with scope["root_path"].
+def needs_key(request: Request) -> bool:
+    """Whether this request must carry the key."""
+    # TODO: /mcp itself and every path below it, for every HTTP method; nothing else.
+    #       Mind the reverse-proxy trap: with `uvicorn --root-path /api`, scope["path"]
+    #       starts with scope["root_path"], while routing matches what follows it.
+    return False
 
 
 def key_is_valid(request: Request) -> bool:
@@ -63,7 +66,7 @@ def unauthorized() -> JSONResponse:
 
 class ApiKeyMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next):
-        # TODO: ask for the key only where it is needed.
-        if not key_is_valid(request):
+        # Every method counts: HEAD, OPTIONS or PUT to /mcp must not slip through.
+        if needs_key(request) and not key_is_valid(request):
             return unauthorized()
         return await call_next(request)

@@ -101,7 +101,7 @@ class Hints:
     def for_row(self, row: KeyRow) -> str:
         if row.name == "no X-API-Key header":
             return self.keep_out
-        if "twice" in row.name and self.duplicates:
+        if "header twice" in row.name and self.duplicates:
             return self.duplicates
         return self.compare
 
@@ -121,7 +121,13 @@ def judge_row(row: KeyRow, endpoints: list[Endpoint], session, student: Server, 
     for endpoint in endpoints:
         probe = attacks.probe(row, session.key, session.marker, endpoint.method, base_path + endpoint.path,
                               endpoint.body, endpoint.headers)
-        judge(probe, student, reference, session.key, hints, keep_out_hint=hints.for_row(row))
+        hint = hints.for_row(row)
+        if not row.let_in and hint != hints.keep_out:
+            # When no key at all gets in here, that is the thing to fix first, not this near miss.
+            bare = Probe(endpoint.method, base_path + endpoint.path, endpoint.headers, endpoint.body)
+            if send(student, bare).status < 400:
+                hint = hints.keep_out
+        judge(probe, student, reference, session.key, hints, keep_out_hint=hint)
 
 
 def judge_every_method(path: str, session, student: Server, reference: Server, hints: Hints,
