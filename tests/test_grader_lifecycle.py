@@ -110,3 +110,19 @@ def test_a_grader_stopped_mid_stage_reports_as_passed_exactly_what_it_showed_as_
     assert not_run and all(test["score"] == 0 for test in not_run), written
     assert written["max_score"] == 60, written["max_score"]  # 03 and 04 as stages.toml gives them
     assert written["score"] < written["max_score"]
+
+
+@pytest.mark.parametrize("case", ["lets-everyone-in", "accepts-the-first-of-two"])
+def test_the_fork_server_and_a_cold_start_give_the_same_verdicts(tmp_path, case):
+    """The two ways of starting student code sit behind one interface: each check ends the same either way."""
+    from tests.conftest import grade
+
+    workdir = make_submission(tmp_path, "01-middleware", case)
+    forked = grade(workdir, "01-middleware", tmp_path=tmp_path / "forked", env={"GRADER_FORKSERVER": "1"})
+    cold = grade(workdir, "01-middleware", tmp_path=tmp_path / "cold", env={"GRADER_FORKSERVER": "0"})
+
+    def outcomes(run):
+        return {test["name"]: test["extra_data"]["outcome"] for test in run.report["tests"]}
+
+    assert outcomes(forked) == outcomes(cold)
+    assert forked.report["score"] == cold.report["score"] < forked.report["max_score"]
