@@ -11,6 +11,10 @@ A lesson marks a code block with the file (and optionally the names) it shows:
 `python -m workshop.lessons --check` (run by the tests) fails when a block has drifted.
 Names pick top-level functions, classes and assignments, with their decorators
 and the comment lines right above them; no names means the whole file.
+
+Quote only code the student does not write: the lines a TODO asks for belong in
+the walkthroughs (solutions/walkthroughs/), which a student reads after the stage
+passes. tests/test_lessons_teach.py fails a lesson that quotes one of them.
 """
 
 from __future__ import annotations
