@@ -62,7 +62,7 @@ def test_a_server_that_exits_a_second_after_it_starts_scores_nothing(grade_case)
 
 def test_a_client_that_sends_the_key_elsewhere_is_caught(grade_case):
     run = grade_case(STAGE, "sends-the-key-elsewhere")
-    check = run.check("the client prints no part of the key")
+    check = run.check("the client sends the key to MCP_SERVER_URL only")
     if check["extra_data"]["outcome"] == "blocked":
         pytest.skip(f"port 5000 was busy on this machine: {check['output']}")
     assert check["status"] == "failed" and "port 5000" in check["output"], check["output"]
