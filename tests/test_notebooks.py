@@ -45,6 +45,8 @@ MUST_SHOW = {
         '"Invalid API key."',
         "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
         "refused the connection: 401 Unauthorized",
+        "Mcp-Name: 'get_forecast')\n  -> 401 Unauthorized",  # the stateless era, no key
+        "Mcp-Name: 'get_forecast', X-API-Key: '<the key>')\n  -> 200 OK, body {\"jsonrpc\":\"2.0\",\"id\":1,\"result\"",
         "Origin: 'http://evil.example')\n  -> 403 Forbidden",
         "Host: 'mcp.example.com')\n  -> 421 Misdirected Request",
         "-> 500 Internal Server Error",
