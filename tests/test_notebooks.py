@@ -95,3 +95,22 @@ def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage
         assert not A_KEY.findall(text), f"run {run} of {stage}.ipynb printed what looks like a key: {A_KEY.findall(text)}"
         assert "sk-fake-key" not in text
     assert "all servers stopped" in printed[-1]
+
+
+def test_notebooks_build_their_servers_from_the_solutions_never_from_the_exercises():
+    # An instructor may have solved exercises/ in this checkout: a "before" server built from it would be guarded.
+    import nbformat
+
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        code = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+        assert "exercises" not in code, f"{path.name} uses exercises/"
+
+
+def test_the_demo_helpers_hide_a_key_and_its_near_misses(capsys):
+    from workshop import demo
+
+    key = demo.new_key()
+    shown = demo.hide(f"X-API-Key: {key}; almost: {key[:-1]}; session_id=0123456789abcdef0123456789abcdef")
+    assert key not in shown and key[:-1] not in shown, shown
+    assert "<the key>" in shown and "<part of the key>" in shown
+    assert "session_id=0123456789abcdef0123456789abcdef" in shown  # other long values stay readable
