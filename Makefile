@@ -13,6 +13,7 @@ STAGE ?=
 WORKDIR ?= exercises
 
 .PHONY: help setup grade test bench notebooks serve agent stages class
+.PHONY: inspect
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -23,6 +24,7 @@ help:
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
+	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
 
 setup:
 	@$(PYTHON) -m workshop.bootstrap
@@ -50,3 +52,8 @@ stages: setup
 
 class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+
+# The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
+# CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
+inspect: setup
+	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))

@@ -224,3 +224,24 @@ def test_each_host_snippet_connects_with_the_key_it_names(servers, host, tmp_pat
 def test_without_node_the_reason_says_so(monkeypatch):
     monkeypatch.setattr(interop.shutil, "which", lambda name: None)
     assert "Node.js is not installed" in interop.not_ready()
+
+
+# --- the official MCP conformance suite --------------------------------------------------------------
+
+# The server scenarios any MCP server must pass. The rest of the suite calls tools, resources and
+# prompts of its own test server (test_image_content, ...) that the weather server does not have,
+# and dns-rebinding-protection probes without fetch(), so without the key.
+SCENARIOS = ["server-initialize", "ping", "tools-list"]
+
+
+def test_the_conformance_suite_passes_the_stage_04_server_with_the_key_and_fails_it_without(servers):
+    running = servers["guarded-04"]
+    with ThreadPoolExecutor(len(SCENARIOS) + 1) as pool:
+        jobs = {scenario: pool.submit(interop.conformance, running.url, scenario, running.headers(running.key))
+                for scenario in SCENARIOS}
+        without_key = pool.submit(interop.conformance, running.url, "server-initialize", {})
+        for scenario, job in jobs.items():
+            passed, output = job.result()
+            assert passed, f"conformance {scenario} with the key:\n{output[-3000:]}"
+        passed, output = without_key.result()
+        assert not passed and "FAILURE" in output, f"conformance server-initialize without a key passed:\n{output[-3000:]}"

@@ -183,3 +183,21 @@ def verdict(with_key: Attempt, without_key: Attempt, wrong_key: Attempt, *, tool
     problems += refused(without_key, "without a key", status_known=status_known)
     problems += refused(wrong_key, "with a wrong key", status_known=status_known)
     return problems
+
+
+CONFORMANCE = NODE_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+WITH_HEADERS = INTEROP / "with_headers.mjs"
+
+
+def conformance(url: str, scenario: str, headers: dict[str, str]) -> tuple[bool, str]:
+    """One server scenario of the official MCP conformance suite; (passed, its output without colours).
+
+    The suite has no header option: with_headers.mjs, preloaded, adds HEADERS to every fetch it makes.
+    """
+    command = [node() or "node", "--import", WITH_HEADERS.as_uri(), str(CONFORMANCE), "server",
+               "--url", url, "--scenario", scenario]
+    code, out, err = _run(command, cwd=INTEROP, env={"MCP_HEADERS": json.dumps(headers)}, timeout=60)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", out + err)
+    found = re.search(r"Passed: (\d+)/(\d+), (\d+) failed", output)
+    passed = code == 0 and found is not None and found.group(1) == found.group(2) and found.group(3) == "0"
+    return passed, output
