@@ -6,8 +6,8 @@
 
 The server runs on the lesson's port. If something already answers there (your
 `make serve` in another terminal) the Inspector uses it; otherwise this starts
-the stage's server and stops it at the end. The key is API_KEY from the
-environment, or the demo key `make serve` uses.
+the stage's server and stops it at the end. The key is API_KEY from your
+environment, as for `make serve`: nothing here invents one.
 
 The CLI comes from interop/node_modules (`make setup`); the web UI from
 interop/inspector/node_modules, installed here on first use (npm, once).
@@ -29,7 +29,6 @@ from pathlib import Path
 from grader.stages import ROOT, stage_by_id
 from workshop import interop
 
-DEMO_KEY = "workshop-demo-key"  # the same demo key `make serve` uses when API_KEY is unset
 UI = interop.INTEROP / "inspector"
 UI_CLI = UI / "node_modules" / "@modelcontextprotocol" / "inspector" / "cli" / "build" / "cli.js"
 HEADER = "X-API-Key"
@@ -117,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     stage = stage_by_id(options.stage)
     folder = Path(options.workdir) if Path(options.workdir).is_absolute() else ROOT / options.workdir
     folder = folder / stage.id
-    key = os.environ.get("API_KEY") or DEMO_KEY
-    if key == DEMO_KEY:
-        print(f"API_KEY is not set: using the demo key '{DEMO_KEY}'.")
+    key = os.environ.get("API_KEY", "").strip()
+    if not key:
+        sys.exit("API_KEY is not set. Choose a key once and use it in every terminal (server, Inspector, hosts):\n"
+                 "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
     port = options.port or stage.port
     url = f"http://127.0.0.1:{port}{stage.endpoint}"
     transport = "sse" if stage.endpoint.endswith("/sse") else "http"
