@@ -70,6 +70,16 @@ class Attempt:
         return f"{self.client}: {self.output.strip()[:1500]}"
 
 
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signal.SIGKILL)  # the client and whatever it started (a bridge)
+        else:
+            process.kill()
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
 def _run(command: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int | None, str, str]:
     """Run COMMAND in its own process group; kill the whole group after TIMEOUT seconds."""
     process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
@@ -78,14 +88,11 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str] | None = None, ti
         out, err = process.communicate(timeout=timeout)
         code = process.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process)
         out, err = process.communicate()
         code = None
         err += f"\n(killed after {timeout:.0f} s)"
-    try:  # whatever it started and left behind (a bridge, a browser opener)
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    _kill_group(process)  # whatever it started and left behind
     return code, out, err
 
 
