@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class
+.PHONY: help setup grade test bench notebooks serve agent stages class grade-class gradescope bench-class
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -22,6 +22,8 @@ help:
 	@echo "make bench                        how long grading takes, beside server start-up"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
+	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03]  the same, in parallel boxes"
+	@echo "make gradescope [STAGES=01]       build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
 
 setup:
@@ -48,5 +50,21 @@ agent: setup
 stages: setup
 	@$(VENV_PY) -m grader --list
 
-class: setup
-	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+# A whole class, one folder per student: in parallel (JOBS, default one per core), each in
+# a box (loopback-only network, read-only files but its copy, limits). `make class` is the same.
+JOBS ?=
+STAGES ?=
+TIME_LIMIT ?=
+class: grade-class
+
+grade-class: setup
+	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
+		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT))
+
+# The autograder zip to upload on Gradescope (STAGES=01 for an assignment of one stage).
+gradescope: setup
+	@$(VENV_PY) -m grader.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT))
+
+# How long a class takes to grade, beside the floor (N generated submissions).
+bench-class: setup
+	@$(VENV_PY) -m grader.classroom_bench $(if $(N),-n $(N))
