@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import class_report
-from grader.sandbox import Box, Isolation, Limits, detect, free_uid, run_boxed
+from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
 
@@ -86,15 +86,7 @@ def _read_report(path: Path) -> dict | None:
 def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
                   isolation: Isolation) -> Graded:
     """Copy FOLDER into WORK, grade the copy in a box, and return the report."""
-    work.mkdir(mode=0o711)
-    box = Box(copy=work / "submission", tmp=work / "tmp", uid=free_uid() if isolation.user else None)
-    # symlinks=True: a link in the submission is copied as a link, never as the file
-    # it points to (which could be one only the instructor may read).
-    shutil.copytree(folder, box.copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    box.tmp.mkdir()
-    box.chown()
-    for private in (box.copy, box.tmp):
-        private.chmod(0o700)  # other students' users cannot look in
+    box = new_box(work, isolation, folder)
     results = box.tmp / "results.json"
     command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
                "--json", str(results), "--summary"]
@@ -120,10 +112,7 @@ def check_the_box(isolation: Isolation, limits: Limits) -> Isolation:
     work = Path(tempfile.mkdtemp(prefix="grade-class-check-"))
     try:
         work.chmod(0o711)
-        box = Box(copy=work / "copy", tmp=work / "tmp", uid=free_uid())
-        box.copy.mkdir()
-        box.tmp.mkdir()
-        box.chown()
+        box = new_box(work / "box", isolation)
         tried = run_boxed([sys.executable, "-c", "import grader.cli, pytest, uvicorn"], box,
                           Limits(wall=60, memory=limits.memory), isolation, log=work / "log")
         if tried.returncode == 0:
@@ -145,7 +134,7 @@ def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, li
              f"stages {', '.join(stage.id for stage in stages)}\n")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="grade-class-"))
-    work.chmod(0o711)  # each student's user may pass through to its own folder, not list the others
+    work.chmod(0o711)
     graded: list[Graded] = []
     lock = threading.Lock()
     try:

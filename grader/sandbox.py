@@ -129,6 +129,28 @@ class Box:
                     os.chown(name, self.uid, self.uid, follow_symlinks=False)
 
 
+def new_box(work: Path, isolation: Isolation, source: Path | None = None) -> Box:
+    """WORK/submission (a copy of SOURCE) and WORK/tmp, owned by a fresh user, private to it."""
+    if isolation.user:
+        closed = [folder for folder in work.parents if not folder.stat().st_mode & 0o001]
+        if closed:
+            raise PermissionError(f"{closed[0]} is closed to other users, so a box under it cannot reach its own "
+                                  "copy: put it elsewhere (TMPDIR) or chmod o+x it")
+    work.mkdir(mode=0o711)  # its user may pass through to its own folders, not list anything
+    box = Box(copy=work / "submission", tmp=work / "tmp", uid=free_uid() if isolation.user else None)
+    if source is None:
+        box.copy.mkdir()
+    else:
+        # symlinks=True: a link in the submission is copied as a link, never as the file
+        # it points to (which could be one only the instructor may read).
+        shutil.copytree(source, box.copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    box.tmp.mkdir()
+    box.chown()
+    for private in (box.copy, box.tmp):
+        private.chmod(0o700)  # other students' users cannot look in
+    return box
+
+
 def free_uid() -> int:
     """A user id no account and no running process has."""
     import pwd
@@ -170,7 +192,11 @@ def box_env(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation, *, cwd: Path = ROOT,
               env: dict[str, str] | None = None, log: Path | None = None) -> Outcome:
-    """Run COMMAND in a box; stop it (and everything it started) at the wall-time limit."""
+    """Run COMMAND in a box; stop it (and everything it started) at the wall-time limit.
+
+    CWD defaults to the repository, not the copy: `python -m grader` puts its working
+    folder first on sys.path, and a submission must not be able to shadow the grader.
+    """
     mark = f"{os.getpid()}-{time.monotonic_ns()}"
     environment = box_env(box, {**(env or {}), MARK: mark})
     enter = [sys.executable, "-m", "grader.sandbox", "--copy", str(box.copy), "--tmp", str(box.tmp),
