@@ -97,24 +97,34 @@ def run(root: Path) -> int:
     stages = [stage_by_id(name) for name in config.get("stages", [])] or load_stages()
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="gradescope-")) / "workdir"
+    scratch = Path(tempfile.mkdtemp(prefix="gradescope-"))
+    try:
+        report = grade_into(root, stages, scratch / "workdir", results)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def grade_into(root: Path, stages: list[Stage], workdir: Path, results: Path) -> dict:
     workdir.mkdir()
     found = lay_out(root / "submission", stages, workdir)
-    print("Submission:", "; ".join(found) or "no stage folder found", flush=True)
+    if not found:  # nothing to grade: say what to upload instead of failing every check
+        message = ("No stage folder was found in your submission. Upload your exercises/ folder, or the stage "
+                   "folders in it (" + ", ".join(stage.id for stage in stages) + ").")
+        print(message)
+        return {"score": 0, "max_score": sum(stage.points for stage in stages), "output": message,
+                "tests": [{"name": "submission", "score": 0, "max_score": 0, "status": "failed", "output": message}]}
+    print("Submission:", "; ".join(found), flush=True)
     done = subprocess.run([sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir",
                            str(workdir), "--json", str(results), "--summary"],
                           env={**os.environ, "NO_COLOR": "1"})
     try:
-        report = json.loads(results.read_text())
+        return json.loads(results.read_text())
     except (OSError, ValueError):
-        report = {"score": 0, "tests": [{"name": "grader", "score": 0, "max_score": 0, "status": "failed",
-                                         "output": f"the grader ended with status {done.returncode} "
-                                                   "and wrote no results"}]}
-    if not found:
-        report["output"] = ("No stage folder was found in your submission. Upload your exercises/ folder, "
-                            "or the stage folders in it (" + ", ".join(stage.id for stage in stages) + ").")
-    results.write_text(json.dumps(report, indent=2))
-    return 0
+        return {"score": 0, "max_score": sum(stage.points for stage in stages),
+                "tests": [{"name": "grader", "score": 0, "max_score": 0, "status": "failed",
+                           "output": f"the grader ended with status {done.returncode} and wrote no results"}]}
 
 
 def main(argv: list[str] | None = None) -> int:
