@@ -13,6 +13,7 @@ import csv
 import html
 import io
 import re
+import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,15 +42,24 @@ def write_gradebook(graded: list[Graded], stages: list[Stage], path: Path) -> No
                              f"{result.score:g}", f"{result.max_score:g}", f"{result.seconds:.1f}", result.note])
 
 
+def outcome(test: dict) -> str:
+    """passed, failed, blocked (an earlier check it needs failed) or not run: the grader's extra_data says."""
+    return test.get("extra_data", {}).get("outcome") or test.get("status", "failed")
+
+
+def failed_themselves(result: Graded) -> list[dict]:
+    return [test for test in result.failed() if outcome(test) == "failed"]
+
+
 def most_failed(graded: list[Graded], top: int = 8) -> list[tuple[str, int]]:
-    """The checks the most students failed (each student counted once per check)."""
-    counts = Counter(name for result in graded for name in {test["name"] for test in result.failed()})
+    """The checks the most students failed themselves (not merely blocked), each student counted once."""
+    counts = Counter(name for result in graded for name in {test["name"] for test in failed_themselves(result)})
     return counts.most_common(top)
 
 
 def summary_png(graded: list[Graded]) -> bytes:
     # A Figure on the Agg canvas directly: no pyplot, no display, safe beside other threads.
-    figure = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    figure = Figure(figsize=(11, 5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     scores, failures = figure.subplots(1, 2, width_ratios=[1, 1.5])
     percents = [100 * result.score / result.max_score if result.max_score else 0 for result in graded]
@@ -63,11 +73,11 @@ def summary_png(graded: list[Graded]) -> bytes:
     common = most_failed(graded)
     if common:
         # "01-middleware: GET /items/ ..." reads as "01: GET /items/ ...": room for the check itself.
-        labels = [_shorten(re.sub(r"^(\d+)-[\w-]+: ", r"\1: ", name), 60) for name, _ in common][::-1]
+        labels = [_two_lines(re.sub(r"^(\d+)-[\w-]+: ", r"\1: ", name), 52) for name, _ in common][::-1]
         failures.barh(labels, [count for _, count in common][::-1], color="#d8553b")
         failures.xaxis.get_major_locator().set_params(integer=True)
         failures.set_xlabel("students who fail it")
-        failures.tick_params(axis="y", labelsize=8)
+        failures.tick_params(axis="y", labelsize=7.5)
     else:
         failures.text(0.5, 0.5, "every check passes for everyone", ha="center", va="center")
         failures.set_axis_off()
@@ -77,8 +87,9 @@ def summary_png(graded: list[Graded]) -> bytes:
     return buffer.getvalue()
 
 
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _two_lines(text: str, width: int) -> str:
+    lines = textwrap.wrap(text, width)
+    return "\n".join(lines[:2]) + ("…" if len(lines) > 2 else "")
 
 
 STYLE = """
@@ -127,9 +138,14 @@ def report_html(graded: list[Graded], stages: list[Stage], png: bytes, isolation
         rows.append(f'<tr class="{kind}">' + "".join(cells) + "</tr>")
     details = []
     for result in graded:
-        failed = result.failed()
+        own = failed_themselves(result)
         items = "".join(f"<details><summary>✘ {escape(test['name'])}</summary>"
-                        f"<pre>{escape(test.get('output') or '(no output)')}</pre></details>" for test in failed)
+                        f"<pre>{escape(test.get('output') or '(no output)')}</pre></details>" for test in own)
+        knock_on = [test for test in result.failed() if test not in own]
+        if knock_on:  # one line for what the failures above kept from running, not a wall of them
+            items += (f'<details class="muted"><summary>and {len(knock_on)} more not passed: blocked by the '
+                      "failures above, or not run</summary><ul>"
+                      + "".join(f"<li>{escape(test['name'])}</li>" for test in knock_on) + "</ul></details>")
         details.append(f'<section id="{escape(result.student)}"><h3>{escape(result.student)}: '
                        f"{result.score:g}/{result.max_score:g}</h3>"
                        + (items or '<p class="muted">every check passes</p>') + "</section>")

@@ -40,6 +40,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,12 @@ def new_box(work: Path, isolation: Isolation, source: Path | None = None) -> Box
     return box
 
 
+_HANDED_OUT: set[int] = set()
+_UID_LOCK = threading.Lock()
+
+
 def free_uid() -> int:
-    """A user id no account and no running process has."""
+    """A user id no account, no running process and no other box of this run has."""
     import pwd
 
     taken = set()
@@ -161,13 +166,15 @@ def free_uid() -> int:
             taken.add(entry.stat().st_uid)
         except OSError:
             continue
-    while True:
-        uid = random.randrange(1_800_000_000, 1_900_000_000)
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            if uid not in taken:
-                return uid
+    with _UID_LOCK:
+        while True:
+            uid = random.randrange(1_800_000_000, 1_900_000_000)
+            try:
+                pwd.getpwuid(uid)
+            except KeyError:
+                if uid not in taken and uid not in _HANDED_OUT:
+                    _HANDED_OUT.add(uid)
+                    return uid
 
 
 @dataclass

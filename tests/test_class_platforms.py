@@ -16,7 +16,6 @@ import yaml
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
 
 STAGE = "01-middleware"
-pytestmark = pytest.mark.xdist_group("classroom")
 
 
 def unzip_like_gradescope(archive: Path, source: Path) -> None:
