@@ -23,16 +23,16 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import class_report
-from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed
+from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
 
@@ -86,6 +86,17 @@ def _read_report(path: Path) -> dict | None:
 def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
                   isolation: Isolation) -> Graded:
     """Copy FOLDER into WORK, grade the copy in a box, and return the report."""
+    try:
+        return _grade_in_a_box(folder, work, stages, limits, isolation)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # one student's odd folder must not stop the class
+        note = f"not graded: {type(error).__name__}: {error}"
+        return Graded(folder.name, stand_in_report(stages, note), 0.0, note, {stage.id: 0.0 for stage in stages})
+
+
+def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limits,
+                    isolation: Isolation) -> Graded:
     box = new_box(work, isolation, folder)
     results = box.tmp / "results.json"
     command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
@@ -136,19 +147,22 @@ def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, li
     work = Path(tempfile.mkdtemp(prefix="grade-class-"))
     work.chmod(0o711)
     graded: list[Graded] = []
-    lock = threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade_student, folder, work / str(index), stages, limits, isolation): folder
-                       for index, folder in enumerate(students)}
-            for future in as_completed(futures):
-                result = future.result()
-                (out / f"{result.student}.json").write_text(json.dumps(result.report, indent=2))
-                with lock:
-                    graded.append(result)
-                    progress(f"graded {result.student}: {result.score:g}/{result.max_score:g} "
-                             f"in {result.seconds:.1f} s" + (f" ({result.note})" if result.note else ""))
+        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation)
+                   for index, folder in enumerate(students)]
+        for future in as_completed(futures):
+            result = future.result()
+            (out / f"{result.student}.json").write_text(json.dumps(result.report, indent=2))
+            graded.append(result)
+            progress(f"graded {result.student}: {result.score:g}/{result.max_score:g} "
+                     f"in {result.seconds:.1f} s" + (f" ({result.note})" if result.note else ""))
+    except BaseException:  # Ctrl+C: stop the running boxes now rather than wait for their limits
+        stop_every_box()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
     graded.sort(key=lambda result: result.student)
     class_report.write_all(graded, stages, out, isolation.describe())
@@ -165,6 +179,10 @@ def table(graded: list[Graded], stages: list[Stage]) -> str:
         lines.append(f"{result.student:<24} {result.score:>5g}/{result.max_score:<6g} {result.seconds:6.1f}s  "
                      + "  ".join(cells))
     return "\n".join(lines)
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits(wall=options.time_limit, cpu=options.cpu_limit, memory=options.memory_limit * 2 ** 20,
                     processes=options.process_limit)
     started = time.monotonic()
-    graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits)
+    # Ctrl+C or a TERM (a closed terminal, a CI timeout): every box is killed, none starts.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every box stopped; no gradebook written", file=sys.stderr)
+        return 130
     print("\n" + table(graded, stages))
     print(f"\n{len(graded)} students graded in {time.monotonic() - started:.1f} s; results in {out}:")
     print("  gradebook.csv, report.html (open it in a browser), summary.png, one JSON per student")

@@ -216,8 +216,12 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
     log = log or box.tmp.parent / "output.log"
     started = time.monotonic()
     with log.open("wb") as out:
-        process = subprocess.Popen(enter + ["--", *command], cwd=ROOT, env=environment, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        with _RUNNING_LOCK:
+            if _STOPPING:
+                raise KeyboardInterrupt
+            process = subprocess.Popen(enter + ["--", *command], cwd=ROOT, env=environment, stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            _RUNNING[process.pid] = mark
         try:
             returncode = process.wait(timeout=limits.wall)
         except subprocess.TimeoutExpired:
@@ -226,8 +230,25 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
             _kill_group(process.pid)
             process.wait()
             _kill_marked(mark)
+            with _RUNNING_LOCK:
+                _RUNNING.pop(process.pid, None)
     output = log.read_text(errors="replace")
     return Outcome(returncode, time.monotonic() - started, output)
+
+
+_RUNNING: dict[int, str] = {}  # the boxes running now: pid of each one's first process -> its mark
+_RUNNING_LOCK = threading.Lock()
+_STOPPING: list[bool] = []
+
+
+def stop_every_box() -> None:
+    """Ctrl+C, SIGTERM: kill every box now (each dies with its namespace), start no more."""
+    with _RUNNING_LOCK:
+        _STOPPING.append(True)
+        running = dict(_RUNNING)
+    for pid, mark in running.items():
+        _kill_group(pid)
+        _kill_marked(mark)
 
 
 def _kill_group(pgid: int) -> None:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,11 +76,12 @@ def grade_the_class(root: Path) -> dict:
     canaries.append(results / "solution-ada.json")
     before = {str(path): digest(path) for path in canaries if path.exists()}
     submissions = build_class(root, canaries)
-    done = subprocess.run(
+    grading = subprocess.Popen(
         [sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE, "--out", str(results),
          "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
-    return {"returncode": done.returncode, "output": done.stdout + done.stderr, "before": before,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+    output, _ = grading.communicate(timeout=600)
+    return {"returncode": grading.returncode, "output": output, "before": before, "pid": grading.pid,
             "canaries": [str(path) for path in canaries]}
 
 
@@ -97,7 +99,7 @@ def graded(tmp_path_factory):
             (root / "graded.json").write_text(json.dumps(grade_the_class(root)))
     run = json.loads((root / "graded.json").read_text())
     assert run["returncode"] == 0, run["output"]
-    return {"results": root / "results", "output": run["output"], "before": run["before"],
+    return {"results": root / "results", "output": run["output"], "before": run["before"], "pid": run["pid"],
             "canaries": [Path(path) for path in run["canaries"]], "submissions": root / "class",
             "isolation": detect()}
 
@@ -151,15 +153,7 @@ def test_a_submission_that_writes_outside_its_copy_changes_nothing(graded):
 
 def test_no_process_of_any_student_survives(graded):
     assert processes_under(graded["submissions"]) == []
-    mark = f"{MARK}=".encode()
-    left = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if any(item.startswith(mark) for item in (entry / "environ").read_bytes().split(b"\0")):
-                left.append(entry.name)
-        except OSError:
-            continue
-    assert left == [], f"processes from a box survived: {left}"
+    assert boxes_running(graded["pid"]) == [], "processes from a box survived"
 
 
 def test_the_output_says_how_the_students_were_isolated(graded):
@@ -231,3 +225,34 @@ def test_a_browser_renders_the_report_with_its_chart(graded, tmp_path):
     assert count((0xD8, 0x55, 0x3B)) > 500, f"no failed-checks bars in the screenshot {shot}"
     if os.environ.get("KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["KEEP_SCREENSHOT"])
+
+
+def boxes_running(owner: int) -> list[str]:
+    """Processes in the boxes that the grading process OWNER started (other tests may be grading too)."""
+    mark = f"{MARK}={owner}-".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(item.startswith(mark) for item in (entry / "environ").read_bytes().split(b"\0")):
+                found.append(entry.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_a_terminated_class_grading_stops_every_box_at_once(tmp_path):
+    submissions = tmp_path / "class"
+    hangs = solution(submissions / "hangs") / "main.py"
+    hangs.write_text("import time\ntime.sleep(3600)\n" + hangs.read_text())
+    grading = subprocess.Popen([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+                                "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not boxes_running(grading.pid) and time.monotonic() < deadline and grading.poll() is None:
+        time.sleep(0.1)
+    assert boxes_running(grading.pid), "no box started"
+    time.sleep(1)  # the grader inside is starting servers now
+    grading.terminate()
+    output, _ = grading.communicate(timeout=30)  # not the 300 s time limit
+    assert grading.returncode == 130 and "every box stopped" in output, output
+    assert boxes_running(grading.pid) == [], output

@@ -5,6 +5,7 @@ and reads what it saw. Nothing here sends traffic anywhere but loopback.
 """
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -159,7 +160,8 @@ def test_a_hanging_box_is_stopped_at_its_wall_time_with_everything_it_started(tm
     left = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if any(item.startswith(f"{MARK}=".encode()) for item in (entry / "environ").read_bytes().split(b"\0")):
+            if any(item.startswith(f"{MARK}={os.getpid()}-".encode())  # this test's boxes, not another worker's
+                   for item in (entry / "environ").read_bytes().split(b"\0")):
                 left.append((entry / "cmdline").read_bytes())
         except OSError:
             continue
