@@ -14,11 +14,11 @@ What the box gives, where the machine allows it (Linux, root, util-linux `unshar
   so even a file the box can see stays out of its reach, and the process limit
   counts this student's processes only;
 - resource limits (setrlimit) on CPU time, memory (address space) per process,
-  the number of processes and the size of a file written; a wall-time limit on the
-  whole run.
+  the size of a file written and (with the throwaway user) the number of
+  processes; a wall-time limit on the whole run.
 
 Where a piece is missing, `detect()` says which and why, and the caller prints
-it: the limits and the wall time always apply.
+it: the CPU, memory and file limits and the wall time always apply.
 
 This module is also the box's first process (PID 1 of the new namespaces):
 `python -m grader.sandbox ...` sets the box up, starts the command as the
@@ -73,11 +73,11 @@ class Isolation:
     missing: tuple[str, ...] = ()  # what is not available here, and why
 
     def describe(self) -> str:
-        have = ["resource limits", "wall-time limit"]
+        have = ["limits on CPU time, memory and file size", "wall-time limit"]
         if self.namespaces:
             have[:0] = ["loopback-only network", "private PID namespace", "read-only file system but the copy"]
         if self.user:
-            have.insert(0, "a throwaway user per student")
+            have[:0] = ["a throwaway user per student", "process limit"]
         text = "isolation: " + ", ".join(have)
         for reason in self.missing:
             text += f"\n  NOT AVAILABLE: {reason}"
@@ -208,9 +208,11 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
     environment = box_env(box, {**(env or {}), MARK: mark})
     enter = [sys.executable, "-m", "grader.sandbox", "--copy", str(box.copy), "--tmp", str(box.tmp),
              "--cwd", str(cwd), "--cpu", str(limits.cpu), "--memory", str(limits.memory),
-             "--processes", str(limits.processes), "--file-size", str(limits.file_size)]
+             "--file-size", str(limits.file_size)]
     if box.uid is not None and isolation.user:
-        enter += ["--uid", str(box.uid)]
+        # The process limit counts every process of a user: it means something only for a user
+        # of its own (for root it does not apply; for your user it would count your processes too).
+        enter += ["--uid", str(box.uid), "--processes", str(limits.processes)]
     if isolation.namespaces:
         enter = _unshare() + enter + ["--namespaces"]
     log = log or box.tmp.parent / "output.log"
@@ -333,9 +335,11 @@ def _read_only_except(writable: list[str]) -> None:
 
 
 def _limit(options) -> None:
-    for name, value in ((resource.RLIMIT_CPU, options.cpu), (resource.RLIMIT_AS, options.memory),
-                        (resource.RLIMIT_NPROC, options.processes), (resource.RLIMIT_FSIZE, options.file_size),
-                        (resource.RLIMIT_CORE, 0)):
+    limits = [(resource.RLIMIT_CPU, options.cpu), (resource.RLIMIT_AS, options.memory),
+              (resource.RLIMIT_FSIZE, options.file_size), (resource.RLIMIT_CORE, 0)]
+    if options.processes is not None:
+        limits.append((resource.RLIMIT_NPROC, options.processes))
+    for name, value in limits:
         resource.setrlimit(name, (value, value))
 
 
@@ -353,7 +357,7 @@ def enter(argv: list[str] | None = None) -> int:
     parser.add_argument("--uid", type=int)
     parser.add_argument("--cpu", type=int, required=True)
     parser.add_argument("--memory", type=int, required=True)
-    parser.add_argument("--processes", type=int, required=True)
+    parser.add_argument("--processes", type=int)
     parser.add_argument("--file-size", type=int, required=True)
     parser.add_argument("--namespaces", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)

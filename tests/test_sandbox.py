@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import MARK, Limits, detect, new_box, run_boxed
+from grader.sandbox import MARK, Isolation, Limits, detect, new_box, run_boxed
 
 ISOLATION = detect()
 needs_box = pytest.mark.skipif(not ISOLATION.namespaces, reason="; ".join(ISOLATION.missing) or "no box")
@@ -30,9 +30,9 @@ def tmp_path():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def boxed(tmp_path: Path, code: str, limits: Limits = QUICK, name: str = "box"):
-    box = new_box(tmp_path / name, ISOLATION)
-    outcome = run_boxed([sys.executable, "-c", textwrap.dedent(code)], box, limits, ISOLATION, cwd=box.copy)
+def boxed(tmp_path: Path, code: str, limits: Limits = QUICK, name: str = "box", isolation: Isolation = ISOLATION):
+    box = new_box(tmp_path / name, isolation)
+    outcome = run_boxed([sys.executable, "-c", textwrap.dedent(code)], box, limits, isolation, cwd=box.copy)
     return box, outcome
 
 
@@ -148,13 +148,18 @@ def test_a_memory_hog_stops_at_the_memory_limit(tmp_path):
     assert seen(outcome)["megabytes"] < 400
 
 
-def test_a_hanging_box_is_stopped_at_its_wall_time_with_everything_it_started(tmp_path):
+NO_BOX = Isolation(False, False, ("pretend: no namespaces, no user switch",))
+
+
+@pytest.mark.parametrize("isolation", [ISOLATION, NO_BOX], ids=["box", "limits-only"])
+def test_a_hanging_box_is_stopped_at_its_wall_time_with_everything_it_started(tmp_path, isolation):
+    # Without a PID namespace (limits-only) the processes are found by the box's mark instead.
     _, outcome = boxed(tmp_path, """
         import subprocess, time
         subprocess.Popen(["sleep", "600"], start_new_session=True)  # tries to outlive its box
         print("started", flush=True)
         time.sleep(600)
-    """, Limits(wall=3))
+    """, Limits(wall=3), isolation=isolation)
     assert outcome.timed_out and "started" in outcome.output, outcome
     assert outcome.seconds < 3 + 5  # the limit, plus killing (a bound, not a speed goal)
     left = []
@@ -178,5 +183,7 @@ def test_the_box_keeps_the_instructors_secrets_out_of_its_environment(tmp_path, 
 
 def test_detect_says_what_is_missing_and_why():
     text = ISOLATION.describe()
-    assert text.startswith("isolation:") and "resource limits" in text
+    assert text.startswith("isolation:") and "limits on CPU time, memory and file size" in text
     assert ISOLATION.namespaces or "NOT AVAILABLE" in text
+    assert "NOT AVAILABLE: pretend: no namespaces" in NO_BOX.describe()
+    assert "loopback-only network" not in NO_BOX.describe()
