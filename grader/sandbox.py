@@ -365,7 +365,8 @@ def enter(argv: list[str] | None = None) -> int:
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
     if options.namespaces:
         _loopback_up()
-        _read_only_except([options.copy, options.tmp])
+        # Real paths: mountinfo lists those, and a symlink on the way must not make the copy read-only.
+        _read_only_except([os.path.realpath(options.copy), os.path.realpath(options.tmp)])
     child = os.fork()
     if child == 0:
         try:
