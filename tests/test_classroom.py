@@ -192,12 +192,15 @@ def chromium() -> str:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("no chromium, and no root apt-get to install the Debian package `chromium`")
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
     try:
-        installed = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                                   capture_output=True, text=True, timeout=600,
-                                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        installed = subprocess.run(install, capture_output=True, text=True, timeout=600, env=apt)
+        if installed.returncode != 0:  # package lists missing or stale (a fresh container): refresh once
+            subprocess.run(["apt-get", "update"], capture_output=True, timeout=300, env=apt)
+            installed = subprocess.run(install, capture_output=True, text=True, timeout=600, env=apt)
     except subprocess.TimeoutExpired:
-        pytest.skip("apt-get install chromium took more than 10 minutes")
+        pytest.skip("apt-get could not install chromium within its time")
     if installed.returncode != 0 or not shutil.which("chromium"):
         pytest.skip(f"could not install chromium: {installed.stderr.strip()[-300:]}")
     return shutil.which("chromium")
