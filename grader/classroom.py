@@ -128,9 +128,10 @@ def check_the_box(isolation: Isolation, limits: Limits) -> Isolation:
                           Limits(wall=60, memory=limits.memory), isolation, log=work / "log")
         if tried.returncode == 0:
             return isolation
+        said = (tried.output.strip().splitlines() or ["(no output)"])[-1]
         return Isolation(isolation.namespaces, False, isolation.missing + (
-            f"a throwaway user per student: it cannot read the grader or .venv under {ROOT} (a folder on the way "
-            "is not readable by other users); students run as you, inside the rest of the box",))
+            f"a throwaway user per student: it could not import the grader from {ROOT} ({said}); is a folder on "
+            "the way closed to other users? Students run as you, inside the rest of the box",))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
