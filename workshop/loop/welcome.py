@@ -1,0 +1,35 @@
+"""The welcome, once: on the first `make grade` or `make watch` (the progress file remembers).
+
+    python -m workshop.loop.welcome [--state FILE]
+
+Outside a git checkout it also keeps a pristine copy of the starters for `make reset`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from grader.stages import load_stages
+
+from workshop.loop import common, screen, starters
+from workshop.loop.state import Progress, now
+
+
+def greet(console, progress: Progress) -> None:
+    if progress.data.get("welcomed_at"):
+        return
+    starters.keep_pristine_copy(progress.folder)
+    screen.welcome(console, load_stages())
+    progress.data["welcomed_at"] = now()
+    progress.save()
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = common.parser("python -m workshop.loop.welcome", __doc__).parse_args(argv)
+    _, progress = common.load(options)
+    greet(screen.make_console(), progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
