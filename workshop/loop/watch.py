@@ -212,7 +212,7 @@ class Watcher:
             self.start_grading()
         elif kind == "key":
             if value == "q":
-                return 130 if self.verdict is None or not self.verdict.passed else 0
+                return 0
             if value == "r":
                 self.start_grading()
             elif value == "l":
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"There is no folder {workdir} to watch.")
     stage = common.pick_stage(options.stage, "watch") if options.stage else first_open_stage(progress, workdir)
     console = screen.make_console()
-    welcome.greet(console, progress)
+    greeted = welcome.greet(console, progress)
 
     def stop(*_):
         raise Stop
@@ -281,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, stop)
-    return Watcher(console, workdir, progress, stage, until_pass=options.until_pass, once=options.once).run()
+    watcher = Watcher(console, workdir, progress, stage, until_pass=options.until_pass, once=options.once)
+    watcher.keep_screen = greeted  # the first verdict goes below the welcome, not over it
+    return watcher.run()
 
 
 if __name__ == "__main__":

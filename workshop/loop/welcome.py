@@ -15,13 +15,15 @@ from workshop.loop import common, screen, starters
 from workshop.loop.state import Progress, now
 
 
-def greet(console, progress: Progress) -> None:
+def greet(console, progress: Progress) -> bool:
+    """Welcome the student if this is their first time; True when it did."""
     if progress.data.get("welcomed_at"):
-        return
+        return False
     starters.keep_pristine_copy(progress.folder)
     screen.welcome(console, load_stages())
     progress.data["welcomed_at"] = now()
     progress.save()
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
