@@ -22,7 +22,7 @@ import pytest
 
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, stage_by_id
 from tests.conftest import processes_under
-from workshop.loop import hint, hints, screen
+from workshop.loop import hint, hints, screen, starters
 from workshop.loop.grading import Check, Verdict
 from workshop.loop.hints import hint_table
 from workshop.loop.state import Progress
@@ -183,6 +183,8 @@ def test_watch_moves_on_after_a_pass_answers_keys_from_stdin_lines_and_quits_on_
 def test_hint_asked_three_times_escalates_and_its_first_level_is_what_grade_shows(scratch):
     workdir, state = scratch
     grade = make("grade", workdir, state, "STAGE=01")
+    assert grade.returncode != 0 and "Welcome" in grade.stdout, grade.stdout  # the first make grade welcomes
+    assert "checks pass" in json.loads(state.read_text())["stages"][STAGE.id]["last_result"], "make grade notes it"
     shown = next(line.split("hint:", 1)[1].strip() for line in grade.stdout.splitlines() if "hint:" in line)
     topic, levels = next((topic, levels) for topic, levels in hint_table(STAGE).items() if levels[0] == shown)
     if len(levels) < 3:
@@ -215,6 +217,16 @@ def test_hint_levels_escalate_one_per_ask_and_stop_at_the_last(tmp_path, monkeyp
         assert levels[level] in text and all(later not in text for later in levels[level + 1:]), text
     assert "last hint" in shown[3] and levels[2] in shown[3]
     assert Progress.load(tmp_path / "progress.json").hint_level(STAGE.id, "register") == 3
+
+
+def test_outside_git_reset_uses_the_pristine_copy_kept_at_the_first_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(starters, "_git", lambda *args: None)  # as in a downloaded zip
+    with pytest.raises(starters.NoStarter):
+        starters.starter(STAGE, tmp_path)
+    starters.keep_pristine_copy(tmp_path)
+    files, source = starters.starter(STAGE, tmp_path)
+    assert source == str(tmp_path / "starters" / STAGE.id)
+    assert files == committed_starter()
 
 
 def test_reset_restores_the_starter_byte_for_byte_and_keeps_a_backup(scratch):
