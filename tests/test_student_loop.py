@@ -22,8 +22,8 @@ import pytest
 
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, stage_by_id
 from tests.conftest import processes_under
-from workshop.loop import hint, hints, screen, starters
-from workshop.loop.grading import Check, Verdict
+from workshop.loop import common, hint, hints, screen, starters
+from workshop.loop.grading import Check, Verdict, digest
 from workshop.loop.hints import hint_table
 from workshop.loop.state import Progress
 
@@ -180,6 +180,30 @@ def test_watch_moves_on_after_a_pass_answers_keys_from_stdin_lines_and_quits_on_
     assert processes_under(workdir) == []
 
 
+def test_watch_stopped_with_term_in_the_middle_of_a_grade_stops_the_grader_and_its_servers(scratch):
+    workdir, state = scratch
+    mark = uuid.uuid4().hex
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=loop_env(state, mark))
+    try:
+        lines = Lines(watcher.stdout)
+        lines.wait_for("grading 01-middleware")
+        deadline = time.monotonic() + VERDICT_DEADLINE
+        while len(processes_marked(mark)) < 3 and time.monotonic() < deadline:  # the grader and its children run
+            time.sleep(0.2)
+        assert len(processes_marked(mark)) >= 3, "".join(lines.seen)
+        watcher.terminate()
+        assert watcher.wait(timeout=120) == 143, "".join(lines.seen)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert processes_marked(mark) == [], "the watcher left processes behind"
+    assert processes_under(workdir) == []
+
+
 def test_hint_asked_three_times_escalates_and_its_first_level_is_what_grade_shows(scratch):
     workdir, state = scratch
     grade = make("grade", workdir, state, "STAGE=01")
@@ -217,6 +241,19 @@ def test_hint_levels_escalate_one_per_ask_and_stop_at_the_last(tmp_path, monkeyp
         assert levels[level] in text and all(later not in text for later in levels[level + 1:]), text
     assert "last hint" in shown[3] and levels[2] in shown[3]
     assert Progress.load(tmp_path / "progress.json").hint_level(STAGE.id, "register") == 3
+
+
+def test_a_verdict_is_reused_only_while_the_files_stay_byte_for_byte_the_same(scratch, capsys):
+    workdir, state = scratch
+    progress = Progress.load(state)
+    failure = Check(STAGE.id, "GET / is refused", "failed", "failed", sent="GET /", got="200 OK", hint="a nudge")
+    verdict = Verdict(STAGE.id, 1, [failure], digest=digest(workdir / STAGE.id))
+    common.record(screen.make_console(io.StringIO()), progress, workdir, STAGE, verdict)
+    again = common.remembered(Progress.load(state), workdir, STAGE)
+    assert again is not None and again.first_failure == failure and not again.passed
+    with (workdir / STAGE.id / "main.py").open("a") as handle:
+        handle.write("\n")
+    assert common.remembered(Progress.load(state), workdir, STAGE) is None
 
 
 def test_outside_git_reset_uses_the_pristine_copy_kept_at_the_first_run(tmp_path, monkeypatch):

@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.stages import EXERCISES, ROOT, stage_by_id
+from grader.stages import EXERCISES, ROOT, load_stages, stage_by_id
 
 from workshop.loop import common, screen
-from workshop.loop.grading import Verdict, read_report
+from workshop.loop.grading import Verdict, digest, read_report
 from workshop.loop.state import Progress, state_path
 
 
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--list" in argv or "-h" in argv or "--help" in argv:
         return subprocess.call([sys.executable, "-m", "grader", *argv], cwd=ROOT)
+    workdir = Path(option(argv, "--workdir") or EXERCISES).resolve()
+    # What each stage folder holds as grading begins: the verdict is remembered for these contents.
+    digests = {stage.id: digest(workdir / stage.id) for stage in load_stages()}
     mine = option(argv, "--json")
     with tempfile.TemporaryDirectory(prefix="workshop-grade-") as scratch:
         report_file = Path(mine) if mine else Path(scratch) / "report.json"
@@ -51,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
             return code
     if code not in (0, 1):
         return code
-    workdir = Path(option(argv, "--workdir") or EXERCISES).resolve()
     progress = Progress.load(state_path())
     console = screen.make_console()
     graded = dict.fromkeys(test["name"].split(": ", 1)[0] for test in report.get("tests", []) if ": " in test["name"])
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         stage = stage_by_id(stage_id)
         checks = read_report(stage_id, report)
         passed = bool(checks) and all(check.passed for check in checks)
-        common.record(console, progress, workdir, stage, Verdict(stage_id, 0 if passed else 1, checks))
+        verdict = Verdict(stage_id, 0 if passed else 1, checks, digest=digests.get(stage_id, ""))
+        common.record(console, progress, workdir, stage, verdict)
     return code
 
 

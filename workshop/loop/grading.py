@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.stages import ROOT, SOLUTIONS, Stage
+from grader.stages import ROOT, SOLUTIONS, STAGES_FILE, Stage
 
 # How long one stage may take before the loop gives up on the grader (a hung student server
 # is the grader's to time out; this is the backstop for the grader itself).
@@ -47,6 +48,8 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     error: str = ""  # the grader failed, timed out or was stopped: what it said
     log: str = ""
+    digest: str = ""  # what the stage folder held when the grade began (see digest())
+    remembered_summary: str = ""  # set on a verdict rebuilt from the progress file
 
     @property
     def passed(self) -> bool:
@@ -54,6 +57,8 @@ class Verdict:
 
     @property
     def summary(self) -> str:
+        if self.remembered_summary:
+            return self.remembered_summary
         if self.error and not self.checks:
             return "grader error"
         return f"{sum(check.passed for check in self.checks)}/{len(self.checks)} checks pass"
@@ -107,6 +112,20 @@ def grader_failure(report: dict) -> str:
     return "\n".join(test.get("output", "") for test in report.get("tests", []) if ": " not in test.get("name", ""))
 
 
+def digest(folder: Path) -> str:
+    """A fingerprint of the stage folder's contents and of stages.toml: same digest, same verdict.
+
+    It lets `make hint` and `make solution` reuse the last verdict of files that did not
+    change instead of grading them again.
+    """
+    sha = hashlib.sha256(STAGES_FILE.read_bytes())
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                sha.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return sha.hexdigest()
+
+
 class Grading:
     """One grader run in the background: start it, poll it, stop it at any moment without leftovers."""
 
@@ -114,6 +133,7 @@ class Grading:
         self.stage, self.workdir, self.timeout = stage, workdir, timeout
         self.folder = Path(tempfile.mkdtemp(prefix="workshop-grade-"))
         self.report, self.logfile = self.folder / "report.json", self.folder / "grader.log"
+        self.digest = digest(workdir / stage.id)
         env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
         with self.logfile.open("wb") as log:
             # Its own session: Ctrl+C in the watcher's terminal is the watcher's to handle,
@@ -148,7 +168,7 @@ class Grading:
             report = json.loads(self.report.read_text())
         except (OSError, ValueError):
             report = None
-        verdict = Verdict(self.stage.id, code, log=log)
+        verdict = Verdict(self.stage.id, code, log=log, digest=self.digest)
         if report is None:
             verdict.error = f"the grader wrote no report (exit status {code}):\n{log[-3000:]}"
         else:

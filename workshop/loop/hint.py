@@ -15,7 +15,7 @@ from rich.text import Text
 from grader.stages import Stage
 
 from workshop.loop import common, screen
-from workshop.loop.grading import Verdict, grade
+from workshop.loop.grading import Verdict
 from workshop.loop.hints import levels_for
 from workshop.loop.state import Progress
 
@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     stage = common.pick_stage(options.stage, "hint")
     workdir, progress = common.load(options)
     console = screen.make_console()
-    console.print(Text(f"Grading {stage.id} to find the first failing check...", style="dim"))
-    verdict = grade(stage, workdir)
-    common.record(console, progress, workdir, stage, verdict)
+    verdict = common.verdict_for(console, progress, workdir, stage, "to find the first failing check")
     if verdict.passed:
         console.print(Text.assemble(("✔ ", "green"), f"{stage.id} passes: no hint needed. "
                                     f"`make solution STAGE={stage.number}` shows the reference."))

@@ -75,7 +75,7 @@ def show_hint(console: Console, levels: HintLevels, upto: int, earlier: bool = T
     for level in range(1 if earlier else upto, upto + 1):
         label = f"hint {level}/{len(levels.levels)}, {levels.name(level)}:" if len(levels.levels) > 1 else "hint:"
         style = "yellow" if level == upto else "dim"
-        console.print(Text.assemble(("  " + label.ljust(10) + " ", style), (levels.levels[level - 1], style)))
+        console.print(Text.assemble(("  " + label.ljust(9) + " ", style), (levels.levels[level - 1], style)))
 
 
 def show_failure(console: Console, check: Check, levels: HintLevels, upto: int) -> None:

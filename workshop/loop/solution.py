@@ -19,7 +19,6 @@ from rich.text import Text
 from grader.stages import ROOT, SOLUTIONS, Stage
 
 from workshop.loop import common, screen
-from workshop.loop.grading import grade
 
 WALKTHROUGHS = ROOT / "solutions" / "walkthroughs"
 
@@ -69,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir, progress = common.load(options)
     console = screen.make_console()
     if not options.force:
-        # The grader decides, on the files as they are now: a pass recorded last week does not count.
-        console.print(Text(f"Grading {stage.id} first: the solution opens once it passes...", style="dim"))
-        verdict = grade(stage, workdir)
-        common.record(console, progress, workdir, stage, verdict)
+        # The grader decides, on the files as they are now (its verdict on these very files is reused):
+        # a pass noted in the progress file last week does not count.
+        verdict = common.verdict_for(console, progress, workdir, stage, "first: the solution opens once it passes")
         if not verdict.passed:
             console.print(Text.assemble(
                 ("Not yet: ", "red"), f"{stage.id} does not pass ({verdict.summary}), so the solution stays closed. "

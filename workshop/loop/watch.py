@@ -174,7 +174,8 @@ class Watcher:
             levels = levels_for(stage, check)
             used = self.progress.hint_level(stage.id, levels.topic or check.title)
             screen.show_failure(console, check, levels, hint_level or max(1, used))
-        console.print(Text.assemble((f"watching {self.folder()}  ", "dim"), KEYS))
+        if not self.once:
+            console.print(Text.assemble((f"watching {self.folder()}  ", "dim"), KEYS))
 
     def next_hint(self) -> None:
         check = self.verdict.first_failure if self.verdict else None
@@ -245,8 +246,10 @@ class Watcher:
                 status = self.handle(kind, value)
                 if status is not None:
                     return status
-        except (KeyboardInterrupt, Stop):
+        except KeyboardInterrupt:
             return 130
+        except Stop:
+            return 143
         finally:
             self.stop_grading()
             self.stop_watching.set()
@@ -276,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     greeted = welcome.greet(console, progress)
 
     def stop(*_):
+        # Once is enough: a second TERM must not interrupt the stopping of the grader.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Stop
 
     signal.signal(signal.SIGTERM, stop)
