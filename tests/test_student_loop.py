@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.stages import EXERCISES, ROOT, SOLUTIONS, stage_by_id
+from grader.stages import ROOT, SOLUTIONS, load_stages, stage_by_id
 from tests.conftest import processes_under
 from workshop.loop import common, hint, hints, screen, starters
 from workshop.loop.grading import Check, Verdict, digest
@@ -42,8 +42,8 @@ def scratch(tmp_path):
     return workdir, tmp_path / "state" / "progress.json"
 
 
-def committed_starter() -> dict[str, bytes]:
-    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", f"exercises/{STAGE.id}/"],
+def committed_starter(stage_id: str = STAGE.id) -> dict[str, bytes]:
+    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", f"exercises/{stage_id}/"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     return {name.rsplit("/", 1)[1]: subprocess.run(["git", "show", f"HEAD:{name}"], cwd=ROOT, capture_output=True,
                                                    check=True).stdout for name in names}
@@ -148,8 +148,9 @@ def test_watch_turns_the_verdict_to_a_pass_on_save_without_a_restart_and_leaves_
 def test_watch_moves_on_after_a_pass_answers_keys_from_stdin_lines_and_quits_on_q(scratch):
     workdir, state = scratch
     put_solution(workdir)
-    shutil.copytree(EXERCISES / "02-agent-headers", workdir / "02-agent-headers",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    (workdir / "02-agent-headers").mkdir()
+    for name, content in committed_starter("02-agent-headers").items():
+        (workdir / "02-agent-headers" / name).write_bytes(content)
     mark = uuid.uuid4().hex
     watcher = subprocess.Popen(
         [sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir)],
@@ -204,6 +205,21 @@ def test_watch_stopped_with_term_in_the_middle_of_a_grade_stops_the_grader_and_i
     assert processes_under(workdir) == []
 
 
+def test_watch_shows_a_server_that_never_starts_as_a_verdict_and_leaves_nothing_behind(scratch):
+    workdir, state = scratch
+    main = workdir / STAGE.id / "main.py"
+    # It imports, but its start-up fails: uvicorn exits before it ever answers.
+    main.write_text(main.read_text() + "\n\n@app.on_event('startup')\nasync def boom():\n"
+                    "    raise RuntimeError('this server never starts')\n")
+    mark = uuid.uuid4().hex
+    once = subprocess.run([sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir), "--once"],
+                          cwd=ROOT, capture_output=True, text=True, env=loop_env(state, mark),
+                          timeout=VERDICT_DEADLINE)
+    assert once.returncode == 1, once.stdout + once.stderr
+    assert "✘ the server starts" in once.stdout and "not yet (" in once.stdout, once.stdout
+    assert processes_marked(mark) == [] and processes_under(workdir) == []
+
+
 def test_hint_asked_three_times_escalates_and_its_first_level_is_what_grade_shows(scratch):
     workdir, state = scratch
     grade = make("grade", workdir, state, "STAGE=01")
@@ -254,6 +270,46 @@ def test_a_verdict_is_reused_only_while_the_files_stay_byte_for_byte_the_same(sc
     with (workdir / STAGE.id / "main.py").open("a") as handle:
         handle.write("\n")
     assert common.remembered(Progress.load(state), workdir, STAGE) is None
+
+
+def test_the_closing_message_comes_once_when_the_last_stage_passes(tmp_path):
+    progress = Progress.load(tmp_path / "progress.json")
+    shown = []
+    for stage in load_stages():
+        out = io.StringIO()
+        common.record(screen.make_console(out), progress, tmp_path, stage,
+                      Verdict(stage.id, 0, [Check(stage.id, "works", "passed", "passed")]))
+        shown.append(out.getvalue())
+    assert "Every stage passes" in shown[-1] and not any("Every stage passes" in text for text in shown[:-1])
+    out = io.StringIO()
+    common.record(screen.make_console(out), progress, tmp_path, STAGE, Verdict(STAGE.id, 0, [Check(
+        STAGE.id, "works", "passed", "passed")]))
+    assert out.getvalue() == ""
+
+
+def test_colour_in_a_terminal_plain_text_with_no_color(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    progress = Progress(Path("unused.json"), {"stages": {STAGE.id: {"passed_at": "2026-01-01T00:00:00+00:00"}}})
+    coloured = Terminal()
+    screen.progress_list(screen.make_console(coloured), progress, load_stages())
+    assert "\x1b[" in coloured.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = Terminal()
+    screen.progress_list(screen.make_console(plain), progress, load_stages())
+    assert "\x1b[" not in plain.getvalue() and f"✔ {STAGE.id}" in plain.getvalue() and "[#" in plain.getvalue()
+
+
+def test_reset_all_restores_every_starter(tmp_path):
+    workdir, state = tmp_path / "work", tmp_path / "progress.json"
+    done = make("reset-all", workdir, state, "FORCE=1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for stage in load_stages():
+        kept = {path.name: path.read_bytes() for path in (workdir / stage.id).iterdir()}
+        assert kept == committed_starter(stage.id), stage.id
 
 
 def test_outside_git_reset_uses_the_pristine_copy_kept_at_the_first_run(tmp_path, monkeypatch):
