@@ -30,9 +30,7 @@ def next_hint(console, progress: Progress, stage: Stage, verdict: Verdict) -> bo
         console.print(Text(f"✘ {check.title}: the grader gave no hint for this one; its output:\n{check.output}"))
         return False
     key = levels.topic or check.title
-    level = min(progress.hint_level(stage.id, key) + 1, len(levels.levels))
-    progress.set_hint_level(stage.id, key, level)
-    progress.save()
+    level = progress.next_hint_level(stage.id, key, shown=0, most=len(levels.levels))
     console.print(Text.assemble(("✘ ", "red"), (check.title, "bold")))
     for label, value in screen.field_lines(check)[:2]:
         console.print(Text(f"  {label + ':':<10}{value.splitlines()[0] if value else ''}"))

@@ -38,6 +38,14 @@ class Progress:
 
     @classmethod
     def load(cls, path: Path) -> "Progress":
+        return cls(path, cls._read(path))
+
+    def reload(self) -> None:
+        """Changes start from what is on disk: `make hint` in one terminal, `make watch` in another."""
+        self.data = self._read(self.path)
+
+    @staticmethod
+    def _read(path: Path) -> dict:
         try:
             data = json.loads(path.read_text())
             if not isinstance(data, dict):
@@ -51,7 +59,7 @@ class Progress:
             print(f"note: {path} was unreadable ({error}); kept as {aside.name}, starting afresh", file=sys.stderr)
             data = {}
         data.setdefault("stages", {})
-        return cls(path, data)
+        return data
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,11 +84,17 @@ class Progress:
     def hint_level(self, stage_id: str, topic: str) -> int:
         return self.hints_used(stage_id).get(topic, 0)
 
-    def set_hint_level(self, stage_id: str, topic: str, level: int) -> None:
+    def next_hint_level(self, stage_id: str, topic: str, shown: int, most: int) -> int:
+        """One level past both what was asked before and what is on screen (SHOWN), at most MOST; saved."""
+        self.reload()
+        level = min(max(self.hint_level(stage_id, topic), shown) + 1, most)
         self.stage(stage_id).setdefault("hints", {})[topic] = level
+        self.save()
+        return level
 
     def record(self, stage_id: str, passed: bool, summary: str) -> bool:
         """Note a grading result; True when this is the stage's first pass."""
+        self.reload()
         entry = self.stage(stage_id)
         entry["last_graded_at"], entry["last_result"] = now(), summary
         first = passed and not entry.get("passed_at")
@@ -90,6 +104,7 @@ class Progress:
         return first
 
     def forget_pass(self, stage_id: str) -> None:
+        self.reload()
         entry = self.stage(stage_id)
         entry.pop("passed_at", None)
         entry["reset_at"] = now()

@@ -157,6 +157,7 @@ class Watcher:
     # -- the screen --------------------------------------------------------------------
     def render(self, hint_level: int | None = None) -> None:
         console, verdict, stage = self.console, self.verdict, self.stage
+        self.progress.reload()  # hints asked for with `make hint` in another terminal count too
         if self.keep_screen or screen.plain(console):
             console.rule()
         else:
@@ -187,9 +188,7 @@ class Watcher:
             self.console.print(Text("The grader gave no hint for this check."))
             return
         key = levels.topic or check.title
-        level = min(max(self.progress.hint_level(self.stage.id, key), 1) + 1, len(levels.levels))
-        self.progress.set_hint_level(self.stage.id, key, level)
-        self.progress.save()
+        level = self.progress.next_hint_level(self.stage.id, key, shown=1, most=len(levels.levels))
         self.render(hint_level=level)
         if level == len(levels.levels):
             self.console.print(Text("That is the last hint for this check.", style="dim"))

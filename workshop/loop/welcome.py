@@ -21,6 +21,7 @@ def greet(console, progress: Progress) -> bool:
         return False
     starters.keep_pristine_copy(progress.folder)
     screen.welcome(console, load_stages())
+    progress.reload()
     progress.data["welcomed_at"] = now()
     progress.save()
     return True
