@@ -19,7 +19,7 @@ from pathlib import Path
 from grader.stages import EXERCISES, ROOT, load_stages, stage_by_id
 
 from workshop.loop import common, screen
-from workshop.loop.grading import Verdict, digest, read_report
+from workshop.loop.grading import Verdict, digest, is_solutions, read_report
 from workshop.loop.state import Progress, state_path
 
 
@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         passed = bool(checks) and all(check.passed for check in checks)
         verdict = Verdict(stage_id, 0 if passed else 1, checks, digest=digests.get(stage_id, ""))
         common.record(console, progress, workdir, stage, verdict)
+    open_stage = next((stage_id for stage_id in graded if not progress.passed(stage_id)), None)
+    if len(graded) > 1 and open_stage and not is_solutions(workdir):
+        progress.data["current"] = open_stage  # the stage to work on next, not the last one graded
+        progress.save()
     return code
 
 
