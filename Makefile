@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -21,6 +21,7 @@ help:
 	@echo "make test                         the project's own tests"
 	@echo "make bench                        how long grading takes, beside server start-up"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
+	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
@@ -45,6 +46,9 @@ bench: setup
 
 notebooks: setup
 	@$(VENV_PY) -m workshop.notebooks
+
+tls-demo: setup
+	@$(VENV_PY) -m workshop.tls_demo
 
 serve: setup
 	@$(VENV_PY) -m workshop.run serve $(or $(STAGE),01) --workdir $(WORKDIR)

@@ -25,16 +25,26 @@ def main(argv: list[str] | None = None) -> int:
     stage = stage_by_id(options.stage)
     folder = (ROOT / options.workdir / stage.id) if not Path(options.workdir).is_absolute() \
         else Path(options.workdir) / stage.id
+    # Nothing here invents a key: the server reads API_KEY from your environment (or a .env
+    # file in the folder you start it from) and refuses to start without one.
     env = dict(os.environ)
-    if stage.key_from_env and not env.get("API_KEY"):
-        # This stage reads its key from the environment; a demo key for a local run only.
-        env["API_KEY"] = "workshop-demo-key"
-        print("API_KEY is not set: using 'workshop-demo-key' for this local run.", file=sys.stderr)
+    if stage.key_from_env and not env.get("API_KEY") and not any((place / ".env").is_file() for place in [folder, *folder.parents]):
+        print("API_KEY is not set. Choose a key once and use it in both terminals:\n"
+              "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
     if options.what == "serve":
         command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
         print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")
     else:
         command = [sys.executable, stage.client]
+        if stage.key_from_env and not env.get("API_KEY"):
+            # The server reads a .env file in its folder or above (python-dotenv); the client
+            # does not, so hand it the same key, as an exported one would be. Never printed.
+            from dotenv import dotenv_values
+
+            found = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
+            key = dotenv_values(found).get("API_KEY") if found else None
+            if key:
+                env["API_KEY"] = key
     try:
         return subprocess.call(command, cwd=folder, env=env)
     except KeyboardInterrupt:

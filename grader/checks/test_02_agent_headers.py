@@ -14,8 +14,10 @@ import pytest
 from grader.checks.common import test_imports  # noqa: F401  (runs first)
 from grader.compare import redact, secret_slices
 from grader.harness import run_python
+from grader.listener import listening_on
 from grader.mcp_session import sse_session
 from grader.probes import tail
+from grader.checks.leaks import stray_check
 from grader.verdict import CheckFailed, blocked_by
 
 
@@ -27,14 +29,16 @@ def agent_run(session, launch, stage, reference, imports_ok):
     added = sse_session(url, {"X-API-Key": session.key}, "add_item", {"name": marker, "quantity": 3})
     if not added.ok:
         raise RuntimeError(f"grader problem: could not add an item to the reference list: {added.describe()}")
-    finished = run_python(launch.student_dir, [stage.client], env={"MCP_SERVER_URL": url, "API_KEY": session.key},
-                          timeout=90, label="agent")
-    return marker, url, finished
+    # Whatever reaches the lesson's default port meanwhile was sent where nobody told the agent to.
+    with listening_on(stage.port) as listener:
+        finished = run_python(launch.student_dir, [stage.client],
+                              env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="agent")
+    return marker, url, finished, listener
 
 
 def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, stage):
     """the agent connects with the key from API_KEY and prints the items the tool returned"""
-    marker, url, finished = agent_run
+    marker, url, finished, _ = agent_run
     sent = f"MCP_SERVER_URL={url} API_KEY=<this run's key> python {stage.client} (the list holds a fresh item {marker!r})"
     if finished.ok and marker in finished.output:
         return
@@ -53,8 +57,8 @@ def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, st
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage):
-    """the key never appears in a URL (the server's access log) nor in the agent's output"""
-    _, _, finished = agent_run
+    """the key never appears in a URL (the server's access log), in the agent's output, or anywhere but MCP_SERVER_URL"""
+    _, url, finished, listener = agent_run
     if not finished.ok:
         blocked_by("the agent did not finish (see the check above)")
     pieces = secret_slices(session.key)
@@ -67,3 +71,11 @@ def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage
         raise CheckFailed(sent=f"python {stage.client}", got="part of the key in the agent's output:\n"
                           + tail(redact(finished.output, session.key)), expected="no part of the key in the output",
                           hint=stage.hint("header_only"))
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_agent_sends_the_key_nowhere_else(session, agent_run, stage):
+    """the agent sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
+    _, url, finished, listener = agent_run
+    stray_check(session, listener, stage, f"python {stage.client} with MCP_SERVER_URL={url}", "url_from_env")

@@ -21,7 +21,8 @@ from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # 
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.compare import redact, secret_slices
 from grader.harness import run_python
-from grader.listener import Listener
+from grader.checks.leaks import stray_check
+from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
 from grader.stage_env import PREPARE
@@ -210,20 +211,12 @@ def client_runs(session, launch, stage, reference, imports_ok):
     client told to use MCP_SERVER_URL must send nothing there.
     """
     url = reference.base_url + "/mcp"
-    try:
-        listener = Listener(stage.port)
-    except OSError:
-        listener = None
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            right = pool.submit(run_python, launch.student_dir, [stage.client],
-                                env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="client")
-            wrong = pool.submit(run_python, launch.student_dir, [stage.client],
-                                env={"MCP_SERVER_URL": url, "API_KEY": "not-the-key"}, timeout=90, label="client")
-            return url, right.result(), wrong.result(), listener
-    finally:
-        if listener is not None:
-            listener.close()
+    with listening_on(stage.port) as listener, ThreadPoolExecutor(2) as pool:
+        right = pool.submit(run_python, launch.student_dir, [stage.client],
+                            env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="client")
+        wrong = pool.submit(run_python, launch.student_dir, [stage.client],
+                            env={"MCP_SERVER_URL": url, "API_KEY": "not-the-key"}, timeout=90, label="client")
+        return url, right.result(), wrong.result(), listener
 
 
 def test_the_client_answers_with_the_recorded_forecast(session, client_runs, stage):
@@ -251,8 +244,8 @@ def test_the_client_says_plainly_when_the_key_is_refused(client_runs, stage):
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_the_client_keeps_the_key_to_itself(session, client_runs, reference, stage):
-    """the client prints no part of the key, sends it only to MCP_SERVER_URL, never in a URL"""
-    url, right, _, listener = client_runs
+    """the client prints no part of the key, and never puts it in a URL"""
+    url, right, _, _ = client_runs
     pieces = secret_slices(session.key)
     if any(piece in right.output for piece in pieces):
         raise CheckFailed(sent=f"python {stage.client}", got="part of the key in the client's output:\n"
@@ -264,12 +257,14 @@ def test_the_client_keeps_the_key_to_itself(session, client_runs, reference, sta
         raise CheckFailed(sent=f"python {stage.client}", got="the key in the server's access log (a URL):\n"
                           + tail(redact("\n".join(in_urls), session.key)), expected="the key in a header only",
                           hint=stage.hint("client_destination"))
-    if listener is None:
-        blocked_by(f"port {stage.port} was busy, so the grader could not listen there for a stray key")
-    strays = [data for data in listener.received if any(piece.encode() in data for piece in pieces)]
-    check(not strays, sent=f"python {stage.client} with MCP_SERVER_URL={url}, while 127.0.0.1:{stage.port} listened",
-          got=f"{len(strays)} request(s) to port {stage.port} carrying the key",
-          expected="nothing sent to any address but MCP_SERVER_URL", hint=stage.hint("client_destination"))
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_client_sends_the_key_nowhere_else(session, client_runs, stage):
+    """the client sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
+    url, _, _, listener = client_runs
+    stray_check(session, listener, stage, f"python {stage.client} with MCP_SERVER_URL={url}", "client_destination")
 
 
 from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
