@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -24,6 +24,7 @@ help:
 	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
+	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
 	@echo "make hint STAGE=01                one more hint for the first failing check"
 	@echo "make progress                     the stages you have passed, hints used"
@@ -61,6 +62,11 @@ stages: setup
 
 class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+
+# The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
+# CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
+inspect: setup
+	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
 
 # The student's loop (workshop/loop/): watch, hints, progress, reset, solution.
 # The progress file is .workshop/progress.json (WORKSHOP_STATE=path for another).
