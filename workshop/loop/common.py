@@ -38,10 +38,15 @@ def pick_stage(name: str | None, what: str) -> Stage:
         raise SystemExit(error.args[0]) from None
 
 
-def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Verdict) -> bool:
-    """Write a verdict into the diary (not for the reference solutions); True on the stage's first pass."""
+def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Verdict,
+           show_closing: bool = True) -> tuple[bool, bool]:
+    """Write a verdict into the diary (not for the reference solutions).
+
+    Returns (the stage's first pass, the last stage's first pass); on the latter the closing
+    message is shown, unless the caller wants to show it itself (after clearing the screen).
+    """
     if is_solutions(workdir) or (verdict.error and not verdict.checks):
-        return False
+        return False, False
     first = progress.record(stage.id, verdict.passed, verdict.summary)
     if verdict.digest and not verdict.error:
         failure = verdict.first_failure
@@ -52,10 +57,11 @@ def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Ve
     if all(progress.passed(each.id) for each in stages) and not progress.data.get("finished_at"):
         progress.data["finished_at"] = now()
         progress.save()
-        screen.closing(console, stages)
-        return first
+        if show_closing:
+            screen.closing(console, stages)
+        return first, True
     progress.save()
-    return first
+    return first, False
 
 
 def remembered(progress: Progress, workdir: Path, stage: Stage) -> Verdict | None:

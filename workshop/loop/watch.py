@@ -132,18 +132,21 @@ class Watcher:
         """The grader is done: show the verdict. A number means: leave with this status."""
         verdict, self.grading = self.grading.verdict(), None
         self.verdict = verdict
-        first_pass = common.record(self.console, self.progress, self.workdir, self.stage, verdict)
+        _, all_done = common.record(self.console, self.progress, self.workdir, self.stage, verdict,
+                                    show_closing=False)
         self.render()
+        if all_done:
+            screen.closing(self.console, self.stages)
         if fingerprint(self.folder()) != self.graded_print:  # saved while the grader ran
             self.start_grading()
             return None
         if self.once or (self.until_pass and verdict.passed):
             return 0 if verdict.passed else 1
         if verdict.passed:
-            self.move_on(first_pass)
+            self.move_on()
         return None
 
-    def move_on(self, first_pass: bool) -> None:
+    def move_on(self) -> None:
         later = [stage for stage in self.stages[self.stages.index(self.stage) + 1:]
                  if not self.progress.passed(stage.id) and self.folder(stage).is_dir()]
         if not later:
