@@ -36,7 +36,7 @@ setup:
 	@$(PYTHON) -m workshop.bootstrap
 
 grade: setup
-	@$(VENV_PY) -m workshop.loop.welcome
+	@$(VENV_PY) -m workshop.loop.welcome --workdir $(WORKDIR)
 	@$(VENV_PY) -m workshop.loop.grade $(STAGE) --workdir $(WORKDIR)
 
 test: setup

@@ -12,6 +12,7 @@ import sys
 from grader.stages import load_stages
 
 from workshop.loop import common, screen, starters
+from workshop.loop.grading import is_solutions
 from workshop.loop.state import Progress, now
 
 
@@ -29,8 +30,9 @@ def greet(console, progress: Progress) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     options = common.parser("python -m workshop.loop.welcome", __doc__).parse_args(argv)
-    _, progress = common.load(options)
-    greet(screen.make_console(), progress)
+    workdir, progress = common.load(options)
+    if not is_solutions(workdir):  # an instructor grading the reference needs no welcome
+        greet(screen.make_console(), progress)
     return 0
 
 
