@@ -113,12 +113,14 @@ def grader_failure(report: dict) -> str:
 
 
 def digest(folder: Path) -> str:
-    """A fingerprint of the stage folder's contents and of stages.toml: same digest, same verdict.
+    """A fingerprint of the stage folder's contents, stages.toml and the grader: same digest, same verdict.
 
     It lets `make hint` and `make solution` reuse the last verdict of files that did not
     change instead of grading them again.
     """
     sha = hashlib.sha256(STAGES_FILE.read_bytes())
+    for path in sorted((ROOT / "grader").rglob("*.py")):
+        sha.update(path.read_bytes())
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
