@@ -35,11 +35,11 @@ help:
 	@echo "make solution STAGE=01 [FORCE=1]  the reference solution, once the stage passes"
 
 setup:
-	@$(PYTHON) -m workshop.bootstrap
+	@$(PYTHON) -m course.bootstrap
 
 grade: setup
-	@$(VENV_PY) -m workshop.loop.welcome --workdir $(WORKDIR)
-	@$(VENV_PY) -m workshop.loop.grade $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.welcome --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.grade $(STAGE) --workdir $(WORKDIR)
 
 test: setup
 	@$(VENV_PY) -m pytest tests
@@ -48,16 +48,16 @@ bench: setup
 	@$(VENV_PY) -m grader.bench
 
 notebooks: setup
-	@$(VENV_PY) -m workshop.notebooks
+	@$(VENV_PY) -m course.notebooks
 
 tls-demo: setup
-	@$(VENV_PY) -m workshop.tls_demo
+	@$(VENV_PY) -m course.tls_demo
 
 serve: setup
-	@$(VENV_PY) -m workshop.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
 
 agent: setup
-	@$(VENV_PY) -m workshop.run agent $(or $(STAGE),01) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.run agent $(or $(STAGE),01) --workdir $(WORKDIR)
 
 stages: setup
 	@$(VENV_PY) -m grader --list
@@ -84,26 +84,26 @@ bench-class: setup
 # The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
 # CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
 inspect: setup
-	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
+	@$(VENV_PY) -m course.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
 
-# The student's loop (workshop/loop/): watch, hints, progress, reset, solution.
+# The student's loop (course/loop/): watch, hints, progress, reset, solution.
 # The progress file is .workshop/progress.json (WORKSHOP_STATE=path for another).
 .PHONY: watch hint progress reset reset-all solution
 
 watch: setup
-	@$(VENV_PY) -m workshop.loop.watch $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.watch $(STAGE) --workdir $(WORKDIR)
 
 hint: setup
-	@$(VENV_PY) -m workshop.loop.hint $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.hint $(STAGE) --workdir $(WORKDIR)
 
 progress: setup
-	@$(VENV_PY) -m workshop.loop.progress
+	@$(VENV_PY) -m course.loop.progress
 
 reset: setup
-	@$(VENV_PY) -m workshop.loop.reset $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(VENV_PY) -m course.loop.reset $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 reset-all: setup
-	@$(VENV_PY) -m workshop.loop.reset --all --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(VENV_PY) -m course.loop.reset --all --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 solution: setup
-	@$(VENV_PY) -m workshop.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(VENV_PY) -m course.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)

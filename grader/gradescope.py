@@ -45,7 +45,7 @@ else  # Ubuntu 22.04 images ship Python 3.10; the workshop needs 3.11+
   apt-get install -y python3.11 python3.11-venv
   PYTHON=python3.11
 fi
-"$PYTHON" -m workshop.bootstrap   # .venv from the pinned dependencies, as `make setup` does
+"$PYTHON" -m course.bootstrap   # .venv from the pinned dependencies, as `make setup` does
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash

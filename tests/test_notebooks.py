@@ -5,7 +5,7 @@ import re
 import pytest
 
 from grader.stages import load_stages
-from workshop.notebooks import NOTEBOOKS, execute
+from course.notebooks import NOTEBOOKS, execute
 
 STAGES = [stage.id for stage in load_stages()]
 
@@ -56,7 +56,7 @@ MUST_SHOW = {
     ],
 }
 
-# What a key from workshop.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
+# What a key from course.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
 A_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 

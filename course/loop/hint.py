@@ -1,6 +1,6 @@
 """One more hint for the stage's first failing check, each time you ask.
 
-    python -m workshop.loop.hint 01 [--workdir DIR] [--state FILE]
+    python -m course.loop.hint 01 [--workdir DIR] [--state FILE]
 
 Level 1 is the nudge `make grade` already shows; then where to look; then how.
 The progress file remembers how far you went, per stage and topic.
@@ -14,10 +14,10 @@ from rich.text import Text
 
 from grader.stages import Stage
 
-from workshop.loop import common, screen
-from workshop.loop.grading import Verdict
-from workshop.loop.hints import levels_for
-from workshop.loop.state import Progress
+from course.loop import common, screen
+from course.loop.grading import Verdict
+from course.loop.hints import levels_for
+from course.loop.state import Progress
 
 
 def next_hint(console, progress: Progress, stage: Stage, verdict: Verdict) -> bool:
@@ -41,7 +41,7 @@ def next_hint(console, progress: Progress, stage: Stage, verdict: Verdict) -> bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.parser("python -m workshop.loop.hint", __doc__)
+    parser = common.parser("python -m course.loop.hint", __doc__)
     parser.add_argument("stage", nargs="?", help="stage id or number")
     options = parser.parse_args(argv)
     stage = common.pick_stage(options.stage, "hint")

@@ -1,6 +1,6 @@
 """Watch mode: save a file, see the verdict. Like `rustlings watch`.
 
-    python -m workshop.loop.watch [STAGE] [--workdir DIR] [--state FILE] [--until-pass] [--once]
+    python -m course.loop.watch [STAGE] [--workdir DIR] [--state FILE] [--until-pass] [--once]
 
 It grades the stage you are on, then re-grades the stage whose folder you save in,
 and shows one screen: the progress bar, the first failing check (what was sent,
@@ -26,10 +26,10 @@ from rich.text import Text
 
 from grader.stages import Stage, load_stages
 
-from workshop.loop import common, screen, welcome
-from workshop.loop.grading import Grading, Verdict
-from workshop.loop.hints import levels_for
-from workshop.loop.state import Progress
+from course.loop import common, screen, welcome
+from course.loop.grading import Grading, Verdict
+from course.loop.hints import levels_for
+from course.loop.state import Progress
 
 KEYS = Text.assemble("keys: ", ("h", "bold"), " next hint  ", ("l", "bold"), " list  ",
                      ("r", "bold"), " re-run  ", ("q", "bold"), " quit")
@@ -268,7 +268,7 @@ def first_open_stage(progress: Progress, workdir: Path) -> Stage:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.parser("python -m workshop.loop.watch", __doc__)
+    parser = common.parser("python -m course.loop.watch", __doc__)
     parser.add_argument("stage", nargs="?", help="stage id or number (default: the first not passed yet)")
     parser.add_argument("--until-pass", action="store_true", help="stop once the stage passes (status 0)")
     parser.add_argument("--once", action="store_true", help="grade once, show the screen, stop")

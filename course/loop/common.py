@@ -11,9 +11,9 @@ from rich.text import Text
 
 from grader.stages import EXERCISES, Stage, load_stages, stage_by_id
 
-from workshop.loop import screen
-from workshop.loop.grading import Check, Verdict, digest, grade, is_solutions
-from workshop.loop.state import Progress, now, state_path
+from course.loop import screen
+from course.loop.grading import Check, Verdict, digest, grade, is_solutions
+from course.loop.state import Progress, now, state_path
 
 
 def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:

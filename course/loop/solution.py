@@ -1,6 +1,6 @@
 """The reference solution, once your stage passes: a diff against your files, and the walkthrough.
 
-    python -m workshop.loop.solution 01 [--force] [--workdir DIR] [--state FILE]
+    python -m course.loop.solution 01 [--force] [--workdir DIR] [--state FILE]
 
 Before the stage passes it refuses and says why (--force, FORCE=1 with make, overrides):
 the answer is worth most right after you found your own.
@@ -18,7 +18,7 @@ from rich.text import Text
 
 from grader.stages import ROOT, SOLUTIONS, Stage
 
-from workshop.loop import common, screen
+from course.loop import common, screen
 
 WALKTHROUGHS = ROOT / "solutions" / "walkthroughs"
 
@@ -60,7 +60,7 @@ def show(console, stage: Stage, workdir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.parser("python -m workshop.loop.solution", __doc__)
+    parser = common.parser("python -m course.loop.solution", __doc__)
     parser.add_argument("stage", nargs="?", help="stage id or number")
     parser.add_argument("--force", action="store_true", help="show it even though the stage does not pass yet")
     options = parser.parse_args(argv)

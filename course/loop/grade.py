@@ -1,6 +1,6 @@
 """`make grade`: the grader exactly as `python -m grader ARGS` prints it, then a note in the progress file.
 
-    python -m workshop.loop.grade [STAGE...] [--workdir DIR] [grader options]
+    python -m course.loop.grade [STAGE...] [--workdir DIR] [grader options]
 
 Same output, same exit status (0 exactly when every check passes); the grader also
 writes its JSON report, and each stage it graded is noted in the diary. The closing
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from grader.stages import EXERCISES, ROOT, load_stages, stage_by_id
 
-from workshop.loop import common, screen
-from workshop.loop.grading import Verdict, digest, is_solutions, read_report
-from workshop.loop.state import Progress, state_path
+from course.loop import common, screen
+from course.loop.grading import Verdict, digest, is_solutions, read_report
+from course.loop.state import Progress, state_path
 
 
 def option(argv: list[str], name: str) -> str | None:

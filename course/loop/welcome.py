@@ -1,6 +1,6 @@
 """The welcome, once: on the first `make grade` or `make watch` (the progress file remembers).
 
-    python -m workshop.loop.welcome [--state FILE]
+    python -m course.loop.welcome [--state FILE]
 
 Outside a git checkout it also keeps a pristine copy of the starters for `make reset`.
 """
@@ -11,9 +11,9 @@ import sys
 
 from grader.stages import load_stages
 
-from workshop.loop import common, screen, starters
-from workshop.loop.grading import is_solutions
-from workshop.loop.state import Progress, now
+from course.loop import common, screen, starters
+from course.loop.grading import is_solutions
+from course.loop.state import Progress, now
 
 
 def greet(console, progress: Progress) -> bool:
@@ -29,7 +29,7 @@ def greet(console, progress: Progress) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = common.parser("python -m workshop.loop.welcome", __doc__).parse_args(argv)
+    options = common.parser("python -m course.loop.welcome", __doc__).parse_args(argv)
     workdir, progress = common.load(options)
     if not is_solutions(workdir):  # an instructor grading the reference needs no welcome
         greet(screen.make_console(), progress)

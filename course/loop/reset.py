@@ -1,7 +1,7 @@
 """Start a stage again: your files go to a backup folder, then the starter comes back byte for byte.
 
-    python -m workshop.loop.reset 01 [--force] [--workdir DIR] [--state FILE]
-    python -m workshop.loop.reset --all [--force]
+    python -m course.loop.reset 01 [--force] [--workdir DIR] [--state FILE]
+    python -m course.loop.reset --all [--force]
 
 It asks before it replaces anything (--force, or FORCE=1 with make, skips the
 question). Backups: .workshop/backups/<time>-<stage>/, next to the progress file.
@@ -18,9 +18,9 @@ from rich.text import Text
 
 from grader.stages import Stage, load_stages
 
-from workshop.loop import common, screen, starters
-from workshop.loop.grading import is_solutions
-from workshop.loop.state import Progress
+from course.loop import common, screen, starters
+from course.loop.grading import is_solutions
+from course.loop.state import Progress
 
 
 def confirm(question: str) -> bool:
@@ -71,7 +71,7 @@ def reset(console, stage: Stage, workdir: Path, progress: Progress) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.parser("python -m workshop.loop.reset", __doc__)
+    parser = common.parser("python -m course.loop.reset", __doc__)
     parser.add_argument("stage", nargs="?", help="stage id or number")
     parser.add_argument("--all", action="store_true", help="every stage")
     parser.add_argument("--force", action="store_true", help="do not ask")

@@ -11,9 +11,9 @@ from rich.text import Text
 
 from grader.stages import Stage
 
-from workshop.loop.grading import Check, Verdict
-from workshop.loop.hints import HintLevels
-from workshop.loop.state import Progress
+from course.loop.grading import Check, Verdict
+from course.loop.hints import HintLevels
+from course.loop.state import Progress
 
 
 def make_console(stream=None) -> Console:

@@ -1,6 +1,6 @@
 """What you have passed so far, with a bar: read from the progress file, not graded again.
 
-    python -m workshop.loop.progress [--state FILE]
+    python -m course.loop.progress [--state FILE]
 
 The file is a diary kept by `make grade`, `make watch` and `make hint`; the grader
 never reads it. `make grade` tells the truth about your files at any moment.
@@ -14,11 +14,11 @@ from rich.text import Text
 
 from grader.stages import load_stages
 
-from workshop.loop import common, screen
+from course.loop import common, screen
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = common.parser("python -m workshop.loop.progress", __doc__).parse_args(argv)
+    options = common.parser("python -m course.loop.progress", __doc__).parse_args(argv)
     _, progress = common.load(options)
     console = screen.make_console()
     stages = load_stages()

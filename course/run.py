@@ -1,7 +1,7 @@
 """Run a stage's server or its agent by hand, on the port the lesson uses.
 
-    python -m workshop.run serve 01 [--workdir exercises|solutions]
-    python -m workshop.run agent 01 [--workdir exercises|solutions]
+    python -m course.run serve 01 [--workdir exercises|solutions]
+    python -m course.run agent 01 [--workdir exercises|solutions]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from grader.stages import ROOT, stage_by_id
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workshop.run", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["serve", "agent"])
     parser.add_argument("stage", help="stage id or number, e.g. 01")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from grader.stages import STAGES_FILE, Stage
 
-from workshop.loop.grading import Check
+from course.loop.grading import Check
 
 NAMES = ["a nudge", "where to look", "how"]
 
