@@ -1,11 +1,16 @@
 """Every stage has an instructor notebook, and each one still shows its point when run headless, twice."""
 
+import re
+
 import pytest
 
 from grader.stages import load_stages
 from workshop.notebooks import NOTEBOOKS, execute
 
 STAGES = [stage.id for stage in load_stages()]
+
+# A whole stage 05 key, secret and all: no notebook may print one.
+FULL_KEY = re.compile(r"mcpk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
 
 # What each notebook must print: the 401, the 200, the tool result, the attack.
 MUST_SHOW = {
@@ -36,6 +41,21 @@ MUST_SHOW = {
         "-> 500 Internal Server Error",
         "API_KEY is not set",
         "lines of server output that contain the key: []",
+    ],
+    "05-key-management": [
+        "mcpk_",  # keys shown by id...
+        "_<secret hidden>",  # ...never with their secret
+        "the key in the database file: False",
+        "tools: ['get_forecast', 'whoami']",
+        "tools: ['get_alerts']",
+        "may not call the tool 'get_alerts'",
+        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
+        "This API key has expired.",
+        "This API key has been revoked.",
+        "429 Too Many Requests, retry-after:",
+        "(a valid key, from the throttled address)\n  -> 200 OK",
+        "lines of server output holding a key: []",
+        "keys in the audit log: []",
     ],
 }
 
@@ -70,4 +90,5 @@ def test_the_notebook_runs_twice_in_one_kernel_and_shows_its_point(stage):
     for run, text in enumerate(printed, 1):
         missing = [wanted for wanted in MUST_SHOW[stage] if wanted not in text]
         assert not missing, f"run {run} of {stage}.ipynb did not show {missing}; it printed:\n{text}"
+        assert not FULL_KEY.search(text), f"run {run} of {stage}.ipynb printed a whole key (stage 05's format)"
     assert "all servers stopped" in printed[-1]
