@@ -22,6 +22,16 @@ Prepare = Callable[[Path, Path, str], dict[str, str]]
 PREPARE: dict[str, Prepare] = {}
 
 
+def _forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+    """A note the recorded weather carries this run only: a client that prints a pasted forecast misses it."""
+    import hashlib
+
+    return {"NWS_RECORDING_NOTE": f"(recorded for run {hashlib.sha256(key.encode()).hexdigest()[:10]})"}
+
+
+PREPARE["04-pure-asgi"] = _forecast_note
+
+
 def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
     """Stage 05: a fresh key database and audit log for this server, and the run's key as the pepper.
 

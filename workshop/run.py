@@ -15,9 +15,8 @@ from pathlib import Path
 
 from grader.stages import ROOT, stage_by_id
 
-# What a stage's server needs besides a key, for a local run only (the grader prepares its own,
-# see grader/stage_env.py). A .env file in the stage folder, or the real environment, wins.
-LOCAL_DEMO_ENV = {"05-key-management": {"KEY_PEPPER": "workshop-demo-pepper-for-local-runs-only"}}
+# Secrets a stage's server reads besides API_KEY (the grader prepares its own: grader/stage_env.py).
+ALSO_READS = {"05-key-management": ["KEY_PEPPER"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,15 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     stage = stage_by_id(options.stage)
     folder = (ROOT / options.workdir / stage.id) if not Path(options.workdir).is_absolute() \
         else Path(options.workdir) / stage.id
+    # Nothing here invents a key: the server reads API_KEY from your environment (or a .env
+    # file in the folder you start it from) and refuses to start without one.
     env = dict(os.environ)
-    if stage.key_from_env and not env.get("API_KEY"):
-        # This stage reads its key from the environment; a demo key for a local run only.
-        env["API_KEY"] = "workshop-demo-key"
-        print("API_KEY is not set: using 'workshop-demo-key' for this local run.", file=sys.stderr)
-    demo = {name: value for name, value in LOCAL_DEMO_ENV.get(stage.id, {}).items() if name not in env}
-    if demo and not (folder / ".env").exists():
-        env.update(demo)
-        print(f"{', '.join(demo)} not set: using a demo value for this local run.", file=sys.stderr)
+    from_file = any((place / ".env").is_file() for place in [folder, *folder.parents])
+    if stage.key_from_env and not env.get("API_KEY") and not from_file:
+        print("API_KEY is not set. Choose a key once and use it in both terminals:\n"
+              "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
+    for name in ALSO_READS.get(stage.id, ()):
+        if not env.get(name) and not from_file:
+            print(f"{name} is not set. Choose one once; the server and `make keys` need the same:\n"
+                  f"  export {name}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
     if options.what == "keys":
         command = [sys.executable, "-m", "keys", *passed]
     elif options.what == "serve":
