@@ -105,7 +105,8 @@ def test_two_workers_and_the_cli_share_the_key_store_without_errors_or_lost_upda
         writer.join(timeout=120)
 
     log = (folder / "server.log").read_text(errors="replace")
-    assert statuses.count(200) == REQUESTS, f"statuses: { {s: statuses.count(s) for s in set(statuses)} }\n{log[-3000:]}"
+    counted = {status: statuses.count(status) for status in set(statuses)}
+    assert statuses.count(200) == REQUESTS, f"statuses: {counted}\n{log[-3000:]}"
     assert not cli_errors, cli_errors
     assert "Traceback" not in log and "database is locked" not in log, log[-3000:]
 

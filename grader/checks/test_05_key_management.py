@@ -180,7 +180,8 @@ def initialize(key: str | bytes | None, note: str, *, address: str | None = None
 
 def crashed(got: Answer, probe: Probe, server: Server, stage) -> None:
     if got.status >= 500:
-        raise CheckFailed(sent=probe.describe(), got=f"{got.describe()}\nthe server's log ends:\n{tail(server.log(), 12)}",
+        raise CheckFailed(sent=probe.describe(),
+                          got=f"{got.describe()}\nthe server's log ends:\n{tail(server.log(), 12)}",
                           expected="401 for a key that does not let its bearer in, 200 for one that does",
                           hint=stage.hint("hashing"))
 
@@ -253,7 +254,8 @@ def test_issue_prints_the_key_once_and_list_never_shows_it(keys, student, stage)
     shown = [issued.key_id for issued in keys["student"].all_issued() if issued.key in listed]
     check(forecast.key_id in listed and not shown,
           sent="python -m keys issue --client forecaster --tools get_forecast,whoami; python -m keys list",
-          got=f"a key with id {forecast.key_id}; `list` printed:\n{tail(listed, 12)}".replace(forecast.key, "<the key>"),
+          got=f"a key with id {forecast.key_id}; `list` printed:\n"
+              + tail(listed, 12).replace(forecast.key, "<the key>"),
           expected="`list` names the key id and never prints a key", hint=stage.hint("stored_hashed"))
 
 
@@ -372,7 +374,9 @@ def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, stude
     both(lambda server, key_id: cli(server, "revoke", key_id), (student, issued.key_id),
          (reference, keys["reference"].to_revoke.key_id))
     probe = initialize(issued.key, "the same key, after `python -m keys revoke`", address=address)
-    after, expected = send(student, probe), send(reference, initialize(keys["reference"].to_revoke.key, "", address=address))
+    after = send(student, probe)
+    expected = send(reference, initialize(keys["reference"].to_revoke.key, "the reference's key, revoked",
+                                          address=address))
     check(before.status == 200 and after.status == 401 and after.challenge is not None and expected.status == 401,
           sent=f"{probe.describe()}; before the revocation it got {before.status}",
           got=after.describe(), expected="401 Unauthorized with a WWW-Authenticate header, at once",
@@ -438,7 +442,8 @@ def test_the_client_gets_the_forecast_with_its_key(keys, student, stage, imports
     ran = run_python(student.folder, [stage.client], env={"MCP_SERVER_URL": url, "API_KEY": forecast.key}, timeout=90,
                      label="client")
     wanted = RECORDED_FORECAST["detailedForecast"]
-    check(ran.ok and wanted in ran.output, sent=f"MCP_SERVER_URL={url} API_KEY=<the forecast key> python {stage.client}",
+    check(ran.ok and wanted in ran.output,
+          sent=f"MCP_SERVER_URL={url} API_KEY=<the forecast key> python {stage.client}",
           got=f"exit status {ran.returncode}:\n{tail(ran.output.replace(forecast.key, '<the key>'))}",
           expected=f"exit status 0 and the recorded forecast ({wanted!r})", hint=stage.hint("client"))
 
@@ -484,10 +489,11 @@ def test_every_mcp_request_is_in_the_audit_log(keys, student, stage):
 
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
     """no key (nor its secret) is in the database file, the audit log or the server's output"""
-    issued = need(keys["student"], stage, "forecast")
+    need(keys["student"], stage, "forecast")
     issued = keys["student"].all_issued()
     database = Path(student.env["KEYS_DB"])
-    places = {f"the database ({path.name})": path.read_bytes() for path in sorted(database.parent.glob(database.name + "*"))}
+    places = {f"the database ({path.name})": path.read_bytes()
+              for path in sorted(database.parent.glob(database.name + "*"))}
     audit = Path(student.env["AUDIT_LOG"])
     places["the audit log"] = audit.read_bytes() if audit.exists() else b""
     places["the server's output"] = "\n".join(line for line in student.log().splitlines()
