@@ -26,7 +26,9 @@ def test_the_checksum_catches_any_one_character_typo(data):
     _, key = key_format.new_key()
     assert key_format.parse_key(key) is not None
     at = data.draw(st.integers(0, len(key) - 1))
-    typo = data.draw(st.sampled_from(key_format.ALPHABET + "_-").filter(lambda char: char != key[at]))
+    # Another character at that place: the same draws whatever the (random) key is.
+    characters = key_format.ALPHABET + "_-"
+    typo = characters[(characters.index(key[at]) + data.draw(st.integers(1, len(characters) - 1))) % len(characters)]
     assert key_format.parse_key(key[:at] + typo + key[at + 1:]) is None
 
 
