@@ -26,12 +26,19 @@ help:
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
 	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
+	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
+	@echo "make hint STAGE=01                one more hint for the first failing check"
+	@echo "make progress                     the stages you have passed, hints used"
+	@echo "make reset STAGE=01 [FORCE=1]     back to the starter (your files are backed up first)"
+	@echo "make reset-all [FORCE=1]          every stage back to its starter"
+	@echo "make solution STAGE=01 [FORCE=1]  the reference solution, once the stage passes"
 
 setup:
 	@$(PYTHON) -m workshop.bootstrap
 
 grade: setup
-	@$(VENV_PY) -m grader $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m workshop.loop.welcome --workdir $(WORKDIR)
+	@$(VENV_PY) -m workshop.loop.grade $(STAGE) --workdir $(WORKDIR)
 
 test: setup
 	@$(VENV_PY) -m pytest tests
@@ -61,6 +68,28 @@ class: setup
 # CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
 inspect: setup
 	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
+
+# The student's loop (workshop/loop/): watch, hints, progress, reset, solution.
+# The progress file is .workshop/progress.json (WORKSHOP_STATE=path for another).
+.PHONY: watch hint progress reset reset-all solution
+
+watch: setup
+	@$(VENV_PY) -m workshop.loop.watch $(STAGE) --workdir $(WORKDIR)
+
+hint: setup
+	@$(VENV_PY) -m workshop.loop.hint $(STAGE) --workdir $(WORKDIR)
+
+progress: setup
+	@$(VENV_PY) -m workshop.loop.progress
+
+reset: setup
+	@$(VENV_PY) -m workshop.loop.reset $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+reset-all: setup
+	@$(VENV_PY) -m workshop.loop.reset --all --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+solution: setup
+	@$(VENV_PY) -m workshop.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 keys: setup
 	@$(VENV_PY) -m workshop.run keys $(or $(STAGE),05) --workdir $(WORKDIR) -- $(ARGS)
