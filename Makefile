@@ -12,12 +12,13 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
 	@echo "make serve STAGE=01               run a stage's server (WORKDIR=solutions for the reference)"
 	@echo "make agent STAGE=01               run a stage's agent or client against it"
+	@echo "make keys ARGS=\"issue --client me --tools '*'\"  stage 05's API keys (issue, list, rotate, revoke)"
 	@echo "make test                         the project's own tests"
 	@echo "make bench                        how long grading takes, beside server start-up"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
@@ -107,3 +108,6 @@ reset-all: setup
 
 solution: setup
 	@$(VENV_PY) -m course.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+keys: setup
+	@$(VENV_PY) -m course.run keys $(or $(STAGE),05) --workdir $(WORKDIR) -- $(ARGS)

@@ -9,6 +9,9 @@ from course.notebooks import NOTEBOOKS, execute
 
 STAGES = [stage.id for stage in load_stages()]
 
+# A whole stage 05 key, secret and all: no notebook may print one.
+FULL_KEY = re.compile(r"mcpk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
+
 # What each notebook must print: the attack's harm on the broken server, the 401 on the solution.
 MUST_SHOW = {
     "01-middleware": [
@@ -54,6 +57,21 @@ MUST_SHOW = {
         "API_KEY is not set",
         "lines of server output that contain the key: []",
     ],
+    "05-key-management": [
+        "mcpk_",  # keys shown by id...
+        "_<secret hidden>",  # ...never with their secret
+        "the key in the database file: False",
+        "tools: ['get_forecast', 'whoami']",
+        "tools: ['get_alerts']",
+        "may not call the tool 'get_alerts'",
+        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
+        "This API key has expired.",
+        "This API key has been revoked.",
+        "429 Too Many Requests, retry-after:",
+        "(a valid key, from the throttled address)\n  -> 200 OK",
+        "lines of server output holding a key: []",
+        "keys in the audit log: []",
+    ],
 }
 
 # What a key from course.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
@@ -94,6 +112,7 @@ def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage
         assert not missing, f"run {run} of {stage}.ipynb did not show {missing}; it printed:\n{text}"
         assert not A_KEY.findall(text), f"run {run} of {stage}.ipynb printed what looks like a key: {A_KEY.findall(text)}"
         assert "sk-fake-key" not in text
+        assert not FULL_KEY.search(text), f"run {run} of {stage}.ipynb printed a whole key (stage 05's format)"
     assert "all servers stopped" in printed[-1]
 
 
