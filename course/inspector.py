@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from grader.stages import ROOT, stage_by_id
-from workshop import interop
+from course import interop
 
 UI = interop.INTEROP / "inspector"
 UI_CLI = UI / "node_modules" / "@modelcontextprotocol" / "inspector" / "cli" / "build" / "cli.js"

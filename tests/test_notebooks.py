@@ -126,7 +126,7 @@ def test_notebooks_build_their_servers_from_the_solutions_never_from_the_exercis
 
 
 def test_the_demo_helpers_hide_a_key_and_its_near_misses(capsys):
-    from workshop import demo
+    from course import demo
 
     key = demo.new_key()
     shown = demo.hide(f"X-API-Key: {key}; almost: {key[:-1]}; session_id=0123456789abcdef0123456789abcdef")
