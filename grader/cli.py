@@ -16,14 +16,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from typing import TYPE_CHECKING
 
-from grader.harness import start_fork_server
-from grader.launch import prelaunch, worth_a_fork_server
-from grader.stages import EXERCISES, SOLUTIONS, Stage, load_stages, stage_by_id
-
-if TYPE_CHECKING:  # pytest loads only once the servers are booting
-    from grader.results import CheckResult
+from grader.harness import keeping_files, run_dir, start_fork_server
+from grader.launch import worth_a_fork_server
+from grader.session import CheckResult, GradingSession
+from grader.stages import EXERCISES, SOLUTIONS, Stage, StageDataError, load_stages, stage_by_id
 
 
 class Style:
@@ -49,7 +46,7 @@ class Style:
         return self._paint("1", text)
 
 
-MARKS = {"passed": "✔", "failed": "✘", "blocked": "–"}
+MARKS = {"passed": "✔", "failed": "✘", "blocked": "–", "not run": "○"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,14 +79,17 @@ class Printer:
             # The reader went away (`| head`): keep grading quietly so the exit status stays right.
             self.out = open(os.devnull, "w")
 
+    def paint(self, result: CheckResult):
+        return {"passed": self.style.green, "failed": self.style.red}.get(result.outcome, self.style.yellow)
+
     def stage_header(self, stage: Stage, index: int) -> None:
         self.write(self.style.bold(f"[{index}/{len(self.stages)}] {stage.id}: {stage.title}"))
 
     def check_line(self, result: CheckResult, previous: CheckResult | None = None) -> None:
-        mark = MARKS[result.status]
-        paint = {"passed": self.style.green, "failed": self.style.red, "blocked": self.style.yellow}[result.status]
+        mark = MARKS[result.outcome]
+        paint = self.paint(result)
         self.write(f"  {paint(mark)} {result.title}")
-        repeated = previous is not None and previous.status == "blocked" and previous.output == result.output
+        repeated = previous is not None and previous.outcome == "blocked" and previous.output == result.output
         if not result.passed and result.output and not repeated:
             lines = result.output.strip().splitlines()
             hint = next((line for line in lines if line.startswith("hint:")), None)
@@ -116,8 +116,7 @@ class Printer:
         if self.detailed:
             self.check_line(result, earlier[-2] if len(earlier) > 1 else None)
         else:
-            paint = {"passed": self.style.green, "failed": self.style.red, "blocked": self.style.yellow}
-            self.write(paint[result.status]("." if result.passed else MARKS[result.status]), end="")
+            self.write(self.paint(result)("." if result.passed else MARKS[result.outcome]), end="")
 
     def finish_stage(self) -> None:
         if self.current is None:
@@ -131,41 +130,38 @@ class Printer:
             self.write(f" {passed}/{len(results)} {verdict}")
 
 
-def score(results: list[CheckResult], stages: list[Stage]) -> None:
-    for stage in stages:
-        mine = [result for result in results if result.stage == stage.id]
-        for result in mine:
-            result.max_score = stage.points / len(mine)
-            result.score = result.max_score if result.passed else 0.0
+def gradescope(results: list[CheckResult], error: BaseException | None = None) -> dict:
+    """Gradescope's results.json: statuses are only passed/failed there, so what else happened
+    (blocked by an earlier link, not run at all) is said in the output and in extra_data."""
+    tests = []
+    for result in results:
+        extra = {"stage": result.stage, "outcome": result.outcome, "scored": result.scored}
+        if result.failure is not None:
+            failure = result.failure
+            extra.update(sent=failure.sent, got=failure.got, expected=failure.expected,
+                         hint_topic=getattr(failure.hint, "topic", ""))
+        output = result.output if result.outcome != "not run" else (result.output or "not run: the grader stopped "
+                                                                    "before this check ran")
+        tests.append({"name": f"{result.stage}: {result.title}", "score": round(result.score, 4),
+                      "max_score": round(result.max_score, 4), "status": "passed" if result.passed else "failed",
+                      "output": output, "extra_data": extra})
+    if error is not None:
+        tests.append({"name": "grader", "score": 0, "max_score": 0, "status": "failed",
+                      "output": "".join(traceback.format_exception(error)), "extra_data": {"outcome": "not run"}})
+    return {"score": round(sum(test["score"] for test in tests), 2),
+            "max_score": round(sum(test["max_score"] for test in tests), 2), "tests": tests}
 
 
-def gradescope(results: list[CheckResult]) -> dict:
-    return {
-        "score": round(sum(result.score for result in results), 2),
-        "max_score": round(sum(result.max_score for result in results), 2),
-        "tests": [
-            {"name": f"{result.stage}: {result.title}", "score": round(result.score, 4),
-             "max_score": round(result.max_score, 4),
-             "status": "passed" if result.passed else "failed", "output": result.output}
-            for result in results
-        ],
-    }
-
-
-def run_checks(stages: list[Stage], workdir: Path, reference: Path, printer: Printer) -> tuple[int, list]:
+def run_checks(session: GradingSession) -> int:
     import pytest  # imported only now: the servers are already booting meanwhile
 
-    from grader.results import Collector
-
-    collector = Collector(on_result=printer.on_result)
+    stages = session.stages
     args = [str(stage.checks_file) for stage in stages] + [
-        "--workdir", str(workdir), "--reference", str(reference),
+        "--workdir", str(session.workdir), "--reference", str(session.reference),
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
         "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths=",
     ]
-    code = pytest.main(args, plugins=[collector])
-    printer.finish_stage()
-    return int(code), [collector.results[nodeid] for nodeid in collector.order]
+    return int(pytest.main(args, plugins=[session]))
 
 
 _TERMINATED = []
@@ -190,47 +186,45 @@ def grade(argv: list[str] | None) -> int:
     # stops cleanly, and every server it started is killed with its process group.
     signal.signal(signal.SIGTERM, _terminate)
     options = parse_args(argv)
-    if options.list:
-        for stage in load_stages():
-            print(f"{stage.id:<18} {stage.title}")
-        return 0
     try:
+        if options.list:
+            for stage in load_stages():
+                print(f"{stage.id:<18} {stage.title}")
+            return 0
         stages = [stage_by_id(name) for name in options.stages] or load_stages()
-    except KeyError as error:
+    except (KeyError, StageDataError) as error:
         print(error.args[0], file=sys.stderr)
         return 2
-    # Servers first: they boot while pytest and the MCP client libraries load. The fork
-    # server warms up beside them and starts the later processes in a fraction of the time.
-    if worth_a_fork_server(stages):
-        start_fork_server()
-    prelaunch(stages, options.workdir, options.reference)
     detailed = options.details or (len(stages) == 1 and not options.summary)
     printer = Printer(stages, detailed)
-    results: list[CheckResult] = []
+    session = GradingSession(stages, options.workdir, options.reference, on_result=printer.on_result)
     try:
+        # Servers first: they boot while pytest and the MCP client libraries load. The fork
+        # server warms up beside them and starts the later processes in a fraction of the time.
+        if worth_a_fork_server(stages):
+            start_fork_server()
+        session.prelaunch()
         print(f"Grading {options.workdir} ({len(stages)} stage{'s' if len(stages) > 1 else ''})\n")
-        code, results = run_checks(stages, options.workdir, options.reference, printer)
+        code = run_checks(session)
+        printer.finish_stage()
         if code == 2:  # pytest caught a Ctrl+C
             raise KeyboardInterrupt
-        if code in (3, 4) or not results:  # internal error, usage error
+        if code in (3, 4) or not session.results:  # internal error, usage error
             raise RuntimeError(f"the checks did not run (pytest exit code {code})")
     except BaseException as error:
         if options.json:
-            score(results, stages)
-            report = gradescope(results)
-            report["tests"].append({"name": "grader", "score": 0, "max_score": 0, "status": "failed",
-                                    "output": "".join(traceback.format_exception(error))})
-            options.json.write_text(json.dumps(report, indent=2))
+            options.json.write_text(json.dumps(gradescope(session.scored_results(), error), indent=2))
         if isinstance(error, KeyboardInterrupt):
             print("\ninterrupted", file=sys.stderr)
             return 130
         print(f"\nThe grader itself failed: {error}", file=sys.stderr)
         return 2
-    score(results, stages)
+    results = session.scored_results()
     report = gradescope(results)
     if options.json:
         options.json.write_text(json.dumps(report, indent=2))
     all_passed = all(result.passed for result in results)
+    first = None
     if not detailed:
         first = next((stage for stage in stages
                       if any(not r.passed for r in results if r.stage == stage.id)), None)
@@ -244,6 +238,8 @@ def grade(argv: list[str] | None) -> int:
                     printer.check_line(result, previous)
                     previous = result
     style = printer.style
+    if keeping_files():
+        printer.write(style.dim(f"\nThis run's files (logs, key stores) are kept in {run_dir()}"))
     printer.write(f"\nScore: {report['score']:g}/{report['max_score']:g}. " + (
         style.green("Every check passes.") if all_passed else
         "Fix the first ✘ above, then run the grader again" + (

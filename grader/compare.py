@@ -19,10 +19,29 @@ CRASH_HINT = "The server crashed on this request: the traceback in its log (abov
 NOT_REACHED = {307, 308, 404, 405}
 
 
+def secret_slices(secret: str, width: int = 8) -> set[str]:
+    return {secret[start:start + width] for start in range(max(len(secret) - width + 1, 1))}
+
+
+def redact(text: str, secret: str) -> str:
+    for piece in sorted(secret_slices(secret), key=len, reverse=True):
+        text = text.replace(piece, "<part of the key>")
+    return text.replace("<part of the key>" * 2, "<part of the key>")
+
+
+def expect_no_secret(probe: Probe, got: Answer, secret: str, hint: str) -> None:
+    """Fail when the answer's headers or body hold the key or any 8-character slice of it."""
+    shown = " ".join(f"{name}: {value}" for name, value in got.headers.items()) + " " + got.body + got.first_event
+    if any(piece in shown for piece in secret_slices(secret)):
+        raise CheckFailed(sent=probe.describe(), got=redact(got.describe(), secret) + " (the key, or part of it, "
+                          "is in the answer)", expected="an answer that holds no part of the key", hint=hint)
+
+
 def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
                           let_in_hint: str, keep_out_hint: str, crash_hint: str = CRASH_HINT,
                           log: str = "", allow_refusal_of_404: bool = True,
-                          reference_with_key: Answer | None = None) -> None:
+                          reference_with_key: Answer | None = None, challenge_hint: str | None = None,
+                          secret: str | None = None, leak_hint: str = "") -> None:
     """Fail unless GOT answers PROBE the way REFERENCE does.
 
     - the reference refuses (401): the student must refuse with 401 and WWW-Authenticate,
@@ -32,6 +51,8 @@ def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
     - the reference answers 404 (nothing there): a 401 is just as safe;
     - otherwise the status must be the same (the request got through to the same place).
     """
+    if secret:
+        expect_no_secret(probe, got, secret, leak_hint or "Never echo the key, or any part of it, in an answer.")
     if reference.status == 401:
         if got.status == 401 and got.challenge:
             return
@@ -39,7 +60,7 @@ def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
                 and got.status == reference_with_key.status):
             return
         if got.status == 401:
-            hint = "A 401 must carry a WWW-Authenticate header that names the scheme (RFC 9110)."
+            hint = challenge_hint or "A 401 must carry a WWW-Authenticate header that names the scheme (RFC 9110)."
         elif got.status == 403:
             hint = ("403 Forbidden means 'I know who you are, and you may not'. A missing or wrong key "
                     "is 401 Unauthorized, with a WWW-Authenticate header.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,28 @@ from pathlib import Path
 START_TIMEOUT = float(os.environ.get("GRADER_START_TIMEOUT", "25"))
 
 _LIVE: set[subprocess.Popen] = set()
+_RUN_DIR: Path | None = None
+
+
+def run_dir() -> Path:
+    """This grader run's private folder (logs, key stores, keys): one per process, removed at exit.
+
+    GRADER_KEEP=1 keeps it for debugging; the report names it then.
+    """
+    global _RUN_DIR
+    if _RUN_DIR is None:
+        _RUN_DIR = Path(tempfile.mkdtemp(prefix="grader-run-"))
+    return _RUN_DIR
+
+
+def keeping_files() -> bool:
+    return os.environ.get("GRADER_KEEP", "") not in ("", "0")
+
+
+def new_log(label: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix=f"{label}-", suffix=".log", dir=run_dir())
+    os.close(handle)
+    return Path(name)
 
 
 def _kill_group(process, grace: float = 3.0) -> None:
@@ -101,6 +124,10 @@ def kill_everything() -> None:
                 kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+    global _RUN_DIR
+    if _RUN_DIR is not None and not keeping_files():
+        shutil.rmtree(_RUN_DIR, ignore_errors=True)
+        _RUN_DIR = None
 
 
 def free_port() -> int:
@@ -255,12 +282,13 @@ class Server:
                  root_path: str | None = None, label: str = "server") -> None:
         self.folder, self.app, self.label, self.root_path = folder, app, label, root_path
         self.port = free_port()
-        self._log = Path(tempfile.mkstemp(prefix=f"grader-{label}-", suffix=".log")[1])
+        self._log = new_log(label)
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)]
         if root_path:
             command += ["--root-path", root_path]
         self.process = _spawn(command, folder, child_env(env), self._log)
         self.started = False
+        self.ready_at: float | None = None
         self.failure: str | None = None
         self.hung: str | None = None  # set once a request got no answer in time
 
@@ -294,12 +322,17 @@ class Server:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     self.started = True
+                    self.ready_at = time.monotonic()
                     return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
         self.failure = f"`{self.where}` did not answer on its port within {timeout:.0f} s (it never started listening)."
         raise ServerDidNotStart(self.failure)
+
+    def exit_status(self) -> int | None:
+        """None while the server runs; its exit status once it has stopped on its own."""
+        return self.process.poll()
 
     def stop(self) -> None:
         _kill_group(self.process)
@@ -320,7 +353,7 @@ class Finished:
 def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = None,
                timeout: float = 60.0, label: str = "script") -> Finished:
     """Run `python ARGS` in FOLDER to completion, killed with its group after TIMEOUT seconds."""
-    log = Path(tempfile.mkstemp(prefix=f"grader-{label}-", suffix=".log")[1])
+    log = new_log(label)
     process = _spawn([sys.executable, *args], folder, child_env(env), log)
     try:
         process.wait(timeout=timeout)

@@ -1,26 +1,21 @@
 """Start a stage's processes as early as possible, so they boot while the grader loads.
 
-The CLI calls prelaunch() before it even imports pytest; the checks' `launch`
-fixture then picks up what is already starting (or starts it, when the checks
-run without the CLI).
+The CLI builds the run's GradingSession and calls prelaunch() before it even
+imports pytest; the checks' `launch` fixture then picks up what is already
+starting (or starts it, when nothing was prelaunched).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
+import tempfile
 from pathlib import Path
 
-from grader.harness import IMPORT_SCRIPT, Finished, Server, ServerDidNotStart, run_python, stop_servers
+from grader.harness import IMPORT_SCRIPT, Finished, Server, ServerDidNotStart, run_dir, run_python, stop_servers
+from grader.stage_env import PREPARE
 from grader.stages import Stage
 
-# One fresh key per grading run, for stages whose server reads API_KEY. Kept in
-# the environment so the check modules (imported later by pytest) see the same one.
-STAGE_KEY = os.environ.setdefault("GRADER_STAGE_KEY", secrets.token_urlsafe(24))
-
-PROXY_ROOT = "/api"  # the root path the stages that are checked behind a proxy run under
-
-_PRELAUNCHED: dict[tuple[str, Path, Path], "Launch"] = {}
+# How a server is started without a usable key: each must refuse to serve (or refuse everyone).
+KEYLESS = {"keyless-unset": None, "keyless-empty": "", "keyless-blank": "   "}
 
 
 class Launch:
@@ -30,16 +25,28 @@ class Launch:
     side; each check then waits only for the part it needs.
     """
 
-    def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path) -> None:
+    def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path, *, key: str, root_path: str) -> None:
         self.stage, self.student_dir, self.reference_dir = stage, student_dir, reference_dir
-        env = self.env = {"API_KEY": STAGE_KEY} if stage.key_from_env else {}
-        student_server = stage.student_server
+        self.key, self.root_path = key, root_path
+        self.env = {"API_KEY": key} if stage.key_from_env else {}
         self.missing = not student_dir.is_dir()
-        self.student = Server(student_dir, stage.app, env=env, label="student") \
-            if student_server and not self.missing else None
-        self.reference = Server(reference_dir, stage.app, env=env, label="reference")
+        self.student = self._server(student_dir, "student") if stage.student_server and not self.missing else None
+        self.reference = self._server(reference_dir, "reference")
         self._import_result = None
         self.extras: dict[str, Server] = {}
+
+    def server_env(self, folder: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a server of this stage in FOLDER: the run's key and what the stage prepares."""
+        env = dict(self.env if base is None else base)
+        prepare = PREPARE.get(self.stage.id)
+        if prepare is not None:
+            private = Path(tempfile.mkdtemp(prefix=f"{self.stage.number}-", dir=run_dir()))
+            env.update(prepare(folder, private, self.key))
+        return env
+
+    def _server(self, folder: Path, label: str, *, root_path: str | None = None,
+                base: dict[str, str] | None = None) -> Server:
+        return Server(folder, self.stage.app, env=self.server_env(folder, base), root_path=root_path, label=label)
 
     def start_extras(self) -> None:
         """The other servers the stage's checks use, started ahead so they boot in parallel."""
@@ -49,10 +56,14 @@ class Launch:
             for label, folder, owner in [("student-proxied", self.student_dir, self.student),
                                          ("reference-proxied", self.reference_dir, self.reference)]:
                 if owner is not None:
-                    self.extras[label] = Server(folder, self.stage.app, env=self.env, root_path=PROXY_ROOT,
-                                                label=label)
+                    self.extras[label] = self._server(folder, label, root_path=self.root_path)
         if self.stage.key_from_env and self.student is not None:  # does it fail closed?
-            self.extras["keyless"] = Server(self.student_dir, self.stage.app, env={"API_KEY": ""}, label="keyless")
+            for label, value in KEYLESS.items():
+                self.extras[label] = self._server(self.student_dir, label,
+                                                  base={} if value is None else {"API_KEY": value})
+
+    def keyless(self) -> dict[str, Server]:
+        return {label: server for label, server in self.extras.items() if label in KEYLESS}
 
     def import_result(self) -> Finished:
         """Import the stage's modules in a subprocess, only as far as the server has not proven it.
@@ -74,20 +85,24 @@ class Launch:
             client = self.stage.client.removesuffix(".py")
             modules = [f"compile:{name}.py" if name == client else name for name in modules]
             self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=self.env,
-                                             timeout=45, label="imports") if modules else Finished(0, "")
+                                             timeout=IMPORT_TIMEOUT, label="imports") if modules else Finished(0, "")
         return self._import_result
 
+    def servers(self) -> list[Server]:
+        return [server for server in [self.student, self.reference, *self.extras.values()] if server is not None]
+
     def stop(self) -> None:
-        stop_servers([server for server in [self.student, self.reference, *self.extras.values()] if server is not None])
+        stop_servers(self.servers())
 
 
-def _key(stage: Stage, workdir: Path, reference: Path) -> tuple[str, Path, Path]:
-    return stage.id, workdir.resolve(), reference.resolve()
+# An import that hangs is cut off after this long (a module that loops at import never binds either).
+IMPORT_TIMEOUT = 20.0
 
 
 def planned_processes(stage: Stage) -> int:
     """How many processes grading STAGE starts, besides its agents."""
-    servers = (2 if stage.student_server else 1) + (2 if stage.proxied else 0) + (1 if stage.key_from_env else 0)
+    keyless = len(KEYLESS) if stage.key_from_env and stage.student_server else 0
+    servers = (2 if stage.student_server else 1) + (2 if stage.proxied else 0) + keyless
     return servers + (1 if stage.client in stage.todo else 0)  # + the import check of a client
 
 
@@ -95,23 +110,3 @@ def worth_a_fork_server(stages: list[Stage]) -> bool:
     """The fork server costs one cold start up front and makes every later start almost free:
     it pays off from the third process on."""
     return sum(planned_processes(stage) for stage in stages) > 2
-
-
-def prelaunch(stages: list[Stage], workdir: Path, reference: Path) -> None:
-    """Start every stage's main servers now, and the first stage's other servers too.
-
-    (Later stages start their other servers when their checks begin: starting all
-    of them at once would only make the first stage wait for the CPU.)
-    """
-    for index, stage in enumerate(stages):
-        key = _key(stage, workdir, reference)
-        _PRELAUNCHED[key] = Launch(stage, key[1] / stage.id, key[2] / stage.id)
-        if index == 0:
-            _PRELAUNCHED[key].start_extras()
-
-
-def launch_for(stage: Stage, workdir: Path, reference: Path) -> "Launch":
-    key = _key(stage, workdir, reference)
-    launch = _PRELAUNCHED.pop(key, None) or Launch(stage, key[1] / stage.id, key[2] / stage.id)
-    launch.start_extras()
-    return launch

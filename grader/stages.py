@@ -1,9 +1,10 @@
-"""The stage list, read from stages.toml at the top of the repository."""
+"""The stage list, read from stages.toml at the top of the repository, and checked as it is read."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,6 +12,26 @@ STAGES_FILE = ROOT / "stages.toml"
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 CHECKS = Path(__file__).resolve().parent / "checks"
+
+
+class StageDataError(ValueError):
+    """stages.toml says something the workshop cannot use; the message names the stage and the key."""
+
+
+class Hint(str):
+    """A hint's first level (what `make grade` prints), knowing its topic and every level."""
+
+    topic: str
+    levels: tuple[str, ...]
+
+    def __new__(cls, topic: str, levels: tuple[str, ...]) -> "Hint":
+        hint = super().__new__(cls, levels[0])
+        hint.topic, hint.levels = topic, levels
+        return hint
+
+    def level(self, number: int) -> str:
+        """Level NUMBER (from 1); past the last level, the last one."""
+        return self.levels[min(max(number, 1), len(self.levels)) - 1]
 
 
 @dataclass(frozen=True)
@@ -24,7 +45,7 @@ class Stage:
     files: tuple[str, ...]
     todo: tuple[str, ...]
     points: float
-    hints: dict[str, str] = field(default_factory=dict)
+    hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
     key_from_env: bool = False
     student_server: bool = True
     proxied: bool = False
@@ -55,23 +76,67 @@ class Stage:
         names = [self.app.split(":")[0]] + [name.removesuffix(".py") for name in self.todo]
         return list(dict.fromkeys(names))
 
-    def hint(self, topic: str) -> str:
-        return self.hints[topic]
+    def hint(self, topic: str) -> Hint:
+        try:
+            return Hint(topic, self.hints[topic])
+        except KeyError:
+            raise StageDataError(f"stages.toml: stage {self.id} has no hint {topic!r} (a check asks for it)") from None
 
 
-def load_stages() -> list[Stage]:
-    with STAGES_FILE.open("rb") as handle:
-        data = tomllib.load(handle)
-    return [
-        Stage(
-            id=entry["id"], title=entry["title"], app=entry["app"], port=entry["port"],
-            endpoint=entry["endpoint"], client=entry["client"], files=tuple(entry["files"]),
-            todo=tuple(entry["todo"]), points=float(entry["points"]), hints=dict(entry.get("hints", {})),
-            key_from_env=entry.get("key_from_env", False), student_server=entry.get("student_server", True),
-            proxied=entry.get("proxied", False),
-        )
-        for entry in data["stage"]
-    ]
+REQUIRED = {"id", "title", "app", "port", "endpoint", "client", "files", "todo", "points"}
+KNOWN = {f.name for f in fields(Stage)}
+TYPES = {"id": str, "title": str, "app": str, "port": int, "endpoint": str, "client": str, "files": list,
+         "todo": list, "points": (int, float), "hints": dict, "key_from_env": bool, "student_server": bool,
+         "proxied": bool}
+
+
+def _levels(stage_id: str, topic: str, value) -> tuple[str, ...]:
+    levels = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
+    if not 1 <= len(levels) <= 3 or not all(isinstance(level, str) and level.strip() for level in levels):
+        raise StageDataError(f"stages.toml: stage {stage_id}, hint {topic!r}: one string, or a list of 1 to 3 "
+                             "non-empty strings (a nudge, where to look, how)")
+    return levels
+
+
+def parse_stages(data: dict) -> list[Stage]:
+    """Stages from the parsed TOML, refusing an unknown key, a missing field or a value of the wrong type."""
+    entries = data.get("stage")
+    if not isinstance(entries, list) or not entries:
+        raise StageDataError("stages.toml: no [[stage]] tables")
+    unknown_top = set(data) - {"stage"}
+    if unknown_top:
+        raise StageDataError(f"stages.toml: unknown top-level key(s) {sorted(unknown_top)}")
+    stages, seen = [], set()
+    for number, entry in enumerate(entries, 1):
+        name = entry.get("id", f"#{number}")
+        missing, unknown = REQUIRED - set(entry), set(entry) - KNOWN
+        if missing:
+            raise StageDataError(f"stages.toml: stage {name} lacks {', '.join(sorted(missing))}")
+        if unknown:
+            raise StageDataError(f"stages.toml: stage {name} has unknown key(s) {', '.join(sorted(unknown))}")
+        for key, value in entry.items():
+            if not isinstance(value, TYPES[key]) or (TYPES[key] is int and isinstance(value, bool)):
+                raise StageDataError(f"stages.toml: stage {name}, {key} = {value!r} has the wrong type")
+        if name in seen:
+            raise StageDataError(f"stages.toml: stage {name} appears twice")
+        seen.add(name)
+        todo_outside = set(entry["todo"]) - set(entry["files"])
+        if todo_outside or entry["client"] not in entry["files"]:
+            raise StageDataError(f"stages.toml: stage {name}: todo and client must be among its files")
+        hints = {topic: _levels(name, topic, value) for topic, value in entry.get("hints", {}).items()}
+        stages.append(Stage(**{**entry, "files": tuple(entry["files"]), "todo": tuple(entry["todo"]),
+                               "points": float(entry["points"]), "hints": hints}))
+    return stages
+
+
+@lru_cache(maxsize=None)
+def _load(path: Path, stamp: float) -> tuple[Stage, ...]:
+    with path.open("rb") as handle:
+        return tuple(parse_stages(tomllib.load(handle)))
+
+
+def load_stages(path: Path = STAGES_FILE) -> list[Stage]:
+    return list(_load(path, path.stat().st_mtime))
 
 
 def stage_by_id(stage_id: str) -> Stage:
@@ -80,3 +145,11 @@ def stage_by_id(stage_id: str) -> Stage:
             return stage
     known = ", ".join(stage.id for stage in load_stages())
     raise KeyError(f"no stage {stage_id!r}; the stages are: {known}")
+
+
+def stage_of_checks(path: Path | str) -> Stage:
+    """The stage a checks module grades, from its file name (test_04_pure_asgi.py -> 04-pure-asgi)."""
+    for stage in load_stages():
+        if stage.checks_file.name == Path(path).name:
+            return stage
+    raise KeyError(f"no stage in stages.toml is graded by {Path(path).name}")

@@ -16,7 +16,8 @@ from workshop.models import model_for
 # The full SSE endpoint. The grader (and you) can point the agent elsewhere.
 MCP_SERVER_URL = os.environ.get("MCP_SERVER_URL", "http://127.0.0.1:3000/mcp/sse")
 
-# TODO: the header the server expects (see auth.py), as a dict: {"<header name>": "<key>"}.
+# TODO: read the key from the API_KEY environment variable (never write it here),
+#       and build the header the server expects (see auth.py) as a dict.
 #       Keys go in a header, never in the URL.
 HEADERS = {}
 

@@ -6,26 +6,40 @@ reach the shopping list or the MCP tools.
 """
 
 import hmac
+import os
+import sys
 
+from dotenv import load_dotenv
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-# The secret clients must present. A key written in source code is a teaching
-# shortcut: stage 04 reads it from the environment instead.
-API_KEY = "super_secret_value"
+# A .env file in the folder you start the server from may hold API_KEY=...;
+# a real environment variable wins over it.
+load_dotenv()
 
 # The header that carries the key. HTTP header names are case-insensitive:
 # x-api-key and X-API-KEY name the same header.
 HEADER = "X-API-Key"
 
 
+def load_api_key() -> str:
+    """The key clients must present, from the environment; no key, no server."""
+    key = os.environ.get("API_KEY", "").strip()
+    if not key:
+        # Fail closed: a default key would be a key everyone who read this file knows.
+        sys.exit("API_KEY is not set: export API_KEY=<a long random key> (or put it in .env) and start again.")
+    return key
+
+
+API_KEY = load_api_key()
+
+
 def key_is_valid(request: Request) -> bool:
     """True only for exactly one X-API-Key header whose value is the key."""
     presented = request.headers.getlist(HEADER)
-    if len(presented) != 1 or not API_KEY:
-        # No header, a repeated header (which copy would we trust?), or no
-        # key configured at all: fail closed.
+    if len(presented) != 1:
+        # No header, or a repeated one: which copy would we trust? Refuse both.
         return False
     # Compare bytes in constant time. Starlette decodes header values as
     # latin-1, so encoding back gives the exact bytes the client sent.

@@ -5,33 +5,50 @@ Requests to /mcp and everything below it need the key; the rest of the app
 """
 
 import hmac
+import os
+import sys
 
+from dotenv import load_dotenv
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-# The secret clients must present. A key written in source code is a teaching
-# shortcut: stage 04 reads it from the environment instead.
-API_KEY = "super_secret_value"
+# A .env file in the folder you start the server from may hold API_KEY=...;
+# a real environment variable wins over it.
+load_dotenv()
 
 # The header that carries the key. HTTP header names are case-insensitive:
 # x-api-key and X-API-KEY name the same header.
 HEADER = "X-API-Key"
 
-# TODO: a constant MCP_PREFIX for where main.py mounts the MCP server.
+
+def load_api_key() -> str:
+    """The key clients must present, from the environment; no key, no server."""
+    key = os.environ.get("API_KEY", "").strip()
+    if not key:
+        # Fail closed: a default key would be a key everyone who read this file knows.
+        sys.exit("API_KEY is not set: export API_KEY=<a long random key> (or put it in .env) and start again.")
+    return key
 
 
-# TODO: a function that tells whether a request needs the key: /mcp itself and
-#       every path below it, for every HTTP method. Mind the reverse-proxy trap:
-#       with `uvicorn --root-path /api`, scope["path"] starts with scope["root_path"].
+API_KEY = load_api_key()
+
+# TODO: where main.py mounts the MCP server, as a constant (change both together).
+
+
+def needs_key(request: Request) -> bool:
+    """Whether this request must carry the key."""
+    # TODO: /mcp itself and every path below it, for every HTTP method; nothing else.
+    #       Mind the reverse-proxy trap: with `uvicorn --root-path /api`, scope["path"]
+    #       starts with scope["root_path"], while routing matches what follows it.
+    return False
 
 
 def key_is_valid(request: Request) -> bool:
     """True only for exactly one X-API-Key header whose value is the key."""
     presented = request.headers.getlist(HEADER)
-    if len(presented) != 1 or not API_KEY:
-        # No header, a repeated header (which copy would we trust?), or no
-        # key configured at all: fail closed.
+    if len(presented) != 1:
+        # No header, or a repeated one: which copy would we trust? Refuse both.
         return False
     # Compare bytes in constant time. Starlette decodes header values as
     # latin-1, so encoding back gives the exact bytes the client sent.
@@ -49,7 +66,7 @@ def unauthorized() -> JSONResponse:
 
 class ApiKeyMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next):
-        # TODO: ask for the key only where it is needed.
-        if not key_is_valid(request):
+        # Every method counts: HEAD, OPTIONS or PUT to /mcp must not slip through.
+        if needs_key(request) and not key_is_valid(request):
             return unauthorized()
         return await call_next(request)

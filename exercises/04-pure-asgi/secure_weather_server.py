@@ -27,18 +27,10 @@ load_dotenv()
 
 
 def require_api_key() -> str:
-    """The key from the environment. Without one, refuse to start: fail closed.
-
-    There is deliberately no default: a default key in source code is a published key.
-    """
-    key = os.environ.get("API_KEY", "").strip()
-    if not key:
-        sys.exit(
-            "API_KEY is not set. Choose a key and start the server with it, for example:\n"
-            "  export API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
-            "or put API_KEY=... in a .env file next to secure_weather_server.py."
-        )
-    return key
+    """The key from the environment."""
+    # TODO: fail closed. The source lesson falls back to a default key when API_KEY is
+    #       unset; what should the server do instead (unset, empty, only spaces)?
+    return os.environ.get("API_KEY", "your-secure-api-key-change-this")
 
 
 API_KEY = require_api_key()

@@ -1,15 +1,26 @@
-"""The first links of every stage's chain: the code imports, the server starts.
+"""What every stage's checks share: the first links of the chain, the last one, and the attack table.
 
-Each stage's check module imports these two tests, so they run first there.
+A stage's check module imports the first two tests at its top (so they run
+first) and `test_server_is_still_running` at its bottom (so it runs last).
 """
 
 from __future__ import annotations
 
-from grader.harness import ServerDidNotStart
-from grader.probes import tail
-from grader.verdict import CheckFailed
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+
+from grader import attacks
+from grader.attacks import KeyRow
+from grader.compare import expect_like_reference
+from grader.harness import Server, ServerDidNotStart
+from grader.probes import Probe, send, tail
+from grader.verdict import CheckFailed, blocked_by
 
 
+@pytest.mark.unscored
 def test_imports(launch, stage):
     """the code imports"""
     modules = ", ".join(stage.modules)
@@ -24,6 +35,7 @@ def test_imports(launch, stage):
                           expected="every module imports without error", hint=stage.hint("imports"))
 
 
+@pytest.mark.unscored
 def test_server_starts(launch, stage, imports_ok):
     """the server starts"""
     server = launch.student
@@ -32,3 +44,122 @@ def test_server_starts(launch, stage, imports_ok):
     except ServerDidNotStart as error:
         raise CheckFailed(sent=server.where, got=f"{error}\n{tail(server.log(), 30)}",
                           expected="the server answers on its port", hint=stage.hint("starts")) from None
+
+
+# A server must stay up at least this long after it first answered, however fast the checks were.
+MINIMUM_UPTIME = 3.0
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_server_is_still_running(launch, stage, student):
+    """the server is still running after the checks"""
+    waited = MINIMUM_UPTIME - (time.monotonic() - (student.ready_at or time.monotonic()))
+    if waited > 0:
+        time.sleep(waited)
+    stopped = [server for server in [student, *launch.extras.values()]
+               if server.started and server.exit_status() is not None]
+    if stopped:
+        server = stopped[0]
+        raise CheckFailed(sent=f"every request above, to `{server.where}`",
+                          got=f"the server exited with status {server.exit_status()} during grading; its log ends:\n"
+                              f"{tail(server.log(), 15)}",
+                          expected="the server keeps running until the grader stops it (no points for this stage "
+                                   "while it does not)", hint=stage.hint("still_running"))
+
+
+# -- the shared attack table ---------------------------------------------------------------------------
+
+
+def credential_params() -> list:
+    """Every row of the shared table; the rows the starter already passes (the right key) are worth nothing."""
+    return [pytest.param(row, id=row.name, marks=[pytest.mark.unscored] if row.let_in else [])
+            for row in attacks.KEY_ROWS]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    body: dict | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Hints:
+    """Which hint a wrong answer gets: by what went wrong."""
+
+    let_in: str  # the right key was refused
+    keep_out: str  # no key at all got in
+    compare: str  # a near miss got in
+    crash: str | None = None
+    challenge: str | None = None
+    duplicates: str | None = None
+    leak: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def for_row(self, row: KeyRow) -> str:
+        if row.name == "no X-API-Key header":
+            return self.keep_out
+        if "header twice" in row.name and self.duplicates:
+            return self.duplicates
+        return self.compare
+
+
+def judge(probe: Probe, student: Server, reference: Server, key: str, hints: Hints, *,
+          let_in_hint: str | None = None, keep_out_hint: str | None = None) -> None:
+    kwargs = {"crash_hint": hints.crash} if hints.crash else {}
+    expect_like_reference(probe, send(student, probe), send(reference, probe),
+                          let_in_hint=let_in_hint or hints.let_in, keep_out_hint=keep_out_hint or hints.keep_out,
+                          log=student.log(), reference_with_key=send(reference, probe.with_key(key)),
+                          challenge_hint=hints.challenge, secret=key, leak_hint=hints.leak, **kwargs)
+
+
+def judge_row(row: KeyRow, endpoints: list[Endpoint], session, student: Server, reference: Server,
+              hints: Hints, base_path: str = "") -> None:
+    """ROW on every endpoint, each answered like the reference."""
+    for endpoint in endpoints:
+        probe = attacks.probe(row, session.key, session.marker, endpoint.method, base_path + endpoint.path,
+                              endpoint.body, endpoint.headers)
+        hint = hints.for_row(row)
+        if not row.let_in and hint != hints.keep_out:
+            # When no key at all gets in here, that is the thing to fix first, not this near miss.
+            bare = Probe(endpoint.method, base_path + endpoint.path, endpoint.headers, endpoint.body)
+            if send(student, bare).status < 400:
+                hint = hints.keep_out
+        judge(probe, student, reference, session.key, hints, keep_out_hint=hint)
+
+
+def judge_every_method(path: str, session, student: Server, reference: Server, hints: Hints,
+                       body: dict | None = None, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    for method in attacks.METHODS:
+        probe = Probe(method, path, headers, body if method in ("POST", "PUT", "PATCH") else None,
+                      note="no X-API-Key header", outcome="refused")
+        judge(probe, student, reference, session.key, hints)
+
+
+# Bounded: a fixed seed (derandomize), a fixed number of examples, no example database on disk.
+NEAR_MISS_SETTINGS = settings(max_examples=40, derandomize=True, database=None, deadline=None,
+                              phases=(Phase.generate, Phase.shrink),
+                              suppress_health_check=list(HealthCheck))
+
+
+def judge_random_near_misses(endpoint: Endpoint, session, student: Server, reference: Server, hints: Hints) -> None:
+    """Random edits of the right key (Hypothesis), each answered like the reference."""
+    key = session.key
+
+    @NEAR_MISS_SETTINGS
+    @given(attacks.near_misses(key))
+    def answered_like_the_reference(candidate: bytes) -> None:
+        if candidate.strip() == key.encode():
+            return  # HTTP strips the ends of a header value: that is the key itself
+        shown = candidate.decode(errors="replace").replace(key, "<the key>")
+        probe = Probe(endpoint.method, endpoint.path, (*endpoint.headers, (attacks.HEADER, candidate)), endpoint.body,
+                      note=f"X-API-Key: a near miss of the key ({_edits(key, shown)})", outcome="refused")
+        judge(probe, student, reference, key, hints, keep_out_hint=hints.compare)
+
+    answered_like_the_reference()
+
+
+def _edits(key: str, shown: str) -> str:
+    return f"{len(shown)} characters, the key has {len(key)}"

@@ -1,4 +1,4 @@
-"""Fixtures shared by every stage's checks: the stage, its servers, the chain of links."""
+"""Fixtures shared by every stage's checks: the run, the stage, its servers, the chain of links."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from grader.harness import Server, ServerDidNotStart
-from grader.launch import PROXY_ROOT, launch_for
+from grader.launch import Launch
 from grader.probes import tail
-from grader.stages import EXERCISES, SOLUTIONS, Stage, stage_by_id
+from grader.session import GradingSession
+from grader.stages import EXERCISES, SOLUTIONS, Stage, load_stages, stage_of_checks
 from grader.verdict import blocked_by
 
 
@@ -19,16 +20,25 @@ def pytest_addoption(parser):
     group.addoption("--reference", default=str(SOLUTIONS), help="folder with the reference solutions")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "unscored: the untouched starter already passes this check: it runs, "
+                                       "shows, and is worth no points")
+    config.addinivalue_line("markers", "gate: failing this check takes every point of its stage")
+    if not any(isinstance(plugin, GradingSession) for plugin in config.pluginmanager.get_plugins()):
+        # Run without the CLI (plain pytest on this folder): grade every stage with a session of our own.
+        config.pluginmanager.register(GradingSession(load_stages(), Path(config.getoption("--workdir")),
+                                                     Path(config.getoption("--reference"))), "grading-session")
+
+
 @pytest.fixture(scope="module")
 def stage(request) -> Stage:
-    return stage_by_id(request.module.STAGE)
+    return stage_of_checks(request.module.__file__)
 
 
 @pytest.fixture(scope="module")
-def launch(request, stage):
-    workdir = Path(request.config.getoption("--workdir"))
-    reference = Path(request.config.getoption("--reference"))
-    started = launch_for(stage, workdir, reference)
+def launch(session: GradingSession, stage) -> Launch:
+    started = session.launch(stage)
+    started.start_extras()
     yield started
     started.stop()
 
@@ -67,5 +77,14 @@ def behind_proxy(launch, student, reference) -> tuple[Server, Server]:
     try:
         mine.wait_ready()
     except ServerDidNotStart as error:
-        blocked_by(f"the server did not start with --root-path {PROXY_ROOT}", f"{error}\n{tail(mine.log())}")
+        blocked_by(f"the server did not start with --root-path {launch.root_path}", f"{error}\n{tail(mine.log())}")
     return mine, theirs.wait_ready()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A stage module lists in UNSCORED the shared checks its starter already passes
+    (stage 03's starter arrives with stage 01's hardened guard, say)."""
+    for item in items:
+        if item.originalname in getattr(item.module, "UNSCORED", ()):
+            item.add_marker(pytest.mark.unscored)

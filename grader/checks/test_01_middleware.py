@@ -1,48 +1,57 @@
-"""Stage 01: ApiKeyMiddleware guards the whole app, the MCP endpoints included."""
+"""Stage 01: ApiKeyMiddleware guards the whole app, the MCP endpoints included, and is hardened.
+
+Every row of the shared attack table goes to every endpoint, and each answer
+must match the reference's; random near misses of the key follow. The server
+must also fail closed: started without a usable key, it must not serve.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
-from grader.compare import expect_like_reference
+from grader.checks.common import (Endpoint, Hints, credential_params, judge_every_method, judge_random_near_misses,
+                                  judge_row, test_imports, test_server_starts)  # noqa: F401  (run first)
+from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
+from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.mcp_session import sse_session
-from grader.probes import Probe, ensure_answering, key_variants, send
+from grader.probes import ensure_answering
 from grader.verdict import check
 
-STAGE = "01-middleware"
-KEY = "super_secret_value"
-
-ENDPOINTS = [
-    ("GET", "/items/", None),
-    ("GET", "/mcp/sse", None),
-    # A JSON-RPC ping without a session id: with the key the MCP app itself answers (400).
-    ("POST", "/mcp/messages/", {"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-]
-
-TABLE = [
-    Probe(method, path, headers, body, note=words, outcome=outcome)
-    for method, path, body in ENDPOINTS
-    for headers, words, outcome in key_variants(KEY)
-]
+PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+ENDPOINTS = [Endpoint("GET", "/items/"), Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
+GUARDED_FILE = "auth.py"  # where the comparison lives (read by the constant-time check)
+PROTECTED = ENDPOINTS[1]  # what a server started without a key must not serve
 
 
-@pytest.mark.parametrize("probe", TABLE, ids=[probe.title for probe in TABLE])
-def test_request_answered_like_the_reference(probe, student, reference, stage):
-    """{id}"""
-    hint = stage.hint("header_case") if probe.headers and probe.headers[0][0] == "x-api-key" \
-        else stage.hint("keep_key_valid")
-    expect_like_reference(probe, send(student, probe), send(reference, probe),
-                          let_in_hint=hint, keep_out_hint=stage.hint("register"),
-                          reference_with_key=send(reference, probe.with_key(KEY)))
+def hints(stage) -> Hints:
+    return Hints(let_in=stage.hint("keep_key_valid"), keep_out=stage.hint("register"), compare=stage.hint("compare"),
+                 challenge=stage.hint("challenge"), duplicates=stage.hint("duplicates"), leak=stage.hint("leak"))
 
 
-def test_mcp_session_with_the_key(student, reference, stage):
+@pytest.mark.parametrize("row", credential_params())
+def test_credential(row, session, student, reference, stage):
+    """{id}: answered like the reference on /items/, /mcp/sse and /mcp/messages/"""
+    judge_row(row, ENDPOINTS, session, student, reference, hints(stage))
+
+
+@pytest.mark.parametrize("path", ["/items/", "/mcp/sse", "/mcp/messages/", "/mcp/messages/anything"])
+def test_every_method_without_a_key(path, session, student, reference, stage):
+    """every HTTP method on {id} without a key is refused"""
+    judge_every_method(path, session, student, reference, hints(stage), body=PING)
+
+
+def test_random_near_misses_of_the_key(session, student, reference, stage):
+    """random near misses of the key (Hypothesis) are refused like the reference refuses them"""
+    judge_random_near_misses(ENDPOINTS[1], session, student, reference, hints(stage))
+
+
+@pytest.mark.unscored
+def test_mcp_session_with_the_key(session, student, reference, stage):
     """an MCP client with the key lists the tools and calls get_items"""
     ensure_answering(student)
-    url = student.base_url + stage.endpoint
-    got = sse_session(url, {"X-API-Key": KEY}, "get_items")
-    expected = sse_session(reference.base_url + stage.endpoint, {"X-API-Key": KEY}, "get_items")
+    headers = {"X-API-Key": session.key}
+    got = sse_session(student.base_url + stage.endpoint, headers, "get_items")
+    expected = sse_session(reference.base_url + stage.endpoint, headers, "get_items")
     check(got.ok and got.tools == expected.tools and got.structured == expected.structured,
           sent=f"MCP session over SSE to {stage.endpoint} with X-API-Key: initialize, list_tools, call_tool get_items",
           got=got.describe() + (f", result {got.structured}" if got.ok else ""),
@@ -59,3 +68,7 @@ def test_mcp_session_without_the_key_is_refused(student, stage):
           got=got.describe() if got.error else f"the session worked: {got.describe()}",
           expected="the connection refused with 401 Unauthorized",
           hint=stage.hint("register"))
+
+
+from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

@@ -1,104 +1,101 @@
 """Stage 03: only /mcp and below needs the key; the rest of the app is public.
 
-Beyond the plain table, this stage probes what an attacker would try: other
-methods, encoded and dotted paths, the key in the wrong place, odd header
-values, a live session id without a key, and the server behind a reverse proxy.
+Beyond the shared attack table, this stage probes what an attacker tries on a
+path rule: every method, encoded and dotted paths, paths below the mounted
+apps (with a live session id), and the server behind a reverse proxy whose
+root path is new every run.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
-from grader.compare import expect_like_reference
-from grader.launch import PROXY_ROOT
+from grader.checks.common import (Endpoint, Hints, credential_params, judge, judge_every_method, judge_row,
+                                  test_imports, test_server_starts)  # noqa: F401  (run first)
+from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
+from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.mcp_session import sse_session
-from grader.probes import Probe, ensure_answering, key_variants, live_session, send
+from grader.probes import Probe, ensure_answering, live_session, send
 from grader.verdict import CheckFailed, check
 
-STAGE = "03-prefix-only"
-KEY = "super_secret_value"
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                          "clientInfo": {"name": "attacker", "version": "1"}}}
-ROOT_PATH = PROXY_ROOT
+ENDPOINTS = [Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
+GUARDED_FILE = "auth.py"
+PROTECTED = ENDPOINTS[0]
+# The starter arrives with stage 01's hardened guard: failing closed and comparing in constant time are not this
+# stage's work (they still run: breaking them costs the stage its points).
+UNSCORED = {"test_a_server_without_a_key_does_not_serve", "test_the_comparison_is_constant_time"}
+
+
+def hints(stage, keep_out: str = "prefix") -> Hints:
+    return Hints(let_in=stage.hint("prefix"), keep_out=stage.hint(keep_out), compare=stage.hint("compare"),
+                 duplicates=stage.hint("duplicates"), leak=stage.hint("leak"))
 
 
 def probe(method, path, headers=(), body=None, note="no X-API-Key header", outcome="refused", raw=False):
     return Probe(method, path, tuple(headers), body, note=note, outcome=outcome, raw=raw)
 
 
-PUBLIC = [
-    probe("GET", "/items/", outcome="public"),
-    probe("GET", "/docs", outcome="public"),
-    probe("GET", "/openapi.json", outcome="public"),
+PUBLIC = [probe("GET", path, outcome="public") for path in ["/items/", "/docs", "/openapi.json"]]
+
+def kept(value, title: str, router_answers: bool = False):
+    """A parameter; where the router itself answers without reaching the MCP app (a redirect, a 404),
+    the untouched starter passes too, so the row is worth nothing (it still runs)."""
+    return pytest.param(value, id=title, marks=[pytest.mark.unscored] if router_answers else [])
+
+
+PATH_TRICKS = [
+    kept(probe("GET", "/%6Dcp/sse", note="a percent-encoded letter, no key", outcome="kept out"), "a percent-encoded letter"),
+    kept(probe("GET", "/mcp%2Fsse", note="an encoded slash, no key", outcome="kept out"), "an encoded slash", True),
+    kept(probe("GET", "/mcp//sse", note="a double slash, no key", outcome="kept out"), "a double slash", True),
+    kept(probe("GET", "/./mcp/sse", note="a dot segment, no key", raw=True, outcome="kept out"), "a dot segment", True),
+    kept(probe("GET", "/items/../mcp/sse", note="dot-dot from a public path, no key", raw=True, outcome="kept out"),
+         "dot-dot from a public path", True),
+    kept(probe("GET", "/MCP/sse", note="upper case, no key", outcome="kept out"), "upper case", True),
+    kept(probe("GET", "/mcpx", note="a longer path that is not the mount, no key", outcome="kept out"),
+         "a longer path that is not the mount", True),
 ]
 
-KEYED = [
-    Probe(method, path, headers, body, note=words, outcome=outcome)
-    for method, path, body in [("GET", "/mcp/sse", None), ("POST", "/mcp/messages/", PING)]
-    for headers, words, outcome in key_variants(KEY)
-]
-
-ATTACKS = [
-    probe("GET", "/%6Dcp/sse", note="a percent-encoded letter, no key", outcome="kept out"),
-    probe("GET", "/mcp%2Fsse", note="an encoded slash, no key", outcome="kept out"),
-    probe("GET", "/mcp//sse", note="a double slash, no key", outcome="kept out"),
-    probe("GET", "/./mcp/sse", note="a dot segment, no key", raw=True, outcome="kept out"),
-    probe("GET", "/items/../mcp/sse", note="dot-dot from a public path, no key", raw=True, outcome="kept out"),
-    probe("GET", "/MCP/sse", note="upper case, no key", outcome="kept out"),
-    probe("GET", "/mcpx", note="a longer path that is not the mount, no key", outcome="kept out"),
-    probe("GET", f"/mcp/sse?X-API-Key={KEY}", note="the key in the query string", outcome="kept out"),
-    probe("GET", "/mcp/sse", [("Authorization", f"Bearer {KEY}")], note="the key as a bearer token", outcome="kept out"),
-    probe("GET", "/mcp/sse", [("X-API-Key", "sécrét".encode())], note="a non-ASCII key", outcome="kept out"),
-    probe("GET", "/mcp/sse", [("X-API-Key", KEY), ("X-API-Key", "wrong")], note="the header twice: right, wrong", outcome="kept out"),
-    probe("GET", "/mcp/sse", [("X-API-Key", "wrong"), ("X-API-Key", KEY)], note="the header twice: wrong, right", outcome="kept out"),
-]
-
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-MOUNT_PATHS = ["/mcp", "/mcp/", "/mcp/sse", "/mcp/messages/"]
+MOUNT_PATHS = [kept("/mcp", "/mcp", True), kept("/mcp/", "/mcp/", True), kept("/mcp/sse", "/mcp/sse"),
+               kept("/mcp/messages/", "/mcp/messages/"), kept("/mcp/messages/anything", "/mcp/messages/anything"),
+               kept("/mcp/sse/extra", "/mcp/sse/extra", True)]
 
 
-def judge(student, reference, row, stage, *, hint_in: str = "prefix"):
-    expect_like_reference(row, send(student, row), send(reference, row),
-                          let_in_hint=stage.hint("public") if row.outcome == "public" else stage.hint("prefix"),
-                          keep_out_hint=stage.hint(hint_in), reference_with_key=send(reference, row.with_key(KEY)))
-
-
+@pytest.mark.unscored
 @pytest.mark.parametrize("row", PUBLIC, ids=[row.title for row in PUBLIC])
-def test_public_route(row, student, reference, stage):
+def test_public_route(row, session, student, reference, stage):
     """{id}"""
-    judge(student, reference, row, stage)
+    judge(row, student, reference, session.key, hints(stage), let_in_hint=stage.hint("public"))
 
 
 @pytest.mark.parametrize("path", MOUNT_PATHS)
-def test_every_method_is_refused_without_a_key(path, student, reference, stage):
+def test_every_method_without_a_key(path, session, student, reference, stage):
     """every HTTP method on {id} without a key is refused"""
-    for method in METHODS:
-        row = probe(method, path, body=PING if method in ("POST", "PUT", "PATCH") else None)
-        judge(student, reference, row, stage)
+    judge_every_method(path, session, student, reference, hints(stage, "messages" if "messages" in path else "prefix"),
+                       body=PING)
 
 
-@pytest.mark.parametrize("row", KEYED, ids=[row.title for row in KEYED])
-def test_key_table(row, student, reference, stage):
-    """{id}"""
-    hint_in = "messages" if "messages" in row.path else "prefix"
-    judge(student, reference, row, stage, hint_in=hint_in)
+@pytest.mark.parametrize("row", credential_params())
+def test_credential(row, session, student, reference, stage):
+    """{id}: answered like the reference on /mcp/sse and /mcp/messages/"""
+    judge_row(row, ENDPOINTS, session, student, reference, hints(stage))
 
 
-@pytest.mark.parametrize("row", ATTACKS, ids=[row.title for row in ATTACKS])
-def test_attack(row, student, reference, stage):
-    """{id}"""
-    hint = {"a non-ASCII key": "bytes", "the header twice: right, wrong": "duplicates",
-            "the header twice: wrong, right": "duplicates"}.get(row.note, "prefix")
-    judge(student, reference, row, stage, hint_in=hint)
+@pytest.mark.parametrize("row", PATH_TRICKS)
+def test_path_trick(row, session, student, reference, stage):
+    """a path trick without a key ({id}) is kept out"""
+    judge(row, student, reference, session.key, hints(stage))
 
 
-def test_a_live_session_id_without_the_key_is_refused(student, stage):
-    """POST to a live session's message endpoint without the key is refused"""
-    with live_session(student, KEY) as message_path:
-        row = probe("POST", message_path, body=INITIALIZE, note="session id from a keyed stream, no key")
+@pytest.mark.parametrize("below", ["", "anything", "x/y"])
+def test_a_live_session_id_without_the_key_is_refused(below, session, student, stage):
+    """POST to a live session's message endpoint (and below it) without the key is refused"""
+    with live_session(student, session.key) as message_path:
+        path, query = message_path.split("?", 1)
+        row = probe("POST", f"{path}{below}?{query}", body=INITIALIZE, note="session id from a keyed stream, no key")
         got = send(student, row)
         check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
               expected="401 Unauthorized with a WWW-Authenticate header: whoever learns a session id "
@@ -106,29 +103,31 @@ def test_a_live_session_id_without_the_key_is_refused(student, stage):
               hint=stage.hint("messages"))
 
 
+def proxied_rows(session):
+    return [probe("GET", "/mcp/sse"), probe("POST", "/mcp/messages/", body=PING), probe("GET", "/items/", outcome="public"),
+            probe("GET", "/mcp/sse", [("X-API-Key", session.key)], note="X-API-Key: the key", outcome="let through")]
 
 
-PROXIED = [
-    probe("GET", "/mcp/sse"),
-    probe("POST", "/mcp/messages/", body=PING),
-    probe("GET", "/items/", outcome="public"),
-    probe("GET", "/mcp/sse", [("X-API-Key", KEY)], note=f"X-API-Key: {KEY}", outcome="let through"),
-]
+PROXIED_NAMES = ["GET /mcp/sse without a key is refused", "POST /mcp/messages/ without a key is refused",
+                 "GET /items/ is public", "GET /mcp/sse with the key gets in"]
 
 
-@pytest.mark.parametrize("row", PROXIED, ids=[f"behind a proxy (--root-path {ROOT_PATH}): {row.title}"
-                                              for row in PROXIED])
-def test_behind_a_reverse_proxy(row, behind_proxy, stage):
-    """{id}"""
+@pytest.mark.parametrize("index", [pytest.param(index, id=name, marks=[pytest.mark.unscored] if index >= 2 else [])
+                                   for index, name in enumerate(PROXIED_NAMES)])
+def test_behind_a_reverse_proxy(index, session, behind_proxy, stage):
+    """behind a proxy (uvicorn --root-path, new every run): {id}"""
     mine, theirs = behind_proxy
-    judge(mine, theirs, row, stage, hint_in="root_path")
+    row = proxied_rows(session)[index]
+    judge(row, mine, theirs, session.key, hints(stage, "root_path"), let_in_hint=stage.hint("public"))
 
 
-def test_mcp_session_with_the_key(student, reference, stage):
+@pytest.mark.unscored
+def test_mcp_session_with_the_key(session, student, reference, stage):
     """an MCP client with the key lists the tools and calls get_items"""
     ensure_answering(student)
-    got = sse_session(student.base_url + stage.endpoint, {"X-API-Key": KEY}, "get_items")
-    expected = sse_session(reference.base_url + stage.endpoint, {"X-API-Key": KEY}, "get_items")
+    headers = {"X-API-Key": session.key}
+    got = sse_session(student.base_url + stage.endpoint, headers, "get_items")
+    expected = sse_session(reference.base_url + stage.endpoint, headers, "get_items")
     check(got.ok and got.tools == expected.tools and got.structured == expected.structured,
           sent=f"MCP session over SSE to {stage.endpoint} with X-API-Key: initialize, list_tools, call_tool get_items",
           got=got.describe(), expected=expected.describe(), hint=stage.hint("prefix"))
@@ -142,3 +141,7 @@ def test_mcp_session_without_the_key_is_refused(student, stage):
         raise CheckFailed(sent=f"MCP session over SSE to {stage.endpoint} with no X-API-Key header",
                           got=got.describe() if got.error else f"the session worked: {got.describe()}",
                           expected="the connection refused with 401 Unauthorized", hint=stage.hint("prefix"))
+
+
+from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

@@ -35,7 +35,7 @@ def require_api_key() -> str:
     if not key:
         sys.exit(
             "API_KEY is not set. Choose a key and start the server with it, for example:\n"
-            "  export API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+            "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\n"
             "or put API_KEY=... in a .env file next to secure_weather_server.py."
         )
     return key

@@ -1,0 +1,21 @@
+"""The key is compared in constant time: judged from the source, since one answer cannot show a timing leak."""
+
+from __future__ import annotations
+
+from grader.static import key_comparisons, read
+from grader.verdict import blocked_by, check
+
+
+def test_the_comparison_is_constant_time(request, launch, stage):
+    """the key is compared in constant time (hmac.compare_digest), never with ==, in or startswith"""
+    if launch.missing:
+        blocked_by("there is no submission folder")
+    name = request.module.GUARDED_FILE
+    try:
+        uses_compare_digest, leaks = key_comparisons(read(launch.student_dir / name))
+    except SyntaxError as error:
+        blocked_by(f"{name} does not parse: {error}")
+    check(uses_compare_digest and not leaks, sent=f"read {name}",
+          got="; ".join((["no compare_digest call"] if not uses_compare_digest else []) + leaks),
+          expected="hmac.compare_digest on the key, and no ==, !=, in or startswith between key values",
+          hint=stage.hint("compare"))

@@ -1,0 +1,177 @@
+"""One grading run: what is graded, with which key, on which servers, and what came of each check.
+
+The CLI builds a GradingSession, starts the servers through it, and hands it to
+pytest as a plugin. The checks reach it through the `session` fixture; the
+results it records are the only source of the report. A check counts as passed
+only once pytest has run it to the end and it passed: a check that never ran
+(an interrupt, a time limit, a grader error) stays "not run" and earns nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from grader.launch import Launch
+from grader.stages import Stage, stage_of_checks
+from grader.verdict import CheckFailed
+
+OUTCOMES = ("passed", "failed", "blocked", "not run")
+
+
+@dataclass
+class CheckResult:
+    stage: str
+    title: str
+    scored: bool = True  # False: the untouched starter already passes it, so it is worth nothing
+    gate: bool = False  # failing it takes the stage's points (the server died during grading)
+    outcome: str = "not run"  # passed | failed | blocked | not run
+    output: str = ""
+    failure: CheckFailed | None = None
+    score: float = 0.0
+    max_score: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    @property
+    def status(self) -> str:  # kept for readers of the old name
+        return self.outcome
+
+
+def _random_root_path() -> str:
+    # A reverse proxy's prefix a submission cannot know in advance.
+    return f"/{secrets.choice(['api', 'gw', 'svc', 'edge'])}-{secrets.token_hex(3)}"
+
+
+@dataclass(eq=False)  # a pytest plugin must be hashable
+class GradingSession:
+    """The run, and the pytest plugin that records it."""
+
+    stages: list[Stage]
+    workdir: Path
+    reference: Path
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    root_path: str = field(default_factory=_random_root_path)
+    marker: str = field(default_factory=lambda: secrets.token_hex(4))  # tags the grader's own key-in-URL probes
+    on_result: Callable[[CheckResult], None] | None = None
+    launches: dict[str, Launch] = field(default_factory=dict)
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+    # -- servers ---------------------------------------------------------------------------------
+
+    def prelaunch(self) -> None:
+        """Start every stage's main servers now, and the first stage's other servers too.
+
+        (Later stages start their other servers when their checks begin: starting all
+        of them at once would only make the first stage wait for the CPU.)
+        """
+        for index, stage in enumerate(self.stages):
+            launch = self.launch(stage)
+            if index == 0:
+                launch.start_extras()
+
+    def launch(self, stage: Stage) -> Launch:
+        if stage.id not in self.launches:
+            self.launches[stage.id] = Launch(stage, self.workdir.resolve() / stage.id,
+                                             self.reference.resolve() / stage.id,
+                                             key=self.key, root_path=self.root_path)
+        return self.launches[stage.id]
+
+    def stop(self) -> None:
+        for launch in self.launches.values():
+            launch.stop()
+
+    # -- pytest plugin: fixtures ------------------------------------------------------------------
+
+    @pytest.fixture(scope="session", name="session")
+    def _session_fixture(self) -> "GradingSession":
+        return self
+
+    # -- pytest plugin: results --------------------------------------------------------------------
+
+    @staticmethod
+    def title_of(item: pytest.Item) -> str:
+        doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
+        callspec = getattr(item, "callspec", None)
+        return doc.replace("{id}", callspec.id) if callspec else doc
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            stage = stage_of_checks(item.path)
+            self.results[item.nodeid] = CheckResult(stage=stage.id, title=self.title_of(item),
+                                                    scored=item.get_closest_marker("unscored") is None,
+                                                    gate=item.get_closest_marker("gate") is not None)
+            self.order.append(item.nodeid)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        result = self.results.get(item.nodeid)
+        if result is None:
+            return
+        if report.skipped and result.outcome == "not run":
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            result.outcome, result.output = "blocked", reason.removeprefix("Skipped: ")
+        elif report.failed and result.outcome in ("not run", "pending"):
+            error = call.excinfo.value if call.excinfo else None
+            result.outcome = "failed"
+            if isinstance(error, CheckFailed):
+                result.output, result.failure = str(error), error
+            elif isinstance(error, AssertionError) and str(error).startswith("sent:"):
+                result.output = str(error)
+            else:
+                result.output = report.longreprtext
+        elif report.passed and call.when == "call" and result.outcome == "not run":
+            result.outcome = "pending"  # passed, once its teardown is through too
+        if call.when == "teardown":
+            if result.outcome == "pending":
+                result.outcome = "passed"
+            if self.on_result:
+                self.on_result(result)
+
+    def ordered_results(self) -> list[CheckResult]:
+        results = [self.results[nodeid] for nodeid in self.order]
+        for result in results:
+            if result.outcome == "pending":  # interrupted during its teardown: it did not finish
+                result.outcome = "not run"
+        return results
+
+    # -- scores ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def keeps_working(results: list[CheckResult]) -> float:
+        """What share of the stage's points its work keeps: the checks the starter already passes
+        (the right key gets in, the tools still work) earn nothing themselves, but breaking them
+        costs their share (a guard that refuses everyone is not done), and a failed gate (the
+        server died, the key leaked) costs everything."""
+        kept = [result for result in results if not result.scored]
+        if any(result.gate and result.outcome != "passed" and result.outcome != "not run" for result in kept):
+            return 0.0
+        plain = [result for result in kept if not result.gate]
+        return sum(result.passed for result in plain) / len(plain) if plain else 1.0
+
+    def scored_results(self) -> list[CheckResult]:
+        """Every result with its points; a stage whose checks were never collected stands as one
+        check that did not run, worth the stage's points, so max_score always matches the stage data."""
+        results = self.ordered_results()
+        for stage in self.stages:
+            mine = [result for result in results if result.stage == stage.id]
+            if not any(result.scored for result in mine):
+                placeholder = CheckResult(stage=stage.id, title="the stage's checks", output="not run: the grader "
+                                          "stopped before this stage's checks were collected")
+                results.append(placeholder)
+                mine.append(placeholder)
+            scored = [result for result in mine if result.scored]
+            for result in mine:
+                result.max_score = stage.points / len(scored) if result.scored else 0.0
+                result.score = result.max_score * self.keeps_working(mine) if result.passed and result.scored else 0.0
+        return results

@@ -1,0 +1,22 @@
+"""What a stage's servers need before they start, beyond the run's API key.
+
+A stage whose server reads more than API_KEY (a key store, a JWKS file, an
+issuer) registers a function here. It runs in the grader's process before the
+server starts and returns the environment variables that server gets:
+
+    PREPARE["05-key-management"] = prepare_key_store
+
+    def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]: ...
+
+`folder` is the stage folder of the server being started (the student's or the
+reference's), `run_dir` a private folder of this server, removed after the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+Prepare = Callable[[Path, Path, str], dict[str, str]]
+
+PREPARE: dict[str, Prepare] = {}
