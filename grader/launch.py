@@ -84,7 +84,8 @@ class Launch:
             # enough here, and spares importing the agents SDK once more.
             client = self.stage.client.removesuffix(".py")
             modules = [f"compile:{name}.py" if name == client else name for name in modules]
-            self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=self.env,
+            self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules],
+                                             env=self.server_env(self.student_dir),  # what the server gets
                                              timeout=IMPORT_TIMEOUT, label="imports") if modules else Finished(0, "")
         return self._import_result
 

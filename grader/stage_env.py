@@ -20,3 +20,12 @@ from pathlib import Path
 Prepare = Callable[[Path, Path, str], dict[str, str]]
 
 PREPARE: dict[str, Prepare] = {}
+
+
+def _register() -> None:
+    from grader.tokens import prepare_bearer_tokens
+
+    PREPARE["06-bearer-tokens"] = prepare_bearer_tokens
+
+
+_register()
