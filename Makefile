@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class
+.PHONY: help setup grade test bench notebooks serve agent stages class token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -23,6 +23,9 @@ help:
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
+	@echo "make token [SUB=alice SCOPES=\"weather:read forecast:read\" TTL=600 AUD=URL]"
+	@echo "                                  a stage-06 access token from the local issuer (.keys/), on stdout:"
+	@echo "                                  export ACCESS_TOKEN=\$$(make -s token)"
 
 setup:
 	@$(PYTHON) -m workshop.bootstrap
@@ -50,3 +53,10 @@ stages: setup
 
 class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+
+# Stage 06: an access token signed by the local issuer (.keys/, created on first use). Only the
+# token goes to stdout (set-up messages go to stderr), so $(make -s token) is the token.
+token:
+	@$(PYTHON) -m workshop.bootstrap >&2
+	@cd $(WORKDIR)/06-bearer-tokens && "$(CURDIR)/$(VENV_PY)" -m tokens mint $(if $(SUB),--sub "$(SUB)") \
+		$(if $(SCOPES),--scope "$(SCOPES)") $(if $(TTL),--ttl $(TTL)) $(if $(AUD),--aud "$(AUD)")

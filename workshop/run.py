@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
         # This stage reads its key from the environment; a demo key for a local run only.
         env["API_KEY"] = "workshop-demo-key"
         print("API_KEY is not set: using 'workshop-demo-key' for this local run.", file=sys.stderr)
+    if (folder / "tokens.py").is_file():  # stage 06 on: a local issuer stands in for the identity provider
+        subprocess.call([sys.executable, "-m", "tokens", "keys"], cwd=folder, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+        if options.what == "agent" and not env.get("ACCESS_TOKEN"):
+            env["ACCESS_TOKEN"] = subprocess.check_output(
+                [sys.executable, "-m", "tokens", "mint", "--scope", "weather:read forecast:read"], cwd=folder,
+                text=True).strip()
+            print("ACCESS_TOKEN is not set: using a fresh token from the local issuer (make token).", file=sys.stderr)
     if options.what == "serve":
         command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
         print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")

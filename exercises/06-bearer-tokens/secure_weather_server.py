@@ -1,12 +1,12 @@
 """The weather MCP server as an OAuth 2.1 resource server: bearer tokens instead of an API key.
 
-    python -m tokens keys                      # once: a local issuer's key pair (keys/)
+    python -m tokens keys                      # once: a local issuer's key pair (.keys/)
     uvicorn secure_weather_server:app --port 5000
 
 Configuration (environment variables; a .env file next to this one works too):
 
     TOKEN_ISSUER      the issuer whose tokens this server trusts (the `iss` claim)
-    JWKS_FILE         a local JWKS file with the issuer's public keys (default: keys/jwks.json)
+    JWKS_FILE         a local JWKS file with the issuer's public keys (default: the local issuer's)
     JWKS_URL          or the issuer's jwks_uri, for a real identity provider
     MCP_RESOURCE_URL  the public URL of /mcp when it differs from what the socket says
                       (behind a load balancer); the audience every token must carry
@@ -32,12 +32,11 @@ from starlette.responses import JSONResponse
 from bearer_auth import BearerAuthMiddleware
 from protected_resource import WELL_KNOWN, metadata, resource_url
 from token_verifier import JwtTokenVerifier, KeyFile, KeyUrl
+from tokens import DEFAULT_ISSUER, KEYS as LOCAL_ISSUER_KEYS  # the local issuer of `python -m tokens`
 from workshop.weather import NWS_API_BASE, nws_client
 
 load_dotenv()
 
-HERE = Path(__file__).parent
-DEFAULT_ISSUER = "https://issuer.workshop.invalid"  # the local issuer of `python -m tokens`
 
 # Scopes: one to use the server at all, one more per kind of data.
 REQUIRED_SCOPES = ["weather:read"]
@@ -53,7 +52,7 @@ def load_keys() -> KeyFile | KeyUrl:
     """The issuer's public keys. Without any, refuse to start: fail closed."""
     if url := os.environ.get("JWKS_URL", "").strip():
         return KeyUrl(url)
-    path = Path(os.environ.get("JWKS_FILE", "").strip() or HERE / "keys" / "jwks.json")
+    path = Path(os.environ.get("JWKS_FILE", "").strip() or LOCAL_ISSUER_KEYS / "jwks.json")
     try:
         return KeyFile(path)
     except (OSError, ValueError) as error:

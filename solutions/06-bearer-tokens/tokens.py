@@ -4,7 +4,7 @@ In production an identity provider (Entra ID, Auth0, Keycloak, ...) holds the
 private key and issues the tokens; the MCP server only ever sees the public
 keys. Here this file plays the identity provider:
 
-    python -m tokens keys                       # keys/private.pem (secret) and keys/jwks.json (public)
+    python -m tokens keys                       # .keys/private.pem (secret) and .keys/jwks.json (public)
     python -m tokens mint --sub alice --scope "weather:read forecast:read"
     python -m tokens mint --sub bob --scope weather:read --ttl 60 --aud http://127.0.0.1:5000/mcp
 
@@ -30,7 +30,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 HERE = Path(__file__).parent
-KEYS = HERE / "keys"
+
+
+def keys_folder() -> Path:
+    """.keys/ at the top of the workshop: one local issuer for exercises/ and solutions/, never committed."""
+    for folder in HERE.parents:
+        if (folder / "stages.toml").is_file():
+            return folder / ".keys"
+    return HERE / ".keys"
+
+
+KEYS = keys_folder()
 DEFAULT_ISSUER = "https://issuer.workshop.invalid"
 DEFAULT_AUDIENCE = "http://127.0.0.1:5000/mcp"
 
