@@ -125,4 +125,5 @@ def prepare_bearer_tokens(folder: Path, private: Path, key: str) -> dict[str, st
     """The environment a stage-06 server starts with: trust the run's issuer, log the upstream."""
     issuer = Issuer.for_run()
     return {"JWKS_FILE": str(issuer.jwks_file), "TOKEN_ISSUER": issuer.url, "JWKS_URL": "", "MCP_RESOURCE_URL": "",
+            "TOKEN_AUDIENCE": "",
             "NWS_REQUEST_LOG": str(upstream_log(folder))}

@@ -10,6 +10,8 @@ Configuration (environment variables; a .env file next to this one works too):
     JWKS_URL          or the issuer's jwks_uri, for a real identity provider
     MCP_RESOURCE_URL  the public URL of /mcp when it differs from what the socket says
                       (behind a load balancer); the audience every token must carry
+    TOKEN_AUDIENCE    only for providers that put something else in `aud` (Entra ID v2
+                      tokens carry the API's client id): the audience to expect instead
 
 The MCP endpoint is /mcp. / and /health are public, and so is the protected
 resource metadata at /.well-known/oauth-protected-resource/mcp.
@@ -64,6 +66,7 @@ def load_keys() -> KeyFile | KeyUrl:
 KEYS = load_keys()
 ISSUER = os.environ.get("TOKEN_ISSUER", "").strip() or DEFAULT_ISSUER
 CONFIGURED_RESOURCE = os.environ.get("MCP_RESOURCE_URL", "").strip() or None
+AUDIENCE_OVERRIDE = os.environ.get("TOKEN_AUDIENCE", "").strip() or None
 
 mcp = MCPServer("weather", log_level="WARNING")
 
@@ -171,7 +174,7 @@ async def protected_resource_metadata(request: Request) -> JSONResponse:
 
 def verifier_for(audience: str) -> JwtTokenVerifier:
     """A verifier that accepts only tokens issued for AUDIENCE, this server's resource URL."""
-    return JwtTokenVerifier(KEYS, issuer=ISSUER, audience=audience)
+    return JwtTokenVerifier(KEYS, issuer=ISSUER, audience=AUDIENCE_OVERRIDE or audience)
 
 
 mcp_app = mcp.streamable_http_app()
