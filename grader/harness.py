@@ -37,7 +37,7 @@ def run_dir() -> Path:
     """
     global _RUN_DIR
     if _RUN_DIR is None:
-        _RUN_DIR = Path(tempfile.mkdtemp(prefix="grader-run-"))
+        _RUN_DIR = Path(tempfile.mkdtemp(prefix=f"grader-run-{os.getpid()}-"))
     return _RUN_DIR
 
 

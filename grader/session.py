@@ -120,7 +120,8 @@ class GradingSession:
             return
         if report.skipped and result.outcome == "not run":
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            result.outcome, result.output = "blocked", reason.removeprefix("Skipped: ")
+            reason = reason.removeprefix("Skipped: ")
+            result.outcome, result.output = ("not run" if reason.startswith("not run:") else "blocked"), reason
         elif report.failed and result.outcome in ("not run", "pending"):
             error = call.excinfo.value if call.excinfo else None
             result.outcome = "failed"
@@ -156,7 +157,7 @@ class GradingSession:
         kept = [result for result in results if not result.scored]
         if any(result.gate and result.outcome != "passed" and result.outcome != "not run" for result in kept):
             return 0.0
-        plain = [result for result in kept if not result.gate]
+        plain = [result for result in kept if not result.gate and result.outcome != "not run"]
         return sum(result.passed for result in plain) / len(plain) if plain else 1.0
 
     def scored_results(self) -> list[CheckResult]:

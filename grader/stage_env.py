@@ -22,6 +22,16 @@ Prepare = Callable[[Path, Path, str], dict[str, str]]
 PREPARE: dict[str, Prepare] = {}
 
 
+def _forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+    """A note the recorded weather carries this run only: a client that prints a pasted forecast misses it."""
+    import hashlib
+
+    return {"NWS_RECORDING_NOTE": f"(recorded for run {hashlib.sha256(key.encode()).hexdigest()[:10]})"}
+
+
+PREPARE["04-pure-asgi"] = _forecast_note
+
+
 def _register() -> None:
     from grader.tokens import prepare_bearer_tokens
 

@@ -25,3 +25,9 @@ def check(condition: bool, *, sent: str, got: str, expected: str, hint: str = ""
 def blocked_by(earlier: str, detail: str = "") -> None:
     """Skip a check because an earlier link of the chain broke; the report shows it as not passed."""
     pytest.skip(f"skipped: {earlier}" + (f"\n{detail}" if detail else ""))
+
+
+def not_run(reason: str) -> None:
+    """Skip a check that this machine cannot run now (a port another program holds): it is reported
+    as not run, earns nothing, and costs nothing."""
+    pytest.skip(f"not run: {reason}")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ class GradeRun:
 def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | None = None,
           timeout: float = 300) -> GradeRun:
     """Run `python -m grader STAGES --workdir WORKDIR --json ...` in a subprocess, as `make grade` does."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     report_file = tmp_path / f"report-{'-'.join(stages) or 'all'}.json"
     grader = subprocess.Popen(
         [sys.executable, "-m", "grader", *stages, "--workdir", str(workdir), "--json", str(report_file)],
@@ -55,6 +57,8 @@ def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | Non
     output, _ = grader.communicate(timeout=timeout)
     assert report_file.exists(), f"no JSON report was written:\n{output}"
     assert processes_of(grader.pid) == [], f"the grader left processes behind:\n{output}"
+    left = list(Path(tempfile.gettempdir()).glob(f"grader-run-{grader.pid}-*"))
+    assert left == [], f"the grader left its files behind: {left}"
     return GradeRun(grader.returncode, output, json.loads(report_file.read_text()))
 
 

@@ -1,6 +1,7 @@
 """The grader cleans up after itself, whatever happens to it, and grades whole classes."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -78,10 +79,50 @@ def test_the_json_report_is_written_even_when_the_grader_itself_fails(tmp_path, 
         raise RuntimeError("the grader tripped over its own feet")
 
     monkeypatch.setattr(cli, "run_checks", broken)
-    monkeypatch.setattr(cli, "prelaunch", lambda *args: None)  # nothing to start for this test
+    monkeypatch.setattr(cli.GradingSession, "prelaunch", lambda self: None)  # nothing to start for this test
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # leave this process's SIGTERM alone
     report = tmp_path / "report.json"
     assert cli.main(["01-middleware", "--json", str(report)]) == 2
     written = json.loads(report.read_text())
-    assert written["score"] == 0
+    assert written["score"] == 0 and written["max_score"] == 20  # the stage data's points, though nothing ran
     assert written["tests"][-1]["name"] == "grader" and "tripped over its own feet" in written["tests"][-1]["output"]
+
+
+def test_a_grader_stopped_mid_stage_reports_as_passed_exactly_what_it_showed_as_passed(tmp_path):
+    """As an autograder's time limit stops it: SIGTERM while checks are running, with --json."""
+    report = tmp_path / "r.json"
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "03", "04", "--workdir", str(SOLUTIONS), "--details",
+                               "--json", str(report)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env={**os.environ, "NO_COLOR": "1"})
+    seen = ""
+    while seen.count("✔") < 12:
+        line = grader.stdout.readline()
+        assert line, f"the grader ended before twelve checks passed:\n{seen}"
+        seen += line
+    grader.send_signal(signal.SIGTERM)
+    output, _ = grader.communicate(timeout=60)
+    seen += output
+    written = json.loads(report.read_text())
+    shown_passed = seen.count("✔")
+    reported_passed = [test for test in written["tests"] if test["status"] == "passed"]
+    assert len(reported_passed) == shown_passed, seen
+    not_run = [test for test in written["tests"] if test["extra_data"]["outcome"] == "not run"]
+    assert not_run and all(test["score"] == 0 for test in not_run), written
+    assert written["max_score"] == 60, written["max_score"]  # 03 and 04 as stages.toml gives them
+    assert written["score"] < written["max_score"]
+
+
+@pytest.mark.parametrize("case", ["lets-everyone-in", "accepts-the-first-of-two"])
+def test_the_fork_server_and_a_cold_start_give_the_same_verdicts(tmp_path, case):
+    """The two ways of starting student code sit behind one interface: each check ends the same either way."""
+    from tests.conftest import grade
+
+    workdir = make_submission(tmp_path, "01-middleware", case)
+    forked = grade(workdir, "01-middleware", tmp_path=tmp_path / "forked", env={"GRADER_FORKSERVER": "1"})
+    cold = grade(workdir, "01-middleware", tmp_path=tmp_path / "cold", env={"GRADER_FORKSERVER": "0"})
+
+    def outcomes(run):
+        return {test["name"]: test["extra_data"]["outcome"] for test in run.report["tests"]}
+
+    assert outcomes(forked) == outcomes(cold)
+    assert forked.report["score"] == cold.report["score"] < forked.report["max_score"]

@@ -1,29 +1,29 @@
-"""The grader judges stage 02 agents right: it runs them against the reference server."""
+"""The grader judges stage 02 agents right: it runs them against the reference server with a fresh key."""
+
+import pytest
 
 STAGE = "02-agent-headers"
-PRINTS_LIST = "the agent connects with the key and prints the items"
-NOT_IN_URL = "the key never appears in a URL"
+PRINTS_LIST = "the agent connects with the key from API_KEY"
+HEADER_ONLY = "the key never appears in a URL"
 
 
-def test_an_agent_under_another_header_name_is_refused_with_401(grade_case):
-    run = grade_case(STAGE, "wrong-header-name")
+@pytest.mark.parametrize("case", ["wrong-header-name", "key-in-query", "hard-coded-key"])
+def test_an_agent_that_does_not_present_this_runs_key_is_refused_with_401(grade_case, case):
+    run = grade_case(STAGE, case)
     check = run.check(PRINTS_LIST)
     assert check["status"] == "failed", run.stdout
     assert "401 Unauthorized" in check["output"] and "X-API-Key" in check["output"], check["output"]
+    assert run.report["score"] == 0
 
 
-def test_an_agent_with_the_key_in_the_query_string_is_refused(grade_case):
-    run = grade_case(STAGE, "key-in-query")
-    assert run.check(PRINTS_LIST)["status"] == "failed", run.stdout
-    assert "401" in run.check(PRINTS_LIST)["output"]
-
-
-def test_a_key_in_the_url_as_well_as_the_header_is_caught_in_the_log(grade_case):
-    run = grade_case(STAGE, "key-in-query-and-header")
+@pytest.mark.parametrize("case,where", [("key-in-query-and-header", "server's log"), ("prints-the-key", "output")])
+def test_an_agent_that_leaks_the_key_scores_nothing(grade_case, case, where):
+    run = grade_case(STAGE, case)
     assert run.check(PRINTS_LIST)["status"] == "passed", run.stdout
-    leak = run.check(NOT_IN_URL)
-    assert leak["status"] == "failed" and "api_key=super_secret_value" in leak["output"], leak["output"]
-    assert "header only" in leak["output"]
+    leak = run.check(HEADER_ONLY)
+    assert leak["status"] == "failed" and where in leak["output"], leak["output"]
+    assert "<part of the key>" in leak["output"], leak["output"]  # the report never shows the key itself
+    assert run.report["score"] == 0, run.stdout
 
 
 def test_a_correct_alternative_passes(grade_case):

@@ -1,7 +1,9 @@
 """The grader judges stage 04 submissions right: each known mistake fails, and for its reason."""
 
+import pytest
+
 STAGE = "04-pure-asgi"
-KEYLESS = "started with an empty API_KEY"
+KEYLESS = "started with API_KEY unset, empty or only spaces"
 
 
 def test_a_middleware_that_drops_the_lifespan_breaks_the_mcp_session(grade_case):
@@ -13,9 +15,8 @@ def test_a_middleware_that_drops_the_lifespan_breaks_the_mcp_session(grade_case)
 
 def test_comparing_decoded_text_crashes_on_a_non_ascii_key(grade_case):
     run = grade_case(STAGE, "str-compare")
-    check = run.check("POST /mcp (a non-ASCII key) is refused")
+    check = run.check("a non-ASCII key")
     assert check["status"] == "failed" and "500" in check["output"], check["output"]
-    assert "compare bytes" in check["output"]
 
 
 def test_sloppy_code_fails_the_timing_message_leak_and_client_checks(grade_case):
@@ -27,24 +28,57 @@ def test_sloppy_code_fails_the_timing_message_leak_and_client_checks(grade_case)
     assert leak["status"] == "failed" and "Starting with API key" in leak["output"], leak["output"]
     client = run.check("client.py sends the key")
     assert client["status"] == "failed" and "401" in client["output"], client["output"]
+    assert run.report["score"] == 0  # the key in the log costs the stage its points
     # ...while the behaviour those mistakes do not touch still passes.
-    assert run.check("POST /mcp (no X-API-Key header) is refused")["status"] == "passed"
+    assert run.check("no X-API-Key header")["status"] == "passed"
 
 
-def test_a_published_default_key_is_caught(grade_case):
-    run = grade_case(STAGE, "default-key")
+@pytest.mark.parametrize("case,row", [
+    ("accepts-a-suffix", "the key with a character appended"),
+    ("accepts-other-case", "the key in other letter case"),
+    ("last-of-two-headers", "the header twice: wrong, right"),
+])
+def test_a_comparison_that_lets_in_a_near_miss_fails_its_row_and_the_random_near_misses(grade_case, case, row):
+    run = grade_case(STAGE, case)
+    assert run.check(row)["status"] == "failed", run.stdout
+    assert "200 OK" in run.check(row)["output"]
+    if case != "last-of-two-headers":  # random edits of one key never make two headers
+        assert run.check("random near misses of the key")["status"] == "failed", run.stdout
+    assert run.report["score"] < run.report["max_score"]
+
+
+def test_a_401_that_echoes_the_key_scores_nothing_and_never_shows_the_key(grade_case):
+    run = grade_case(STAGE, "echoes-the-key")
+    echoed = run.check("the key less its last character")
+    assert echoed["status"] == "failed" and "part of the key" in echoed["output"], echoed["output"]
+    assert "<part of the key>" in echoed["output"]
+
+
+def test_a_server_that_exits_a_second_after_it_starts_scores_nothing(grade_case):
+    run = grade_case(STAGE, "exits-after-a-second")
+    assert run.check("the server is still running")["status"] == "failed", run.stdout
+    assert run.report["score"] == 0
+
+
+def test_a_client_that_sends_the_key_elsewhere_is_caught(grade_case):
+    run = grade_case(STAGE, "sends-the-key-elsewhere")
+    check = run.check("the client sends the key to MCP_SERVER_URL only")
+    if check["extra_data"]["outcome"] == "blocked":
+        pytest.skip(f"port 5000 was busy on this machine: {check['output']}")
+    assert check["status"] == "failed" and "port 5000" in check["output"], check["output"]
+    assert run.report["score"] == 0
+
+
+@pytest.mark.parametrize("case,evidence", [("default-key", "your-secure-api-key-change-this"),
+                                           ("empty-key-accepted", "X-API-Key: ''")])
+def test_a_server_that_does_not_fail_closed_is_caught(grade_case, case, evidence):
+    run = grade_case(STAGE, case)
     keyless = run.check(KEYLESS)
-    assert keyless["status"] == "failed" and "published default" in keyless["output"], keyless["output"]
+    assert keyless["status"] == "failed" and evidence in keyless["output"], keyless["output"]
 
 
-def test_an_empty_key_that_matches_an_empty_header_is_caught(grade_case):
-    run = grade_case(STAGE, "empty-key-accepted")
-    keyless = run.check(KEYLESS)
-    assert keyless["status"] == "failed" and "matches an empty key" in keyless["output"], keyless["output"]
-
-
-def test_a_correct_alternative_passes(grade_case):
-    """Starlette's Headers and secrets.compare_digest."""
-    run = grade_case(STAGE, "alt-starlette-headers")
+@pytest.mark.parametrize("case", ["alt-starlette-headers", "alt-comprehension-and-length"])
+def test_a_correct_alternative_passes(grade_case, case):
+    run = grade_case(STAGE, case)
     assert run.returncode == 0, run.stdout
     assert run.report["score"] == run.report["max_score"]

@@ -91,7 +91,9 @@ def test_an_unknown_stage_is_a_usage_error():
 def test_every_hint_a_check_asks_for_is_in_the_stage_list(stage):
     import re
 
-    source = stage.checks_file.read_text() + (stage.checks_file.parent / "common.py").read_text()
+    source = stage.checks_file.read_text()
+    for helper in re.findall(r"from grader\.checks\.(\w+) import", source):
+        source += (stage.checks_file.parent / f"{helper}.py").read_text()
     asked = set(re.findall(r'hint\("(\w+)"\)', source)) | set(re.findall(r'hint_in="(\w+)"', source))
     asked |= {name for mapping in re.findall(r"\{([^{}]*)\}\.get\(row\.note", source)
               for name in re.findall(r':\s*"(\w+)"', mapping)}

@@ -57,3 +57,21 @@ def test_one_stage_with_json_report_scores_full_marks(tmp_path):
     report = json.loads(out.read_text())
     assert report["score"] == report["max_score"] == 20
     assert {"name", "score", "max_score", "status", "output"} <= set(report["tests"][0])
+
+
+def test_the_untouched_starters_score_nothing(starters_run):
+    assert starters_run.report["score"] == 0, starters_run.stdout
+    assert starters_run.report["max_score"] == sum(stage.points for stage in load_stages())
+
+
+def test_every_check_that_carries_points_is_failed_by_the_untouched_starter(starters_run):
+    """Points go only to the work a stage asks for: a check the starter passes must be marked unscored."""
+    passed_by_the_starter = [test["name"] for test in starters_run.report["tests"]
+                             if test["max_score"] > 0 and test["extra_data"]["outcome"] == "passed"]
+    assert passed_by_the_starter == [], "mark these @pytest.mark.unscored:\n" + "\n".join(passed_by_the_starter)
+
+
+def test_each_stage_spreads_exactly_its_points(solutions_run):
+    for stage in load_stages():
+        mine = [test for test in solutions_run.report["tests"] if test["name"].startswith(stage.id + ":")]
+        assert abs(sum(test["max_score"] for test in mine) - stage.points) < 0.01, stage.id

@@ -25,19 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     stage = stage_by_id(options.stage)
     folder = (ROOT / options.workdir / stage.id) if not Path(options.workdir).is_absolute() \
         else Path(options.workdir) / stage.id
+    # Nothing here invents a key: the server reads API_KEY from your environment (or a .env
+    # file in the folder you start it from) and refuses to start without one.
     env = dict(os.environ)
-    if stage.key_from_env and not env.get("API_KEY"):
-        # This stage reads its key from the environment; a demo key for a local run only.
-        env["API_KEY"] = "workshop-demo-key"
-        print("API_KEY is not set: using 'workshop-demo-key' for this local run.", file=sys.stderr)
-    if (folder / "tokens.py").is_file():  # stage 06 on: a local issuer stands in for the identity provider
-        subprocess.call([sys.executable, "-m", "tokens", "keys"], cwd=folder, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL)
-        if options.what == "agent" and not env.get("ACCESS_TOKEN"):
-            env["ACCESS_TOKEN"] = subprocess.check_output(
-                [sys.executable, "-m", "tokens", "mint", "--scope", "weather:read forecast:read"], cwd=folder,
-                text=True).strip()
-            print("ACCESS_TOKEN is not set: using a fresh token from the local issuer (make token).", file=sys.stderr)
+    if stage.key_from_env and not env.get("API_KEY") and not any((place / ".env").is_file() for place in [folder, *folder.parents]):
+        print("API_KEY is not set. Choose a key once and use it in both terminals:\n"
+              "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
     if options.what == "serve":
         command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
         print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")

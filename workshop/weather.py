@@ -7,6 +7,8 @@ JSON, so the code is the same code that talks to the real service.
 
     NWS_LIVE=1          call https://api.weather.gov for real
     NWS_API_BASE=URL    another base URL (a mirror, a local stub)
+    NWS_RECORDING_NOTE  a note added to every recorded forecast period (the grader
+                        sets a fresh one per run, so a pasted forecast never matches)
     NWS_REQUEST_LOG=F   offline: append every request the recorded NWS receives (method,
                         URL, all headers) to file F as one JSON line, so a test can see
                         what reaches the upstream API (stage 06: no token passthrough)
@@ -44,7 +46,12 @@ def _recorded(name: str, request: httpx.Request) -> httpx.Response:
     path = RECORDINGS / name
     if not path.is_file():
         return _not_found(request)
-    return httpx.Response(200, json=json.loads(path.read_text()), headers={"Content-Type": "application/geo+json"})
+    data = json.loads(path.read_text())
+    note = os.environ.get("NWS_RECORDING_NOTE", "")
+    if note and name.startswith("forecast-"):
+        for period in data["properties"]["periods"]:
+            period["detailedForecast"] += f" {note}"
+    return httpx.Response(200, json=data, headers={"Content-Type": "application/geo+json"})
 
 
 def _nearest_point(lat: float, lon: float) -> str | None:

@@ -17,7 +17,7 @@ from grader.attacks import KeyRow
 from grader.compare import expect_like_reference
 from grader.harness import Server, ServerDidNotStart
 from grader.probes import Probe, send, tail
-from grader.verdict import CheckFailed, blocked_by
+from grader.verdict import CheckFailed
 
 
 @pytest.mark.unscored

@@ -1,4 +1,4 @@
-"""Stage 02: the student's agent sends the key and really uses the MCP tools.
+"""Stage 02: the student's agent reads the key from the environment and sends it in a header.
 
 The agent runs against the reference server. Before it runs, the grader adds an
 item with a random name to the reference shopping list; only an agent that
@@ -12,35 +12,37 @@ import secrets
 import pytest
 
 from grader.checks.common import test_imports  # noqa: F401  (runs first)
+from grader.compare import redact, secret_slices
 from grader.harness import run_python
+from grader.listener import listening_on
 from grader.mcp_session import sse_session
 from grader.probes import tail
+from grader.checks.leaks import stray_check
 from grader.verdict import CheckFailed, blocked_by
-
-STAGE = "02-agent-headers"
-KEY = "super_secret_value"
 
 
 @pytest.fixture(scope="module")
-def agent_run(launch, stage, reference, imports_ok):
+def agent_run(session, launch, stage, reference, imports_ok):
     """Run the student's agent once against the reference server, which holds a fresh random item."""
     marker = f"grader-{secrets.token_hex(3)}"
-    added = sse_session(reference.base_url + stage.endpoint, {"X-API-Key": KEY}, "add_item",
-                        {"name": marker, "quantity": 3})
+    url = reference.base_url + stage.endpoint
+    added = sse_session(url, {"X-API-Key": session.key}, "add_item", {"name": marker, "quantity": 3})
     if not added.ok:
         raise RuntimeError(f"grader problem: could not add an item to the reference list: {added.describe()}")
-    url = reference.base_url + stage.endpoint
-    finished = run_python(launch.student_dir, [stage.client], env={"MCP_SERVER_URL": url}, timeout=90, label="agent")
-    return marker, url, finished
+    # Whatever reaches the lesson's default port meanwhile was sent where nobody told the agent to.
+    with listening_on(stage.port) as listener:
+        finished = run_python(launch.student_dir, [stage.client],
+                              env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="agent")
+    return marker, url, finished, listener
 
 
-def test_the_agent_prints_the_shopping_list_from_the_tool(agent_run, stage):
-    """the agent connects with the key and prints the items the tool returned"""
-    marker, url, finished = agent_run
-    sent = f"MCP_SERVER_URL={url} python {stage.client} (the list holds a fresh item {marker!r})"
+def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, stage):
+    """the agent connects with the key from API_KEY and prints the items the tool returned"""
+    marker, url, finished, _ = agent_run
+    sent = f"MCP_SERVER_URL={url} API_KEY=<this run's key> python {stage.client} (the list holds a fresh item {marker!r})"
     if finished.ok and marker in finished.output:
         return
-    output = finished.output
+    output = redact(finished.output, session.key)
     if finished.timed_out:
         got, hint = "no result within 90 s", "The agent hangs: does it wait for input or loop forever?"
     elif "401" in output:
@@ -52,12 +54,27 @@ def test_the_agent_prints_the_shopping_list_from_the_tool(agent_run, stage):
     raise CheckFailed(sent=sent, got=got, expected=f"exit status 0 and the item {marker!r} in the output", hint=hint)
 
 
-def test_the_key_travels_in_the_header_not_the_url(agent_run, reference, stage):
-    """the key never appears in a URL (the server's access log stays clean)"""
-    _, _, finished = agent_run
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage):
+    """the key never appears in a URL (the server's access log), in the agent's output, or anywhere but MCP_SERVER_URL"""
+    _, url, finished, listener = agent_run
     if not finished.ok:
         blocked_by("the agent did not finish (see the check above)")
-    leaked = [line for line in reference.log().splitlines() if KEY in line]
+    pieces = secret_slices(session.key)
+    leaked = [line for line in reference.log().splitlines() if any(piece in line for piece in pieces)]
     if leaked:
-        raise CheckFailed(sent=f"python {stage.client}", got="the key in the server's log:\n" + tail("\n".join(leaked)),
-                          expected="no line of the log contains the key", hint=stage.hint("header_only"))
+        raise CheckFailed(sent=f"python {stage.client}", got="the key in the server's log:\n"
+                          + tail(redact("\n".join(leaked), session.key)),
+                          expected="no line of the log holds any part of the key", hint=stage.hint("header_only"))
+    if any(piece in finished.output for piece in pieces):
+        raise CheckFailed(sent=f"python {stage.client}", got="part of the key in the agent's output:\n"
+                          + tail(redact(finished.output, session.key)), expected="no part of the key in the output",
+                          hint=stage.hint("header_only"))
+
+
+@pytest.mark.unscored
+def test_the_agent_sends_the_key_nowhere_else(session, agent_run, stage):
+    """the agent sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
+    _, url, finished, listener = agent_run
+    stray_check(session, listener, stage, f"python {stage.client} with MCP_SERVER_URL={url}", "url_from_env")

@@ -1,8 +1,10 @@
 """Stage 04: a pure ASGI middleware guards a streamable-HTTP MCP server; a client sends the key.
 
-Every request to /mcp is probed without the key, including the ones that carry
-a valid session id (GET stream, follow-up POST, DELETE): a session id is not a
-credential.
+Both protocol eras are probed: the handshake era (initialize, then requests
+that carry an Mcp-Session-Id; a session id is not a credential) and the
+stateless 2026-07-28 era (every request stands alone and must carry the key).
+The recorded weather carries a note that is new every run, so only a client
+that really called the tool can print it.
 """
 
 from __future__ import annotations
@@ -12,74 +14,124 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
-from grader.compare import expect_like_reference
-from grader.harness import ServerDidNotStart, run_python
-from grader.launch import STAGE_KEY
+from grader.checks.common import (Endpoint, Hints, credential_params, judge, judge_every_method,
+                                  judge_random_near_misses, judge_row, test_imports,
+                                  test_server_starts)  # noqa: F401  (run first)
+from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
+from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
+from grader.compare import redact, secret_slices
+from grader.harness import run_python
+from grader.checks.leaks import stray_check
+from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
+from grader.stage_env import PREPARE
 from grader.stages import ROOT
-from grader.static import key_comparisons, read
 from grader.verdict import CheckFailed, blocked_by, check
 
-STAGE = "04-pure-asgi"
-KEY = STAGE_KEY  # a fresh key for every run: nothing to hard-code
-SERVER_ENV = {"API_KEY": KEY}
 ACCEPT = ("Accept", "application/json, text/event-stream")
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                          "clientInfo": {"name": "grader", "version": "1"}}}
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 NEW_YORK = {"latitude": 40.7128, "longitude": -74.006}
-PUBLISHED_DEFAULTS = ["your-secure-api-key-change-this", "super_secret_value", "changeme", "secret"]
 RECORDED_FORECAST = json.loads(
     (ROOT / "workshop/recordings/nws/forecast-OKX-33,35.json").read_text())["properties"]["periods"][0]
 
+# The stateless era: one POST per request, the version and method in headers, an envelope in params._meta.
+MODERN = "2026-07-28"
+META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 
-def post_initialize(headers, note, outcome, path="/mcp"):
-    return Probe("POST", path, (ACCEPT, *headers), INITIALIZE, note=note, outcome=outcome)
+
+def modern(method: str, params: dict | None = None, name: str | None = None) -> Endpoint:
+    headers = [ACCEPT, ("MCP-Protocol-Version", MODERN), ("Mcp-Method", method)] + ([("Mcp-Name", name)] if name else [])
+    return Endpoint("POST", "/mcp", {"jsonrpc": "2.0", "id": 1, "method": method,
+                                     "params": {**(params or {}), "_meta": META}}, tuple(headers))
+
+
+HANDSHAKE = Endpoint("POST", "/mcp", INITIALIZE, (ACCEPT,))
+DISCOVER = modern("server/discover")
+ENDPOINTS = [HANDSHAKE, DISCOVER]
+GUARDED_FILE = "auth_middleware.py"
+PROTECTED = HANDSHAKE
+MODERN_REQUESTS = {
+    "server/discover": DISCOVER,
+    "tools/list": modern("tools/list"),
+    "tools/call get_forecast": modern("tools/call", {"name": "get_forecast", "arguments": NEW_YORK}, "get_forecast"),
+}
+
+
+def hints(stage, keep_out: str = "wrap") -> Hints:
+    return Hints(let_in=stage.hint("compare"), keep_out=stage.hint(keep_out), compare=stage.hint("compare"),
+                 crash=stage.hint("crash"), challenge=stage.hint("respond_401"), leak=stage.hint("leak"))
+
+
+def note(session) -> str:
+    return PREPARE["04-pure-asgi"](ROOT, ROOT, session.key)["NWS_RECORDING_NOTE"]
 
 
 PUBLIC = [Probe("GET", "/", note="no key", outcome="public"), Probe("GET", "/health", note="no key", outcome="public")]
 
-KEYS = [
-    post_initialize((), "no X-API-Key header", "refused"),
-    post_initialize((("X-API-Key", ""),), "X-API-Key: ''", "refused"),
-    post_initialize((("X-API-Key", "not-the-key"),), "X-API-Key: not-the-key", "refused"),
-    post_initialize((("X-API-Key", KEY),), "X-API-Key: the key", "let through"),
-    post_initialize((("x-api-key", KEY),), "x-api-key: the key", "let through"),
-    post_initialize((("X-API-Key", "sécrét".encode()),), "a non-ASCII key", "refused"),
-    post_initialize((("X-API-Key", KEY), ("X-API-Key", "wrong")), "the header twice: right, wrong", "refused"),
-    post_initialize((("X-API-Key", KEY[:-1]),), "the key less its last character", "refused"),
-    post_initialize((("Authorization", f"Bearer {KEY}"),), "the key as a bearer token", "refused"),
-    Probe("POST", f"/mcp?api_key={KEY}", (ACCEPT,), INITIALIZE, note="the key in the query string", outcome="refused",
-          shown_path="/mcp?api_key=<the key>"),
-]
 
-
-def judge(student, reference, row, stage, hint="compare"):
-    expect_like_reference(row, send(student, row), send(reference, row),
-                          let_in_hint=stage.hint("public" if row.outcome == "public" else "compare"),
-                          keep_out_hint=stage.hint(hint), crash_hint=stage.hint("crash"), log=student.log(),
-                          reference_with_key=send(reference, row.with_key(KEY)))
-
-
+@pytest.mark.unscored
 @pytest.mark.parametrize("row", PUBLIC, ids=[row.title for row in PUBLIC])
-def test_public_route(row, student, reference, stage):
+def test_public_route(row, session, student, reference, stage):
     """{id}"""
-    judge(student, reference, row, stage, hint="public")
+    judge(row, student, reference, session.key, hints(stage), let_in_hint=stage.hint("public"))
 
 
-@pytest.mark.parametrize("row", KEYS, ids=[row.title for row in KEYS])
-def test_initialize(row, student, reference, stage):
-    """{id}"""
-    judge(student, reference, row, stage, hint="wrap" if row.note == "no X-API-Key header" else "compare")
+@pytest.mark.parametrize("row", credential_params())
+def test_credential(row, session, student, reference, stage):
+    """{id}: answered like the reference (initialize, and a 2026-07-28 request)"""
+    judge_row(row, ENDPOINTS, session, student, reference, hints(stage))
+
+
+# Below /mcp the router answers (404) before anything runs: the starter passes those, so they are worth nothing.
+@pytest.mark.parametrize("path", ["/mcp", pytest.param("/mcp/", marks=pytest.mark.unscored),
+                                  pytest.param("/mcp/anything", marks=pytest.mark.unscored)])
+def test_every_method_without_a_key(path, session, student, reference, stage):
+    """every HTTP method on {id} without a key is refused"""
+    judge_every_method(path, session, student, reference, hints(stage), body=INITIALIZE, headers=(ACCEPT,))
+
+
+def test_random_near_misses_of_the_key(session, student, reference, stage):
+    """random near misses of the key (Hypothesis) are refused like the reference refuses them"""
+    judge_random_near_misses(HANDSHAKE, session, student, reference, hints(stage))
+
+
+@pytest.mark.parametrize("name", list(MODERN_REQUESTS))
+def test_a_2026_request_without_the_key_is_refused(name, session, student, reference, stage):
+    """2026-07-28 (stateless) {id} without the key is refused"""
+    endpoint = MODERN_REQUESTS[name]
+    row = Probe(endpoint.method, endpoint.path, endpoint.headers, endpoint.body, note="2026-07-28, no key")
+    judge(row, student, reference, session.key, hints(stage))
+
+
+@pytest.mark.unscored
+@pytest.mark.parametrize("name", list(MODERN_REQUESTS))
+def test_a_2026_request_with_the_key_is_answered(name, session, student, reference, stage):
+    """2026-07-28 (stateless) {id} with the key is answered like the reference"""
+    endpoint = MODERN_REQUESTS[name]
+    row = Probe(endpoint.method, endpoint.path, (*endpoint.headers, ("X-API-Key", session.key)), endpoint.body,
+                note="2026-07-28, X-API-Key: the key", outcome="let through")
+    judge(row, student, reference, session.key, hints(stage))
+
+
+@pytest.mark.unscored
+def test_a_foreign_origin_is_refused_even_with_the_key(session, student, stage):
+    """a browser page from another site (foreign Origin) is refused even with the key (403)"""
+    row = Probe("POST", "/mcp", (ACCEPT, ("Origin", "http://attacker.example"), ("X-API-Key", session.key)),
+                INITIALIZE, note="Origin: http://attacker.example, X-API-Key: the key")
+    got = send(student, row)
+    check(got.status == 403, sent=row.describe(), got=got.describe(),
+          expected="403 Forbidden: the SDK's DNS-rebinding protection refuses pages from other sites",
+          hint=stage.hint("origin"))
 
 
 @pytest.fixture(scope="module")
-def session_id(student) -> str:
+def session_id(session, student) -> str:
     """A real session, opened with the key: what an attacker could learn from a log or a proxy."""
-    opened = send(student, post_initialize((("X-API-Key", KEY),), "the key", "let through"))
+    opened = send(student, Probe("POST", "/mcp", (ACCEPT, ("X-API-Key", session.key)), INITIALIZE))
     found = opened.headers.get("mcp-session-id")
     if opened.status != 200 or not found:
         blocked_by(f"a session could not be opened with the key (got {opened.describe()})")
@@ -96,50 +148,53 @@ SESSION_REQUESTS = [
 @pytest.mark.parametrize("method,body,words", SESSION_REQUESTS, ids=[words for _, _, words in SESSION_REQUESTS])
 def test_a_valid_session_id_without_the_key_is_refused(method, body, words, student, session_id, stage):
     """{id} with a valid session id but no key is refused"""
-    headers = (ACCEPT, ("Mcp-Session-Id", session_id))
-    row = Probe(method, "/mcp", headers, body, note="Mcp-Session-Id of a live session, no key")
+    row = Probe(method, "/mcp", (ACCEPT, ("Mcp-Session-Id", session_id)), body,
+                note="Mcp-Session-Id of a live session, no key")
     got = send(student, row)
     check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
           expected="401 Unauthorized with a WWW-Authenticate header: a session id is not a credential",
           hint=stage.hint("wrap"))
 
 
-def test_the_401_tells_missing_from_invalid(student, stage):
+def test_the_401_tells_missing_from_invalid(session, student, stage):
     """a 401 says whether the key was missing or invalid"""
-    missing = send(student, KEYS[0])
-    invalid = send(student, KEYS[2])
+    missing = Probe("POST", "/mcp", (ACCEPT,), INITIALIZE, note="no X-API-Key header")
+    invalid = Probe("POST", "/mcp", (ACCEPT, ("X-API-Key", "not-the-key")), INITIALIZE, note="X-API-Key: not-the-key")
+    first, second = send(student, missing), send(student, invalid)
     try:
-        details = json.loads(missing.body), json.loads(invalid.body)
+        details = json.loads(first.body), json.loads(second.body)
     except ValueError:
         details = None
-    check(missing.status == invalid.status == 401 and details is not None and details[0] != details[1],
-          sent=f"{KEYS[0].describe()}, then {KEYS[2].describe()}",
-          got=f"{missing.describe()}; then {invalid.describe()}",
+    check(first.status == second.status == 401 and details is not None and details[0] != details[1],
+          sent=f"{missing.describe()}, then {invalid.describe()}", got=f"{first.describe()}; then {second.describe()}",
           expected="two 401s with JSON bodies that differ: one says the key is missing, the other that it is invalid",
           hint=stage.hint("respond_401"))
 
 
+PROXIED = ["POST /mcp without a key is refused", "POST /mcp with the key gets in", "GET /health is public"]
 
 
-PROXIED = [KEYS[0], KEYS[3], PUBLIC[1]]
-
-
-@pytest.mark.parametrize("row", PROXIED, ids=[f"behind a proxy (--root-path /api): {row.title}" for row in PROXIED])
-def test_behind_a_reverse_proxy(row, behind_proxy, stage):
-    """{id}"""
+@pytest.mark.parametrize("index", [pytest.param(index, id=name, marks=[pytest.mark.unscored] if index else [])
+                                   for index, name in enumerate(PROXIED)])
+def test_behind_a_reverse_proxy(index, session, behind_proxy, stage):
+    """behind a proxy (uvicorn --root-path, new every run): {id}"""
     mine, theirs = behind_proxy
-    expect_like_reference(row, send(mine, row), send(theirs, row), let_in_hint=stage.hint("compare"),
-                          keep_out_hint="Compare the route path: scope['path'] without scope['root_path'].",
-                          crash_hint=stage.hint("crash"), log=mine.log(),
-                          reference_with_key=send(theirs, row.with_key(KEY)))
+    rows = [Probe("POST", "/mcp", (ACCEPT,), INITIALIZE, note="no X-API-Key header"),
+            Probe("POST", "/mcp", (ACCEPT, ("X-API-Key", session.key)), INITIALIZE, note="X-API-Key: the key",
+                  outcome="let through"),
+            PUBLIC[1]]
+    judge(rows[index], mine, theirs, session.key, hints(stage), keep_out_hint="Compare the route path: "
+          "scope['path'] without scope['root_path'].")
 
 
-def test_mcp_session_with_the_key(student, reference, stage):
-    """an MCP client with the key lists the tools and gets the recorded forecast"""
+@pytest.mark.unscored
+def test_mcp_session_with_the_key(session, student, reference, stage):
+    """an MCP client with the key lists the tools and gets this run's recorded forecast"""
     ensure_answering(student)
-    got = streamable_session(student.base_url + "/mcp", {"X-API-Key": KEY}, "get_forecast", NEW_YORK)
-    expected = streamable_session(reference.base_url + "/mcp", {"X-API-Key": KEY}, "get_forecast", NEW_YORK)
-    check(got.ok and sorted(got.tools) == sorted(expected.tools) and RECORDED_FORECAST["detailedForecast"] in got.result_text,
+    headers = {"X-API-Key": session.key}
+    got = streamable_session(student.base_url + "/mcp", headers, "get_forecast", NEW_YORK)
+    expected = streamable_session(reference.base_url + "/mcp", headers, "get_forecast", NEW_YORK)
+    check(got.ok and sorted(got.tools) == sorted(expected.tools) and note(session) in got.result_text,
           sent="MCP session over streamable HTTP to /mcp with X-API-Key: initialize, list_tools, "
                f"call_tool get_forecast {NEW_YORK}",
           got=got.describe() + (f", result {got.result_text[:120]!r}" if got.ok
@@ -148,75 +203,68 @@ def test_mcp_session_with_the_key(student, reference, stage):
           hint=stage.hint("crash") if got.error else stage.hint("compare"))
 
 
-def test_a_server_without_a_key_does_not_let_anyone_in(launch, stage):
-    """started with an empty API_KEY, the server refuses to start (or refuses everyone)"""
-    keyless = launch.extras["keyless"]
-    try:
-        keyless.wait_ready()
-    except ServerDidNotStart:
-        return  # exiting is the clearest way to fail closed
-    guesses = [KEYS[0], post_initialize((("X-API-Key", ""),), "X-API-Key: '' (matches an empty key)", "refused")]
-    # Keys that tutorials publish as defaults: a server that falls back to one is open to anyone who read them.
-    guesses += [post_initialize((("X-API-Key", known),), f"X-API-Key: {known} (a published default)", "refused")
-                for known in PUBLISHED_DEFAULTS]
-    for row in guesses:
-        got = send(keyless, row)
-        check(got.status == 401, sent=f"API_KEY='' {keyless.where}; {row.describe()}", got=got.describe(),
-              expected="the server exits at start-up, or refuses this request with 401", hint=stage.hint("fail_closed"))
-
-
-def test_the_comparison_is_constant_time(launch, stage):
-    """the key is compared in constant time (hmac.compare_digest), not with =="""
-    if launch.missing:
-        blocked_by("there is no submission folder")
-    source_file = launch.student_dir / "auth_middleware.py"
-    uses_compare_digest, leaks = key_comparisons(read(source_file))
-    check(uses_compare_digest and not leaks, sent="read auth_middleware.py",
-          got=("no compare_digest call" if not uses_compare_digest else "") + "; ".join(leaks),
-          expected="hmac.compare_digest on the key, and no == or != between key values",
-          hint=stage.hint("compare"))
-
-
 @pytest.fixture(scope="module")
-def client_runs(launch, stage, reference, imports_ok):
-    """The student's client, twice at once against the reference server: the right key, a wrong key."""
+def client_runs(session, launch, stage, reference, imports_ok):
+    """The student's client, twice at once against the reference server: the right key, a wrong key.
+
+    Meanwhile a listener on the lesson's default port records whatever reaches it: a
+    client told to use MCP_SERVER_URL must send nothing there.
+    """
     url = reference.base_url + "/mcp"
-    with ThreadPoolExecutor(2) as pool:
+    with listening_on(stage.port) as listener, ThreadPoolExecutor(2) as pool:
         right = pool.submit(run_python, launch.student_dir, [stage.client],
-                            env={"MCP_SERVER_URL": url, "API_KEY": KEY}, timeout=90, label="client")
+                            env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="client")
         wrong = pool.submit(run_python, launch.student_dir, [stage.client],
                             env={"MCP_SERVER_URL": url, "API_KEY": "not-the-key"}, timeout=90, label="client")
-        return url, right.result(), wrong.result()
+        return url, right.result(), wrong.result(), listener
 
 
-def test_the_client_answers_with_the_recorded_forecast(client_runs, stage):
-    """client.py sends the key and prints the forecast the tool returned"""
-    url, right, _ = client_runs
-    wanted = RECORDED_FORECAST["detailedForecast"]
+def test_the_client_answers_with_the_recorded_forecast(session, client_runs, stage):
+    """client.py sends the key and prints the forecast the tool returned this run"""
+    url, right, _, _ = client_runs
+    wanted = note(session)
     check(right.ok and wanted in right.output,
           sent=f"MCP_SERVER_URL={url} API_KEY=<the key> python {stage.client}",
-          got=f"exit status {right.returncode}:\n{tail(right.output)}",
-          expected=f"exit status 0 and the recorded forecast ({wanted!r}) in the output",
+          got=f"exit status {right.returncode}:\n{tail(redact(right.output, session.key))}",
+          expected=f"exit status 0 and this run's forecast (it ends {wanted!r}) in the output",
           hint=stage.hint("client_header"))
 
 
+@pytest.mark.unscored
 def test_the_client_says_plainly_when_the_key_is_refused(client_runs, stage):
     """with a wrong key, client.py says the server answered 401"""
-    url, _, wrong = client_runs
+    url, _, wrong, _ = client_runs
     check(not wrong.ok and "401" in wrong.output and "Traceback" not in wrong.output,
           sent=f"MCP_SERVER_URL={url} API_KEY=not-the-key python {stage.client}",
           got=f"exit status {wrong.returncode}:\n{tail(wrong.output)}",
           expected="a non-zero exit and one plain line that names the 401, no traceback",
-          hint="Keep the `with plain_errors(...)` block around asyncio.run(main()) in client.py.")
+          hint=stage.hint("plain_error"))
 
 
-def test_the_key_never_appears_in_the_server_output(launch, student):
-    """the key never appears in the server's output"""
-    logs = {server.label: server.log() for server in [student, *launch.extras.values()]}
-    # The grader's own query-string probe puts the key in the access log on purpose: leave that line out.
-    leaked = [f"{label}: {line}" for label, log in logs.items() for line in log.splitlines()
-              if KEY in line and f"api_key={KEY}" not in line]
-    if leaked:
-        raise CheckFailed(sent="every request above", got="the key in the server's output:\n" + tail("\n".join(leaked)),
-                          expected="no line of output contains the key",
-                          hint="Never print or log the key, not even at start-up or in an error message.")
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_client_keeps_the_key_to_itself(session, client_runs, reference, stage):
+    """the client prints no part of the key, and never puts it in a URL"""
+    url, right, _, _ = client_runs
+    pieces = secret_slices(session.key)
+    if any(piece in right.output for piece in pieces):
+        raise CheckFailed(sent=f"python {stage.client}", got="part of the key in the client's output:\n"
+                          + tail(redact(right.output, session.key)), expected="no part of the key in the output",
+                          hint=stage.hint("leak"))
+    in_urls = [line for line in reference.log().splitlines() if session.marker not in line
+               and any(piece in line for piece in pieces)]
+    if in_urls:
+        raise CheckFailed(sent=f"python {stage.client}", got="the key in the server's access log (a URL):\n"
+                          + tail(redact("\n".join(in_urls), session.key)), expected="the key in a header only",
+                          hint=stage.hint("client_destination"))
+
+
+@pytest.mark.unscored
+def test_the_client_sends_the_key_nowhere_else(session, client_runs, stage):
+    """the client sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
+    url, _, _, listener = client_runs
+    stray_check(session, listener, stage, f"python {stage.client} with MCP_SERVER_URL={url}", "client_destination")
+
+
+from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

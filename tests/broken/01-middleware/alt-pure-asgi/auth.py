@@ -1,10 +1,13 @@
-"""A correct alternative: a pure ASGI middleware instead of BaseHTTPMiddleware."""
+"""A correct alternative: a pure ASGI middleware instead of BaseHTTPMiddleware, the key from os.environ."""
 
 import hmac
+import os
 
 from starlette.responses import JSONResponse
 
-API_KEY = "super_secret_value"
+API_KEY = os.environ["API_KEY"].strip()  # no key: a KeyError at import, so the server never starts
+if not API_KEY:
+    raise SystemExit("set API_KEY")
 HEADER = "X-API-Key"
 
 
