@@ -35,7 +35,10 @@ PREPARE["04-pure-asgi"] = _forecast_note
 def _register() -> None:
     from grader.tokens import prepare_bearer_tokens
 
-    PREPARE["06-bearer-tokens"] = prepare_bearer_tokens
+    def bearer_tokens(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+        return {**_forecast_note(folder, run_dir, key), **prepare_bearer_tokens(folder, run_dir, key)}
+
+    PREPARE["06-bearer-tokens"] = bearer_tokens
 
 
 _register()

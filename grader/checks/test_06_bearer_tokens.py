@@ -22,6 +22,7 @@ from grader.checks.common import test_imports, test_server_starts  # noqa: F401 
 from grader.harness import Server, run_python
 from grader.mcp_session import streamable_session
 from grader.probes import Answer, Probe, ensure_answering, send, tail
+from grader.stage_env import PREPARE
 from grader.stages import ROOT
 from grader.tokens import Issuer, upstream_log
 from grader.verdict import CheckFailed, blocked_by, check
@@ -471,10 +472,11 @@ def client_runs(launch, issuer, stage, reference, imports_ok):
         return url, right.result(), wrong.result()
 
 
-def test_the_client_sends_the_token_and_prints_the_forecast(client_runs, stage):
+def test_the_client_sends_the_token_and_prints_the_forecast(client_runs, session, stage):
     """client.py sends Authorization: Bearer and prints the recorded forecast"""
     url, right, _ = client_runs
-    wanted = RECORDED_FORECAST["detailedForecast"]
+    # The recorded weather carries a note new every run: only a client that asked the server has it.
+    wanted = f'{RECORDED_FORECAST["detailedForecast"]} {PREPARE[stage.id](ROOT, ROOT, session.key)["NWS_RECORDING_NOTE"]}'
     check(right.ok and wanted in right.output,
           sent=f"MCP_SERVER_URL={url} ACCESS_TOKEN=<a valid token> python {stage.client}",
           got=f"exit status {right.returncode}:\n{tail(right.output)}",
