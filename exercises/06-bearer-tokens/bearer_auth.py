@@ -88,6 +88,8 @@ class BearerAuthMiddleware:
     def _verifier(self, scope) -> TokenVerifier:
         audience = resource_url(scope, self.resource, self.endpoint)
         if audience not in self._verifiers:
+            if len(self._verifiers) >= 16:  # one or two in practice; never let requests grow it without bound
+                self._verifiers.clear()
             self._verifiers[audience] = self.verifier_for(audience)
         return self._verifiers[audience]
 

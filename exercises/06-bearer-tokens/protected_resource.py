@@ -30,7 +30,8 @@ def public_base(scope, configured_resource: str | None, endpoint: str) -> str:
     """
     if configured_resource:
         return configured_resource.removesuffix(endpoint)
-    scheme = scope.get("scheme", "http")
+    # uvicorn takes the scheme from X-Forwarded-Proto when a trusted proxy sends it: accept only these two.
+    scheme = scope.get("scheme") if scope.get("scheme") in ("http", "https") else "http"
     host, port = scope["server"]
     if ":" in host:  # an IPv6 address
         host = f"[{host}]"
