@@ -92,21 +92,25 @@ class TokenRow:
     """One way to present (or fail to present) a token, built for the server it goes to."""
 
     name: str
-    build: Callable[[Issuer, str], tuple[tuple[tuple[str, str], ...], str]]  # (issuer, resource) -> headers, query
+    build: Callable[[Issuer, str, str], tuple[Headers, str]]  # (issuer, resource, the run's API key) -> headers, query
     hint: str  # the hint topic when a server gets this row wrong
     let_in: bool = False
     presents_token: bool = True  # in the Authorization header, as a bearer token
 
 
-def _token(**changes) -> Callable[[Issuer, str], tuple[tuple[tuple[str, str], ...], str]]:
-    def build(issuer: Issuer, resource: str):
+Headers = tuple[tuple[str, str], ...]
+Build = Callable[[Issuer, str, str], tuple[Headers, str]]
+
+
+def _token(**changes) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
         claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource, **changes)
         return (bearer(issuer.sign(claims)),), ""
     return build
 
 
-def _signed(how: str) -> Callable[[Issuer, str], tuple[tuple[tuple[str, str], ...], str]]:
-    def build(issuer: Issuer, resource: str):
+def _signed(how: str) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
         claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource)
         token = {"stranger": issuer.signed_by_a_stranger, "none": issuer.unsigned,
                  "confusion": issuer.hmac_with_the_public_key,
@@ -124,34 +128,31 @@ def _origin(resource: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}/"
 
 
-def _audience(pick: Callable[[str], str]) -> Callable[[Issuer, str], tuple[tuple[tuple[str, str], ...], str]]:
-    def build(issuer: Issuer, resource: str):
+def _audience(pick: Callable[[str], str]) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
         return (bearer(issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=pick(resource))),), ""
     return build
 
 
-def _lower_case_scheme(issuer: Issuer, resource: str):
-    (name, value), = _token()(issuer, resource)[0]
+def _lower_case_scheme(issuer: Issuer, resource: str, key: str):
+    (name, value), = _token()(issuer, resource, key)[0]
     return ((name, "bearer " + value.removeprefix("Bearer ")),), ""
 
 
-def _in_query(issuer: Issuer, resource: str):
+def _in_query(issuer: Issuer, resource: str, key: str):
     token = issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=resource)
     MINTED.append(token)
     return (), f"access_token={token}"
 
 
-def _old_key(as_bearer: bool):
-    def build(issuer: Issuer, resource: str):
-        key = _SESSION_KEY[0]
+def _old_key(as_bearer: bool) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
         return ((("Authorization", f"Bearer {key}"),) if as_bearer else (("X-API-Key", key),)), ""
     return build
 
 
-_SESSION_KEY: list[str] = [""]  # the run's API key, filled in by the first check that runs
-
 ROWS = [
-    TokenRow("no Authorization header", lambda issuer, resource: ((), ""), "challenge", presents_token=False),
+    TokenRow("no Authorization header", lambda issuer, resource, key: ((), ""), "challenge", presents_token=False),
     TokenRow("a valid token", _token(), "valid_token", let_in=True),
     TokenRow("a valid token, scheme written in lower case (bearer)", _lower_case_scheme, "valid_token", let_in=True),
     TokenRow("an expired token (5 minutes ago)", _token(lifetime=-300), "lifetime"),
@@ -177,9 +178,9 @@ STARTER_PASSES = {"no Authorization header", "a valid token", "a valid token, sc
                   "the old API key as a bearer token"}
 
 
-def probe_for(row: TokenRow, issuer: Issuer, server: Server, marker: str, body: dict = INITIALIZE) -> Probe:
-    headers, query = row.build(issuer, resource_of(server))
-    path = ENDPOINT + (f"?{query}&grader_probe={marker}" if query else "")
+def probe_for(row: TokenRow, issuer: Issuer, server: Server, session, body: dict = INITIALIZE) -> Probe:
+    headers, query = row.build(issuer, resource_of(server), session.key)
+    path = ENDPOINT + (f"?{query}&grader_probe={session.marker}" if query else "")
     shown = ENDPOINT + ("?access_token=<a valid token>" if query else "")
     return Probe("POST", path, (ACCEPT, *headers), body, note=row.name, shown_path=shown,
                  outcome="let through" if row.let_in else "refused")
@@ -189,10 +190,11 @@ def refused_with_a_bearer_challenge(got: Answer) -> bool:
     return got.status == 401 and parse_challenge(got.challenge)[0] == "bearer"
 
 
-def judge_token_row(row: TokenRow, issuer: Issuer, student: Server, reference: Server, stage, marker: str) -> None:
-    got = send(student, probe_for(row, issuer, student, marker))
-    expected = send(reference, probe_for(row, issuer, reference, marker))
-    sent = probe_for(row, issuer, student, marker).describe()
+def judge_token_row(row: TokenRow, issuer: Issuer, student: Server, reference: Server, stage, session) -> None:
+    probe = probe_for(row, issuer, student, session)
+    got = send(student, probe)
+    expected = send(reference, probe_for(row, issuer, reference, session))
+    sent = probe.describe()
     if row.let_in:
         check(got.status == expected.status, sent=sent, got=_with_log(got, student),
               expected=f"{expected.describe()} (as the reference answers)",
@@ -214,16 +216,11 @@ def _with_log(got: Answer, server: Server) -> str:
     return got.describe() + (f"\nthe server's log ends:\n{tail(server.log(), 12)}" if got.status >= 500 else "")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _remember_the_key(session):
-    _SESSION_KEY[0] = session.key
-
-
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name, marks=[pytest.mark.unscored]
                                               if row.name in STARTER_PASSES else []) for row in ROWS])
 def test_token(row, issuer, session, student, reference, stage):
     """POST /mcp with {id}: answered like the reference"""
-    judge_token_row(row, issuer, student, reference, stage, session.marker)
+    judge_token_row(row, issuer, student, reference, stage, session)
 
 
 # -- the challenge -----------------------------------------------------------------------------------
@@ -251,16 +248,16 @@ def test_the_401_without_a_token_points_at_the_metadata_and_names_the_scope(issu
                                                                             stage):
     """the 401 without a token: a Bearer challenge with resource_metadata and scope, and no error code"""
     row = ROWS[0]
-    got = send(student, probe_for(row, issuer, student, session.marker))
-    expected = send(reference, probe_for(row, issuer, reference, session.marker))
+    got = send(student, probe_for(row, issuer, student, session))
+    expected = send(reference, probe_for(row, issuer, reference, session))
     _challenge_check(got, expected, student, presented=False, sent=f"POST /mcp ({row.name})", stage=stage)
 
 
 def test_the_401_for_a_bad_token_says_invalid_token(issuer, session, student, reference, stage):
     """the 401 for an expired token: error="invalid_token", resource_metadata and scope"""
     row = ROWS[3]
-    got = send(student, probe_for(row, issuer, student, session.marker))
-    expected = send(reference, probe_for(row, issuer, reference, session.marker))
+    got = send(student, probe_for(row, issuer, student, session))
+    expected = send(reference, probe_for(row, issuer, reference, session))
     _challenge_check(got, expected, student, presented=True, sent=f"POST /mcp ({row.name})", stage=stage)
 
 
@@ -303,7 +300,7 @@ def test_behind_a_proxy_the_metadata_and_the_challenge_carry_the_root_path(issue
     mine, theirs = behind_proxy
     _metadata_check(mine, theirs, issuer, stage, f"(uvicorn --root-path {mine.root_path})")
     row = ROWS[0]
-    got = send(mine, probe_for(row, issuer, mine, session.marker))
+    got = send(mine, probe_for(row, issuer, mine, session))
     _, params = parse_challenge(got.challenge)
     check(got.status == 401 and params.get("resource_metadata") == metadata_url_of(mine),
           sent=f"POST /mcp ({row.name}) to uvicorn --root-path {mine.root_path}", got=got.describe(),
@@ -315,7 +312,7 @@ def test_behind_a_proxy_the_metadata_and_the_challenge_carry_the_root_path(issue
 def test_behind_a_proxy_a_token_for_the_public_url_gets_in(issuer, session, behind_proxy, stage):
     """behind a proxy: a token whose audience is the public URL (root path included) gets in"""
     mine, theirs = behind_proxy
-    judge_token_row(ROWS[1], issuer, mine, theirs, stage, session.marker)
+    judge_token_row(ROWS[1], issuer, mine, theirs, stage, session)
 
 
 # -- scopes ---------------------------------------------------------------------------------------------
@@ -416,7 +413,7 @@ def test_every_2026_request_carries_its_own_token(row, issuer, session, student,
     modern = (("MCP-Protocol-Version", MODERN), ("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami"))
 
     def ask(server: Server) -> tuple[Probe, Answer]:
-        probe = probe_for(row, issuer, server, session.marker, body=call)
+        probe = probe_for(row, issuer, server, session, body=call)
         probe = Probe(probe.method, probe.path, (*probe.headers, *modern), call, note=f"{row.name}, no session",
                       shown_path=probe.shown_path)
         return probe, send(server, probe)
