@@ -89,3 +89,10 @@ def test_every_scored_check_fails_on_the_starter_and_every_unscored_one_passes(t
     assert [name for name in scored if run.statuses()[name] == "passed"] == [], run.stdout
     assert [test["name"] for test in tests if test["max_score"] == 0 and test["status"] != "passed"] == [], run.stdout
     assert run.report["score"] == 0
+
+
+def test_a_client_that_puts_the_token_in_the_url_is_caught(grade_case):
+    run = grade_case(STAGE, "client-token-in-url")
+    failed(run, "client.py sends Authorization: Bearer", "exit status 1")
+    failed(run, "the client prints no token, and never puts one in a URL", "access log")
+    assert run.report["score"] == 0  # a token in a URL is a leak: the stage's points go with it

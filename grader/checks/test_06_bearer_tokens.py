@@ -20,12 +20,13 @@ import pytest
 
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.harness import Server, run_python
+from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Answer, Probe, ensure_answering, send, tail
 from grader.stage_env import PREPARE
 from grader.stages import ROOT
 from grader.tokens import Issuer, upstream_log
-from grader.verdict import CheckFailed, blocked_by, check
+from grader.verdict import CheckFailed, blocked_by, check, not_run
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 ENDPOINT = "/mcp"
@@ -454,24 +455,37 @@ def test_the_upstream_api_never_receives_the_clients_token(issuer, launch, stude
 # -- the client ---------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class ClientRuns:
+    url: str
+    right: object  # grader.harness.Finished, with a valid token
+    wrong: object  # with an expired token
+    tokens: list[str]
+    listener: object  # what reached the lesson's default port meanwhile (None: the port was taken)
+
+
 @pytest.fixture(scope="module")
-def client_runs(launch, issuer, stage, reference, imports_ok):
-    """The student's client, twice at once against the reference server: a good token, an expired one."""
+def client_runs(launch, issuer, stage, reference, imports_ok) -> ClientRuns:
+    """The student's client, twice at once against the reference server: a good token, an expired one.
+
+    Meanwhile a listener on the lesson's default port records whatever reaches it: a
+    client told to use MCP_SERVER_URL must send nothing there.
+    """
     url = resource_of(reference)
     good = issuer.mint(subject=subject(), scopes=FORECAST_SCOPES, audience=url)
     expired = issuer.mint(subject=subject(), scopes=FORECAST_SCOPES, audience=url, lifetime=-300)
     MINTED.extend([good, expired])
-    with ThreadPoolExecutor(2) as pool:
+    with listening_on(stage.port) as listener, ThreadPoolExecutor(2) as pool:
         right = pool.submit(run_python, launch.student_dir, [stage.client],
                             env={"MCP_SERVER_URL": url, "ACCESS_TOKEN": good}, timeout=90, label="client")
         wrong = pool.submit(run_python, launch.student_dir, [stage.client],
                             env={"MCP_SERVER_URL": url, "ACCESS_TOKEN": expired}, timeout=90, label="client")
-        return url, right.result(), wrong.result()
+        return ClientRuns(url, right.result(), wrong.result(), [good, expired], listener)
 
 
 def test_the_client_sends_the_token_and_prints_the_forecast(client_runs, session, stage):
     """client.py sends Authorization: Bearer and prints the recorded forecast"""
-    url, right, _ = client_runs
+    url, right = client_runs.url, client_runs.right
     # The recorded weather carries a note new every run: only a client that asked the server has it.
     wanted = f'{RECORDED_FORECAST["detailedForecast"]} {PREPARE[stage.id](ROOT, ROOT, session.key)["NWS_RECORDING_NOTE"]}'
     check(right.ok and wanted in right.output,
@@ -484,12 +498,39 @@ def test_the_client_sends_the_token_and_prints_the_forecast(client_runs, session
 @pytest.mark.unscored
 def test_the_client_says_plainly_when_the_token_is_refused(client_runs, stage):
     """with an expired token, client.py says the server answered 401"""
-    url, _, wrong = client_runs
+    url, wrong = client_runs.url, client_runs.wrong
     check(not wrong.ok and "401" in wrong.output and "Traceback" not in wrong.output,
           sent=f"MCP_SERVER_URL={url} ACCESS_TOKEN=<an expired token> python {stage.client}",
           got=f"exit status {wrong.returncode}:\n{tail(wrong.output)}",
           expected="a non-zero exit and one plain line that names the 401, no traceback",
           hint="Keep the `with plain_errors(...)` block around asyncio.run(main()) in client.py.")
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_client_keeps_the_token_to_itself(session, client_runs, reference, stage):
+    """the client prints no token, and never puts one in a URL"""
+    signatures = [token.rsplit(".", 1)[1] for token in client_runs.tokens]
+    printed = [line for run in (client_runs.right, client_runs.wrong) for line in run.output.splitlines()
+               if any(signature in line for signature in signatures)]
+    in_urls = [line for line in reference.log().splitlines()
+               if session.marker not in line and any(signature in line for signature in signatures)]
+    check(not printed and not in_urls, sent=f"python {stage.client} (twice)",
+          got=("the token in the client's output" if printed else "the token in the server's access log (a URL)"),
+          expected="the token in the Authorization header only: not printed, not in a URL", hint=stage.hint("leak"))
+
+
+@pytest.mark.unscored
+def test_the_client_sends_the_token_nowhere_else(client_runs, stage):
+    """the client sends the token to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
+    if client_runs.listener is None:
+        not_run(f"another program holds port {stage.port}, so the grader could not listen there for a stray token")
+    signatures = [token.rsplit(".", 1)[1].encode() for token in client_runs.tokens]
+    strays = [data for data in client_runs.listener.received if any(signature in data for signature in signatures)]
+    check(not strays, sent=f"python {stage.client} with MCP_SERVER_URL={client_runs.url}, "
+                           f"while 127.0.0.1:{stage.port} listened",
+          got=f"{len(strays)} request(s) to port {stage.port} carrying the token",
+          expected="nothing sent to any address but MCP_SERVER_URL", hint=stage.hint("client_destination"))
 
 
 # -- secrets stay out of the logs -------------------------------------------------------------------------------
