@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class token
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -21,8 +21,10 @@ help:
 	@echo "make test                         the project's own tests"
 	@echo "make bench                        how long grading takes, beside server start-up"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
+	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
+	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
 	@echo "make token [SUB=alice SCOPES=\"weather:read forecast:read\" TTL=600 AUD=URL]"
 	@echo "                                  a stage-06 access token from the local issuer (.keys/), on stdout:"
 	@echo "                                  export ACCESS_TOKEN=\$$(make -s token)"
@@ -42,6 +44,9 @@ bench: setup
 notebooks: setup
 	@$(VENV_PY) -m workshop.notebooks
 
+tls-demo: setup
+	@$(VENV_PY) -m workshop.tls_demo
+
 serve: setup
 	@$(VENV_PY) -m workshop.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
 
@@ -53,6 +58,11 @@ stages: setup
 
 class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+
+# The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
+# CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
+inspect: setup
+	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
 
 # Stage 06: an access token signed by the local issuer (.keys/, created on first use). Only the
 # token goes to stdout (set-up messages go to stderr), so $(make -s token) is the token.
