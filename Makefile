@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -34,6 +34,9 @@ help:
 	@echo "make reset STAGE=01 [FORCE=1]     back to the starter (your files are backed up first)"
 	@echo "make reset-all [FORCE=1]          every stage back to its starter"
 	@echo "make solution STAGE=01 [FORCE=1]  the reference solution, once the stage passes"
+	@echo "make token [SUB=alice SCOPES=\"weather:read forecast:read\" TTL=600 AUD=URL]"
+	@echo "                                  a stage-06 access token from the local issuer (.keys/), on stdout:"
+	@echo "                                  export ACCESS_TOKEN=\$$(make -s token)"
 
 setup:
 	@$(PYTHON) -m course.bootstrap
@@ -111,3 +114,11 @@ solution: setup
 
 keys: setup
 	@$(VENV_PY) -m course.run keys $(or $(STAGE),05) --workdir $(WORKDIR) -- $(ARGS)
+	@$(VENV_PY) -m course.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
+
+# Stage 06: an access token signed by the local issuer (.keys/, created on first use). Only the
+# token goes to stdout (set-up messages go to stderr), so $(make -s token) is the token.
+token:
+	@$(PYTHON) -m course.bootstrap >&2
+	@cd $(WORKDIR)/06-bearer-tokens && "$(CURDIR)/$(VENV_PY)" -m tokens mint $(if $(SUB),--sub "$(SUB)") \
+		$(if $(SCOPES),--scope "$(SCOPES)") $(if $(TTL),--ttl $(TTL)) $(if $(AUD),--aud "$(AUD)")

@@ -84,7 +84,11 @@ def variant(stage: str, file: str, replacements: dict[str, str]) -> Path:
 
 def request(server: Server, method: str, path: str, *, headers: dict[str, str | bytes] | list | None = None,
             json: dict | None = None, note: str | None = None) -> Answer:
-    """Send one request and print what came back on one line (NOTE, when given, stands for the headers)."""
+    """Send one request and print what came back on one line.
+
+    NOTE says in words what the request carries; pass one whenever a header holds a
+    secret (a token), or the secret is printed.
+    """
     pairs = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers or ())
     probe = Probe(method, path, pairs, json, note=note or ", ".join(f"{k}: {v!r}" for k, v in pairs) or "no key")
     answer = send(server, probe)

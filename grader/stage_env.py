@@ -43,3 +43,15 @@ def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
 
 
 PREPARE["05-key-management"] = prepare_key_store
+
+
+def _register() -> None:
+    from grader.tokens import prepare_bearer_tokens
+
+    def bearer_tokens(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+        return {**_forecast_note(folder, run_dir, key), **prepare_bearer_tokens(folder, run_dir, key)}
+
+    PREPARE["06-bearer-tokens"] = bearer_tokens
+
+
+_register()

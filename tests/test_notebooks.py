@@ -72,6 +72,22 @@ MUST_SHOW = {
         "lines of server output holding a key: []",
         "keys in the audit log: []",
     ],
+    "06-bearer-tokens": [
+        '(no token)\n  -> 401 Unauthorized, WWW-Authenticate: Bearer resource_metadata="http://127.0.0.1:',
+        '"resource": "http://127.0.0.1:',
+        '"subject": "alice"',
+        '(a token HS256 with the public key as secret)\n  -> 401 Unauthorized, WWW-Authenticate: Bearer error="invalid_token"',
+        'error="insufficient_scope"',
+        'scope="weather:read forecast:read"',
+        "(carol's token, bob's session id)\n  -> 404 Not Found",
+        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
+        "refused the connection: 401 Unauthorized",
+        "the client's token reached the NWS: False",
+        "(a token for the calendar server)\n  -> 200 OK",  # the careless verifier
+        "(a token for the calendar server)\n  -> 401 Unauthorized",  # the solution
+        "lines of server output that contain a token: []",
+        "ExpiredSignatureError",
+    ],
 }
 
 # What a key from course.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
