@@ -23,7 +23,8 @@ import httpx2
 import pytest
 from mcp import ClientSession
 
-from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
+from grader import attacks
+from grader.checks.common import credential_params, test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference, secret_slices
 from grader.harness import Finished, Server, ServerDidNotStart, run_python
 from grader.mcp_session import _explain, _with_client
@@ -100,6 +101,7 @@ class Keys:
     revoked: Issued | None = None  # revoked before any check
     to_revoke: Issued | None = None  # revoked by a check, while the server runs
     throttled: Issued | None = None  # the target of wrong secrets
+    table: Issued | None = None  # the shared attack table's key: its near misses fail against it alone
     unknown_key: str = ""  # well formed, with a good checksum, never issued
     wrong_secret: str = ""  # the forecast key's id with another secret
     problem: str = ""
@@ -140,6 +142,7 @@ def make_keys(server: Server) -> Keys:
         cli(server, "revoke", keys.revoked.key_id)
         keys.to_revoke = issue(server, "revoked-while-running", "*")
         keys.throttled = issue(server, "guessed-at", "*")
+        keys.table = issue(server, "attack-table", "*")
         keys.wrong_secret = forge(server, keys.forecast.key_id)[1]
     except CliFailed as failed:
         output = failed.result.output
@@ -327,6 +330,30 @@ REFUSED = {
     "a key rotated with no grace period (expired)": lambda keys: keys.expired.key,
     "a revoked key": lambda keys: keys.revoked.key,
 }
+# The shared attack table, against a key each server issued itself. The starter refuses every key (its
+# store cannot look one up yet), so the table's refusals are not this stage's work: they still run, and
+# letting a near miss in costs the stage its share. A 429 (throttled) is as good a refusal as a 401.
+UNSCORED = {"test_credential"}
+
+
+@pytest.mark.parametrize("row", credential_params())
+def test_credential(row, session, keys, student, reference, stage):
+    """{id}: refused or let in as the reference does, with a key the server issued"""
+    mine, theirs = need(keys["student"], stage, "table")[0], need(keys["reference"], stage, "table")[0]
+    for endpoint_headers in [(ACCEPT,)]:
+        probes = [attacks.probe(row, issued.key, session.marker, "POST", "/mcp", INITIALIZE,
+                                (*endpoint_headers, ("X-Forwarded-For", fresh_address())))
+                  for issued in (mine, theirs)]
+        got, expected = send(student, probes[0]), send(reference, probes[1])
+        crashed(got, probes[0], student, stage)
+        refusals = (401, 429)
+        if expected.status in refusals and got.status in refusals and (got.status == 429 or got.challenge):
+            continue
+        hint = stage.hint("hashing")
+        expect_like_reference(probes[0], got, expected, let_in_hint=hint, keep_out_hint=hint, log=student.log(),
+                              challenge_hint=stage.hint("challenge"), secret=mine.key, leak_hint=stage.hint("leak"))
+
+
 # Refused before the key store is asked: the starter refuses these already.
 CHECKED_BEFORE_THE_STORE = {"no X-API-Key header", "a key with a wrong checksum (a typo)", "a key cut short",
                             "the header twice: a well-formed key, a wrong one"}
