@@ -84,7 +84,9 @@ class Launch:
             # enough here, and spares importing the agents SDK once more.
             client = self.stage.client.removesuffix(".py")
             modules = [f"compile:{name}.py" if name == client else name for name in modules]
-            self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=self.env,
+            # The server's own environment: a stage may need more than API_KEY to import (a pepper, a JWKS file).
+            env = self.student.env if self.student is not None else self.server_env(self.student_dir)
+            self._import_result = run_python(self.student_dir, ["-c", IMPORT_SCRIPT, *modules], env=env,
                                              timeout=IMPORT_TIMEOUT, label="imports") if modules else Finished(0, "")
         return self._import_result
 

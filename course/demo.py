@@ -83,10 +83,14 @@ def variant(stage: str, file: str, replacements: dict[str, str]) -> Path:
 
 
 def request(server: Server, method: str, path: str, *, headers: dict[str, str | bytes] | list | None = None,
-            json: dict | None = None) -> Answer:
-    """Send one request and print what came back on one line."""
+            json: dict | None = None, note: str | None = None) -> Answer:
+    """Send one request and print what came back on one line.
+
+    NOTE says in words what the request carries; pass one whenever a header holds a
+    secret (a token), or the secret is printed.
+    """
     pairs = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers or ())
-    probe = Probe(method, path, pairs, json, note=", ".join(f"{k}: {v!r}" for k, v in pairs) or "no key")
+    probe = Probe(method, path, pairs, json, note=note or ", ".join(f"{k}: {v!r}" for k, v in pairs) or "no key")
     answer = send(server, probe)
     print(hide(f"{probe.describe()}\n  -> {answer.describe()}"))
     return answer
@@ -102,6 +106,37 @@ def run_client(stage: str, server: Server, *, path: str | None = None, env: dict
     print(f"$ MCP_SERVER_URL={url} python {info.client}    (exit status {finished.returncode})")
     print(hide(finished.output.strip()))
     return finished.output
+
+
+# A stage 05 key (mcpk_<id>_<secret><checksum>): shown with its id only, never with its secret.
+_KEY = re.compile(r"\b([a-z]+_[0-9A-Za-z]+_)[0-9A-Za-z]{20,}\b")
+
+
+def hide_keys(text: str) -> str:
+    return _KEY.sub(lambda match: match[1] + "<secret hidden>", text)
+
+
+def keys_cli(stage: str, env: dict[str, str], *args: str, workdir: str = "solutions") -> str:
+    """Run the stage's `python -m keys ARGS` with ENV; print its output with every secret hidden.
+
+    Returns the output as it came (an issued key included): keep it in a variable, do not display it.
+    """
+    info = stage_by_id(stage)
+    finished = run_python(ROOT / workdir / info.id, ["-m", "keys", *args], env=env, timeout=60, label="notebook-keys")
+    print(f"$ python -m keys {' '.join(args)}    (exit status {finished.returncode})")
+    print(hide_keys(finished.output.strip()))
+    return finished.output
+
+
+def find_key(output: str) -> str:
+    """The key a `keys issue` or `keys rotate` printed ('' when there is none)."""
+    found = _KEY.search(output)
+    return found[0] if found else ""
+
+
+def issue_key(stage: str, env: dict[str, str], client: str, tools: str, *extra: str) -> str:
+    """Issue a key with the stage's CLI and return it; what is printed hides the secret."""
+    return find_key(keys_cli(stage, env, "issue", "--client", client, "--tools", tools, *extra))
 
 
 def log_lines(server: Server, containing: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Create .venv from the pinned dependencies, once. Standard library only.
 
-    python3 -m workshop.bootstrap        (what `make setup` runs)
+    python3 -m course.bootstrap        (what `make setup` runs)
 
 Idempotent: it records a fingerprint of pyproject.toml and requirements.lock
 inside .venv and does nothing while they are unchanged. Works on Windows too.

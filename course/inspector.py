@@ -1,8 +1,8 @@
 """Point the MCP Inspector at a stage's server, with the key in its header.
 
-    python -m workshop.inspector 01                 the Inspector's web UI (what `make inspect STAGE=01` runs)
-    python -m workshop.inspector 04 --cli           its CLI mode: list the tools, call one, then try without the key
-    python -m workshop.inspector 01 --workdir exercises    your server instead of the solution
+    python -m course.inspector 01                 the Inspector's web UI (what `make inspect STAGE=01` runs)
+    python -m course.inspector 04 --cli           its CLI mode: list the tools, call one, then try without the key
+    python -m course.inspector 01 --workdir exercises    your server instead of the solution
 
 The server runs on the lesson's port. If something already answers there (your
 `make serve` in another terminal) the Inspector uses it; otherwise this starts
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from grader.stages import ROOT, stage_by_id
-from workshop import interop
+from course import interop
 
 UI = interop.INTEROP / "inspector"
 UI_CLI = UI / "node_modules" / "@modelcontextprotocol" / "inspector" / "cli" / "build" / "cli.js"
@@ -106,7 +106,7 @@ def run_ui(url: str, transport: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workshop.inspector", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course.inspector", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", help="stage id or number, e.g. 01")
     parser.add_argument("--workdir", default="solutions", help="solutions (default) or exercises")

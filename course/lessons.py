@@ -8,8 +8,8 @@ A lesson marks a code block with the file (and optionally the names) it shows:
     ```
 
 The same goes for the walkthroughs in solutions/walkthroughs/.
-`python -m workshop.lessons` rewrites every marked block from its source;
-`python -m workshop.lessons --check` (run by the tests) fails when a block has drifted.
+`python -m course.lessons` rewrites every marked block from its source;
+`python -m course.lessons --check` (run by the tests) fails when a block has drifted.
 Names pick top-level functions, classes and assignments, with their decorators
 and the comment lines right above them; no names means the whole file.
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             if not options.check:
                 lesson.write_text(fresh)
     if options.check and drifted:
-        print("These lessons quote code that changed; run `python -m workshop.lessons`:", *drifted, sep="\n  ")
+        print("These lessons quote code that changed; run `python -m course.lessons`:", *drifted, sep="\n  ")
         return 1
     print("rewrote: " + ", ".join(map(str, drifted)) if drifted and not options.check else "lessons are in sync")
     return 0

@@ -1,6 +1,6 @@
 """Instructor demo: the stage-04 weather server over HTTPS, with a local certificate authority.
 
-    .venv/bin/python -m workshop.tls_demo
+    .venv/bin/python -m course.tls_demo
 
 What it shows, on loopback only:
 1. a throw-away CA (trustme) signs a certificate for 127.0.0.1 and localhost;
