@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from grader.compare import redact, secret_slices
@@ -55,11 +57,25 @@ def test_the_key_never_appears_in_the_server_output(session, launch, student, st
                           "(no points for this stage while one does)", hint=stage.hint("leak"))
 
 
-def stray_check(session, listener, stage, sent: str, hint: str) -> None:
-    if listener is None:
+@dataclass
+class Strays:
+    """What a client's run showed of where it sent things: the listener on the lesson's port, and every
+    address it connected to (only `allowed`, the server it was told about, is expected)."""
+
+    listener: object  # grader.listener.Listener | None (another program held the port)
+    connected: list[str]
+    allowed: str
+
+
+def stray_check(session, strays: Strays, stage, sent: str, hint: str) -> None:
+    elsewhere = [address for address in strays.connected if address != strays.allowed]
+    check(not elsewhere, sent=sent, got=f"connections to {', '.join(elsewhere)} as well",
+          expected=f"connections to {strays.allowed} (MCP_SERVER_URL) only: the key goes nowhere else",
+          hint=stage.hint(hint))
+    if strays.listener is None:
         not_run(f"another program holds port {stage.port}, so the grader could not listen there for a stray key")
     pieces = secret_slices(session.key)
-    strays = [data for data in listener.received if any(piece.encode() in data for piece in pieces)]
-    check(not strays, sent=f"{sent}, while 127.0.0.1:{stage.port} listened",
-          got=f"{len(strays)} request(s) to port {stage.port} carrying the key",
+    found = [data for data in strays.listener.received if any(piece.encode() in data for piece in pieces)]
+    check(not found, sent=f"{sent}, while 127.0.0.1:{stage.port} listened",
+          got=f"{len(found)} request(s) to port {stage.port} carrying the key",
           expected="nothing sent to any address but MCP_SERVER_URL", hint=stage.hint(hint))

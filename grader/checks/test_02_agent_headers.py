@@ -13,11 +13,12 @@ import pytest
 
 from grader.checks.common import test_imports  # noqa: F401  (runs first)
 from grader.compare import redact, secret_slices
-from grader.harness import run_python
+from grader.connections import HOOK, destinations
+from grader.harness import new_log, run_python
 from grader.listener import listening_on
 from grader.mcp_session import sse_session
 from grader.probes import tail
-from grader.checks.leaks import stray_check
+from grader.checks.leaks import Strays, stray_check
 from grader.verdict import CheckFailed, blocked_by
 
 
@@ -31,10 +32,13 @@ def agent_run(session, launch, stage, reference, imports_ok):
         raise RuntimeError(f"grader problem: could not add an item to the reference list: {added.describe()}")
     # Whatever reaches the lesson's default port meanwhile was sent where nobody told the agent to.
     before = len(reference.log().splitlines())
+    connections = new_log("connections")
     with listening_on(stage.port) as listener:
-        finished = run_python(launch.student_dir, [stage.client],
-                              env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="agent")
-    return marker, url, finished, listener, reference.log().splitlines()[before:]
+        finished = run_python(launch.student_dir, ["-c", HOOK, stage.client], timeout=90, label="agent",
+                              env={"MCP_SERVER_URL": url, "API_KEY": session.key,
+                                   "GRADER_CONNECT_LOG": str(connections)})
+    listener_seen = Strays(listener, destinations(connections), f"127.0.0.1:{reference.port}")
+    return marker, url, finished, listener_seen, reference.log().splitlines()[before:]
 
 
 def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, stage):

@@ -21,8 +21,9 @@ from grader.checks.common import test_the_key_under_a_name_from_your_code_is_ref
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.compare import redact, secret_slices
-from grader.harness import run_python
-from grader.checks.leaks import stray_check
+from grader.connections import HOOK, destinations
+from grader.harness import new_log, run_python
+from grader.checks.leaks import Strays, stray_check
 from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
@@ -222,12 +223,14 @@ def client_runs(session, launch, stage, reference, imports_ok):
     client told to use MCP_SERVER_URL must send nothing there.
     """
     url = reference.base_url + "/mcp"
+    connections = new_log("connections")
     with listening_on(stage.port) as listener, ThreadPoolExecutor(2) as pool:
-        right = pool.submit(run_python, launch.student_dir, [stage.client],
-                            env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="client")
+        right = pool.submit(run_python, launch.student_dir, ["-c", HOOK, stage.client], timeout=90, label="client",
+                            env={"MCP_SERVER_URL": url, "API_KEY": session.key, "GRADER_CONNECT_LOG": str(connections)})
         wrong = pool.submit(run_python, launch.student_dir, [stage.client],
                             env={"MCP_SERVER_URL": url, "API_KEY": "not-the-key"}, timeout=90, label="client")
-        return url, right.result(), wrong.result(), listener
+        return url, right.result(), wrong.result(), Strays(listener, destinations(connections),
+                                                           f"127.0.0.1:{reference.port}")
 
 
 def test_the_client_answers_with_the_recorded_forecast(session, client_runs, stage):
