@@ -65,7 +65,7 @@ def test_a_client_that_sends_the_key_elsewhere_is_caught(grade_case):
     check = run.check("the client sends the key to MCP_SERVER_URL only")
     if check["extra_data"]["outcome"] == "blocked":
         pytest.skip(f"port 5000 was busy on this machine: {check['output']}")
-    assert check["status"] == "failed" and "port 5000" in check["output"], check["output"]
+    assert check["status"] == "failed" and "127.0.0.1:5000" in check["output"], check["output"]
     assert run.report["score"] == 0
 
 
