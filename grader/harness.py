@@ -246,6 +246,12 @@ def start_fork_server() -> None:
         _fork_server = _ForkServer()
 
 
+def fork_server_ready() -> bool:
+    """True once the fork server can fork (or when there is none to wait for)."""
+    server = _fork_server
+    return server is None or server.ready.is_set() or server.process.poll() is not None
+
+
 def _forking() -> _ForkServer | None:
     global _fork_server
     server = _fork_server
