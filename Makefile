@@ -19,7 +19,7 @@ help:
 	@echo "make serve STAGE=01               run a stage's server (WORKDIR=solutions for the reference)"
 	@echo "make agent STAGE=01               run a stage's agent or client against it"
 	@echo "make test                         the project's own tests"
-	@echo "make bench                        how long grading takes, beside server start-up"
+	@echo "make bench                        what a guard costs, how fast a verdict comes (bench-results/)"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
