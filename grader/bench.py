@@ -64,7 +64,8 @@ class Settings:
     seconds: float = 3.0  # per load run
     warmup: float = 1.0
     connections: int = 16
-    repeat: int = 3  # verdict runs per row
+    repeat: int = 3  # verdict runs per row of one stage
+    repeat_all: int = 1  # verdict runs per row of all stages (each takes the time of several stages)
     class_size: int = 10
     use_wrk: bool = True
     quick: bool = False
@@ -305,12 +306,12 @@ def broken_submission(scratch: Path, name: str, edit) -> Path:
 
 def bench_verdict(settings: Settings, out: Path) -> dict:
     stages = load_stages()
-    repeat = settings.repeat
-    say(f"== 2. Time to a verdict (median of {repeat}; floor: the servers the checks need, started cold at once)")
-    plans = [("one stage (01)", stages[:1])] + ([] if settings.quick else [("all stages", stages)])
+    say("== 2. Time to a verdict (medians; floor: the servers the checks need, started cold at once)")
+    plans = [("one stage (01)", stages[:1], settings.repeat)] + (
+        [] if settings.quick else [("all stages", stages, settings.repeat_all)])
     modes = [True] if settings.quick else [True, False]
     results, rows = [], []
-    for label, chosen in plans:
+    for label, chosen, repeat in plans:
         ids = [stage.id for stage in chosen]
         floors, runs = [], {mode: [] for mode in modes}
         for _ in range(repeat):  # alternate floor and grader runs, so a change in load hits both
@@ -326,7 +327,8 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
             result = {"row": label, "forkserver": mode, "seconds": took, "floor": base, "ratio": took / base,
                       "runs": runs[mode], "floors": floors}
             results.append(result)
-            rows.append([label, "on" if mode else "off", f"{took:.1f}", f"{base:.1f}", f"{took / base:.2f}x"])
+            rows.append([label, "on" if mode else "off", str(repeat), f"{took:.1f}", f"{base:.1f}",
+                         f"{took / base:.2f}x"])
     broken = []
     with tempfile.TemporaryDirectory(prefix="bench-broken-") as scratch:
         cases = list(BROKEN.items())[:1] if settings.quick else list(BROKEN.items())
@@ -336,8 +338,8 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
             if run["returncode"] != 1:
                 raise RuntimeError(f"{name}: expected a failing verdict, the grader exited {run['returncode']}")
             broken.append({"case": name, **run})
-            rows.append([f"01 with {name}", "on", f"{run['seconds']:.1f}", "", ""])
-    text = table(["verdict", "fork server", "seconds", "floor s", "vs floor"], rows)
+            rows.append([f"01 with {name}", "on", "1", f"{run['seconds']:.1f}", "", ""])
+    text = table(["verdict", "fork server", "runs", "seconds", "floor s", "vs floor"], rows)
     say(text)
     for item in broken:
         say(f"   {item['case']}: {item['first_failure'][:150]}")
@@ -423,12 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="where the tables and charts go (default bench-results/)")
     parser.add_argument("--rounds", type=int, help="guard benchmark: rounds (default 3)")
     parser.add_argument("--seconds", type=float, help="guard benchmark: seconds per load run (default 3)")
-    parser.add_argument("--repeat", type=int, help="verdict benchmark: runs per row (default 3)")
+    parser.add_argument("--repeat", type=int, help="verdict benchmark: runs per row of one stage (default 3)")
+    parser.add_argument("--repeat-all", type=int, help="verdict benchmark: runs per row of all stages (default 1)")
     parser.add_argument("--class-size", type=int, help="class benchmark: submissions (default 10)")
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio load loop even when wrk is installed")
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else Settings()
-    for name in ("rounds", "seconds", "repeat", "class_size"):
+    for name in ("rounds", "seconds", "repeat", "repeat_all", "class_size"):
         if getattr(options, name) is not None:
             setattr(settings, name, getattr(options, name))
     settings.use_wrk = not options.no_wrk

@@ -34,7 +34,9 @@ class Launch:
         self.env = {"API_KEY": key} if stage.key_from_env else {}
         self.missing = not student_dir.is_dir()
         self.student = self._server(student_dir, "student") if stage.student_server and not self.missing else None
-        self.reference = self._server(reference_dir, "reference", judged=False)
+        self.reference = self._server(reference_dir, "reference")
+        if self.student is not None:
+            self._measure_against(self.student, self.reference)
         self._import_result: Finished | None = None
         self._import_check: threading.Thread | None = None
         self.extras: dict[str, Server] = {}
@@ -49,38 +51,36 @@ class Launch:
         return env
 
     def _server(self, folder: Path, label: str, *, root_path: str | None = None,
-                base: dict[str, str] | None = None, judged: bool = True) -> Server:
-        server = Server(folder, self.stage.app, env=self.server_env(folder, base), root_path=root_path, label=label)
-        if judged:
-            server.give_up = lambda: self._server_gives_up(server)
-        return server
+                base: dict[str, str] | None = None) -> Server:
+        return Server(folder, self.stage.app, env=self.server_env(folder, base), root_path=root_path, label=label)
+
+    def _measure_against(self, server: Server, twin: Server) -> None:
+        """Wait for SERVER (the student's) as long as its TWIN, the reference started beside it, allows."""
+        server.give_up = lambda: self._server_gives_up(server, twin)
 
     # -- how long to wait: measured against the reference, started beside the student's code -----------
 
-    def reference_start(self) -> float | None:
-        """Seconds the reference server took to answer; None while it is still starting (or never did)."""
-        try:
-            if self.reference.answering():
-                return self.reference.ready_at - self.reference.spawned_at
-        except ServerDidNotStart:
-            pass
-        return None
-
-    def allowance(self) -> tuple[float, float] | None:
-        """(seconds a student's process may take, the reference's start) once the reference has answered.
+    @staticmethod
+    def allowance(reference: Server) -> tuple[float, float] | None:
+        """(seconds a student's process may take, the REFERENCE's start) once the reference has answered.
 
         The student's processes start beside the reference's, on the same machine at the
         same moment: a loaded machine slows both, and the allowance grows with it. While
         the reference is still starting there is no allowance yet: the wait goes on.
         """
-        floor = self.reference_start()
-        return None if floor is None else (SLOWER_THAN_REFERENCE * floor + MARGIN, floor)
+        try:
+            if not reference.answering():
+                return None
+        except ServerDidNotStart:
+            return None
+        floor = reference.ready_at - reference.spawned_at
+        return SLOWER_THAN_REFERENCE * floor + MARGIN, floor
 
-    def _server_gives_up(self, server: Server) -> str | None:
+    def _server_gives_up(self, server: Server, twin: Server) -> str | None:
         result = self._import_result
         if result is not None and not result.ok:
             return "did not start: its code does not import (see 'the code imports')."
-        allowed = self.allowance()
+        allowed = self.allowance(twin)
         waited = time.monotonic() - server.spawned_at
         if allowed is not None and waited > allowed[0]:
             return (f"did not answer on its port within {waited:.0f} s, while the reference server started in "
@@ -88,7 +88,7 @@ class Launch:
         return None
 
     def _import_gives_up(self, ran: float) -> str | None:
-        allowed = self.allowance()
+        allowed = self.allowance(self.reference)
         if allowed is not None and ran > allowed[0]:
             return (f"the import did not finish within {ran:.0f} s, while the reference server (the same imports "
                     f"and a server start) took {allowed[1]:.1f} s: a module waits for something at import time "
@@ -105,10 +105,13 @@ class Launch:
                                          ("reference-proxied", self.reference_dir, self.reference)]:
                 if owner is not None:
                     self.extras[label] = self._server(folder, label, root_path=self.root_path)
+            if "student-proxied" in self.extras:
+                self._measure_against(self.extras["student-proxied"], self.extras["reference-proxied"])
         if self.stage.key_from_env and self.student is not None:  # does it fail closed?
             for label, value in KEYLESS.items():
                 self.extras[label] = self._server(self.student_dir, label,
                                                   base={} if value is None else {"API_KEY": value})
+                self._measure_against(self.extras[label], self.reference)
 
     def keyless(self) -> dict[str, Server]:
         return {label: server for label, server in self.extras.items() if label in KEYLESS}
