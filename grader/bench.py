@@ -221,10 +221,12 @@ def floor(stages: list[Stage]) -> float:
     on its port, or (started without a key) exited, as a reference server does."""
     key = secrets.token_urlsafe(24)
     answering, refusing = [], []
+    scratch = tempfile.TemporaryDirectory(prefix="bench-floor-")
     for stage in stages:
         env = {"API_KEY": key} if stage.key_from_env else {}
-        if stage.id in PREPARE:
-            env.update(PREPARE[stage.id](SOLUTIONS / stage.id, Path(tempfile.gettempdir()), key))
+        if stage.id in PREPARE:  # a key store, a JWKS file: made before the clock starts, as the grader does
+            private = Path(tempfile.mkdtemp(dir=scratch.name))
+            env.update(PREPARE[stage.id](SOLUTIONS / stage.id, private, key))
         folder = SOLUTIONS / stage.id
         answering += [Server(folder, stage.app, env=env, label="floor")
                       for _ in range(2 if stage.student_server else 1)]
@@ -242,6 +244,7 @@ def floor(stages: list[Stage]) -> float:
         return time.perf_counter() - started
     finally:
         stop_servers(answering + refusing)
+        scratch.cleanup()
 
 
 def grade(stage_ids: list[str], workdir: Path, *, forkserver: bool | None = None, limit: float = 240) -> dict:
