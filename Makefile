@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -21,14 +21,23 @@ help:
 	@echo "make test                         the project's own tests"
 	@echo "make bench                        what a guard costs, how fast a verdict comes (bench-results/)"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
+	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make stages                       list the stages"
+	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
+	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
+	@echo "make hint STAGE=01                one more hint for the first failing check"
+	@echo "make progress                     the stages you have passed, hints used"
+	@echo "make reset STAGE=01 [FORCE=1]     back to the starter (your files are backed up first)"
+	@echo "make reset-all [FORCE=1]          every stage back to its starter"
+	@echo "make solution STAGE=01 [FORCE=1]  the reference solution, once the stage passes"
 
 setup:
 	@$(PYTHON) -m workshop.bootstrap
 
 grade: setup
-	@$(VENV_PY) -m grader $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m workshop.loop.welcome --workdir $(WORKDIR)
+	@$(VENV_PY) -m workshop.loop.grade $(STAGE) --workdir $(WORKDIR)
 
 test: setup
 	@$(VENV_PY) -m pytest tests
@@ -38,6 +47,9 @@ bench: setup
 
 notebooks: setup
 	@$(VENV_PY) -m workshop.notebooks
+
+tls-demo: setup
+	@$(VENV_PY) -m workshop.tls_demo
 
 serve: setup
 	@$(VENV_PY) -m workshop.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
@@ -50,3 +62,30 @@ stages: setup
 
 class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+
+# The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
+# CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
+inspect: setup
+	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
+
+# The student's loop (workshop/loop/): watch, hints, progress, reset, solution.
+# The progress file is .workshop/progress.json (WORKSHOP_STATE=path for another).
+.PHONY: watch hint progress reset reset-all solution
+
+watch: setup
+	@$(VENV_PY) -m workshop.loop.watch $(STAGE) --workdir $(WORKDIR)
+
+hint: setup
+	@$(VENV_PY) -m workshop.loop.hint $(STAGE) --workdir $(WORKDIR)
+
+progress: setup
+	@$(VENV_PY) -m workshop.loop.progress
+
+reset: setup
+	@$(VENV_PY) -m workshop.loop.reset $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+reset-all: setup
+	@$(VENV_PY) -m workshop.loop.reset --all --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+solution: setup
+	@$(VENV_PY) -m workshop.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)

@@ -97,20 +97,30 @@ _ALPHABET = string.ascii_letters + string.digits + "-_.~+/= "
 
 @st.composite
 def near_misses(draw, key: str) -> bytes:
-    """The key after one to three random edits: insert, delete, replace, change case, at random places."""
+    """The key after one to three random edits: insert (anywhere, ends included), delete, replace,
+    change the case of a letter or of the whole key, add a non-ASCII character."""
     value = list(key)
     for _ in range(draw(st.integers(1, 3))):
-        edit = draw(st.sampled_from(["insert", "delete", "replace", "case", "non-ascii"]))
+        edit = draw(st.sampled_from(["insert", "append", "prepend", "delete", "replace", "case", "all-case",
+                                     "non-ascii"]))
         at = draw(st.integers(0, max(len(value) - 1, 0)))
         if edit == "insert":
-            value.insert(at, draw(st.sampled_from(_ALPHABET)))
+            value.insert(draw(st.integers(0, len(value))), draw(st.sampled_from(_ALPHABET)))
+        elif edit == "append":
+            value.append(draw(st.sampled_from(_ALPHABET)))
+        elif edit == "prepend":
+            value.insert(0, draw(st.sampled_from(_ALPHABET)))
         elif edit == "delete" and value:
             del value[at]
         elif edit == "replace" and value:
             value[at] = draw(st.sampled_from(_ALPHABET))
-        elif edit == "case" and value:
-            value[at] = value[at].swapcase()
+        elif edit == "case":
+            letters = [index for index, char in enumerate(value) if char.isalpha()]
+            if letters:
+                index = draw(st.sampled_from(letters))
+                value[index] = value[index].swapcase()
+        elif edit == "all-case":
+            value = list("".join(value).swapcase())
         elif edit == "non-ascii":
-            value.insert(at, draw(st.sampled_from("éüß€\u00a0")))
-    candidate = "".join(value)
-    return candidate.encode("utf-8")
+            value.insert(draw(st.integers(0, len(value))), draw(st.sampled_from("éüß€\u00a0")))
+    return "".join(value).encode("utf-8")

@@ -61,9 +61,11 @@ def test_a_server_that_hangs_inside_a_request_fails_once_and_blocks_the_rest(gra
 
 def test_a_server_that_exits_a_second_after_it_starts_scores_nothing(grade_case):
     run = grade_case(STAGE, "exits-after-a-second")
-    alive = run.check("the server is still running")
-    assert alive["status"] == "failed" and "exited with status 0 during grading" in alive["output"], run.stdout
-    assert run.report["score"] == 0, run.stdout
+    alive, starts = run.check("the server is still running"), run.check("the server starts")
+    # On a loaded machine it may die before it first answers: then it did not start, and says so.
+    assert ("exited with status 0 during grading" in alive["output"]
+            or "exited with status 0 before it answered" in starts["output"]), run.stdout
+    assert run.returncode == 1 and run.report["score"] == 0, run.stdout
 
 
 def test_a_middleware_that_lets_everyone_in_fails_every_refusal(grade_case):

@@ -10,7 +10,7 @@ MISTAKES = {
     "sse-only": ("every HTTP method on /mcp/messages/ without a key", "POST /mcp/messages/"),
     "missing-header-passes": ("no X-API-Key header", "event stream"),
     "answers-403": ("no X-API-Key header", "403 Forbidden means"),
-    "raw-prefix": ("behind a proxy (uvicorn --root-path, new every run): GET /mcp/sse without a key", "root_path"),
+    "raw-prefix": ("behind a proxy (uvicorn --root-path, new every run): GET /mcp/sse without a key", "reverse proxy"),
     "get-only": ("every HTTP method on /mcp/messages/ without a key", "POST /mcp/messages/"),
     "str-compare": ("a non-ASCII key", "500"),
     "first-of-duplicates": ("the header twice: right, wrong", "twice"),

@@ -1,5 +1,7 @@
 """Every stage has an instructor notebook, and each one still shows its point when run headless, twice."""
 
+import re
+
 import pytest
 
 from grader.stages import load_stages
@@ -7,37 +9,55 @@ from workshop.notebooks import NOTEBOOKS, execute
 
 STAGES = [stage.id for stage in load_stages()]
 
-# What each notebook must print: the 401, the 200, the tool result, the attack.
+# What each notebook must print: the attack's harm on the broken server, the 401 on the solution.
 MUST_SHOW = {
     "01-middleware": [
-        "GET /items/ (no key)\n  -> 200 OK",  # the starter: open to anyone
+        "GET /items/ (no key)\n  -> 200 OK",  # the solution with its middleware removed: open to anyone
+        "the list now: ['milk', 'bread', 'apples', \"a stranger's item\"]",  # ...and a stranger writes to it
         "-> 401 Unauthorized, WWW-Authenticate: ApiKey",
+        "GET /items/ (X-API-Key: '<the key>', X-API-Key: 'wrong')\n  -> 200 OK",  # the naive guard, doubled header
+        "no WWW-Authenticate header",
+        "GET /items/ (X-API-Key: 'super_secret_value')\n  -> 200 OK",  # the naive guard's published default
+        "API_KEY is not set",  # the solution fails closed
         "tools: ['get_items', 'add_item', 'mark_purchased']",
         "get_items -> [{'name': 'milk'",
         "refused the connection: 401 Unauthorized",
+        "lines of server output that contain the key: []",
     ],
     "02-agent-headers": [
-        "Here is what get_items returned:",
+        "Here is what get_items returned:",  # the offline model's words: no real model ran
         "- name: oat milk, quantity: 1",
         "HTTP error 401",
-        '"GET /mcp/sse?api_key=super_secret_value HTTP/1.1" 401',
+        '"GET /mcp/sse?api_key=<the key> HTTP/1.1" 401',
+        "GET /items/ (X-API-Key: '<the key>')\n  -> 200 OK",  # the key read from the log works
     ],
     "03-prefix-only": [
         "GET /items/ (no key)\n  -> 200 OK",
-        "(no key)\n  -> 202 Accepted",  # the stream-only guard lets a session id in
+        "(no key)\n  -> 202 Accepted",  # the stream-only guard takes a tool call into a live session
+        "the list now: ['milk', 'bread', 'apples', '100 gift cards']",  # ...and the tool ran
         "(no key)\n  -> 401 Unauthorized",
+        "the list now: ['milk', 'bread', 'apples']\n",  # the solution: nothing added
         "(root path /api)\nGET /mcp/sse (no key)\n  -> 200 OK, event stream",  # the naive prefix behind a proxy
+        "Here is what get_items returned:",
     ],
     "04-pure-asgi": [
         '"Missing API key. Send it in the X-API-Key header."',
         '"Invalid API key."',
         "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
         "refused the connection: 401 Unauthorized",
+        "Mcp-Name: 'get_forecast')\n  -> 401 Unauthorized",  # the stateless era, no key
+        "Mcp-Name: 'get_forecast', X-API-Key: '<the key>')\n  -> 200 OK, body {\"jsonrpc\":\"2.0\",\"id\":1,\"result\"",
+        "Origin: 'http://evil.example')\n  -> 403 Forbidden",
+        "Host: 'mcp.example.com')\n  -> 421 Misdirected Request",
         "-> 500 Internal Server Error",
+        "X-API-Key: 'your-secure-api-key-change-this')\n  -> 200 OK",
         "API_KEY is not set",
         "lines of server output that contain the key: []",
     ],
 }
+
+# What a key from workshop.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
+A_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
 def test_every_stage_has_a_notebook_and_every_notebook_a_stage():
@@ -65,9 +85,32 @@ def test_every_code_cell_is_introduced_by_a_markdown_cell():
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_notebook_runs_twice_in_one_kernel_and_shows_its_point(stage):
+def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage, monkeypatch):
+    # An instructor's Jupyter may well have an OpenAI key in its environment: the notebooks must stay offline.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-key-the-notebooks-must-not-use")
     book, printed = execute(NOTEBOOKS / f"{stage}.ipynb", passes=2)
     for run, text in enumerate(printed, 1):
         missing = [wanted for wanted in MUST_SHOW[stage] if wanted not in text]
         assert not missing, f"run {run} of {stage}.ipynb did not show {missing}; it printed:\n{text}"
+        assert not A_KEY.findall(text), f"run {run} of {stage}.ipynb printed what looks like a key: {A_KEY.findall(text)}"
+        assert "sk-fake-key" not in text
     assert "all servers stopped" in printed[-1]
+
+
+def test_notebooks_build_their_servers_from_the_solutions_never_from_the_exercises():
+    # An instructor may have solved exercises/ in this checkout: a "before" server built from it would be guarded.
+    import nbformat
+
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        code = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+        assert "exercises" not in code, f"{path.name} uses exercises/"
+
+
+def test_the_demo_helpers_hide_a_key_and_its_near_misses(capsys):
+    from workshop import demo
+
+    key = demo.new_key()
+    shown = demo.hide(f"X-API-Key: {key}; almost: {key[:-1]}; session_id=0123456789abcdef0123456789abcdef")
+    assert key not in shown and key[:-1] not in shown, shown
+    assert "<the key>" in shown and "<part of the key>" in shown
+    assert "session_id=0123456789abcdef0123456789abcdef" in shown  # other long values stay readable

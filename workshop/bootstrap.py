@@ -4,11 +4,17 @@
 
 Idempotent: it records a fingerprint of pyproject.toml and requirements.lock
 inside .venv and does nothing while they are unchanged. Works on Windows too.
+
+When Node.js is on PATH it also installs the MCP clients the interoperability
+tests run (interop/package-lock.json, into interop/node_modules), the same way:
+once, then nothing while the lock is unchanged. Without Node.js it says so and
+goes on; those tests then say that Node.js is missing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".workshop-installed"
 PINNED = [ROOT / "pyproject.toml", ROOT / "requirements.lock"]
+INTEROP = ROOT / "interop"
+NODE_STAMP = INTEROP / "node_modules" / ".workshop-installed"
+NODE_PINNED = [INTEROP / "package.json", INTEROP / "package-lock.json"]
 
 
 def venv_python() -> Path:
@@ -25,19 +34,46 @@ def venv_python() -> Path:
     return VENV / scripts / ("python.exe" if sys.platform == "win32" else "python")
 
 
-def fingerprint() -> str:
+def fingerprint(paths: list[Path] = PINNED) -> str:
     digest = hashlib.sha256()
-    for path in PINNED:
+    for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def run(*command: str | Path) -> None:
+def run(*command: str | Path, cwd: Path | None = None) -> None:
     print("+", " ".join(str(part) for part in command), flush=True)
-    subprocess.run([str(part) for part in command], check=True)
+    subprocess.run([str(part) for part in command], check=True, cwd=cwd)
 
 
 def main() -> int:
+    status = setup_venv()
+    setup_node_clients()
+    return status
+
+
+def setup_node_clients() -> None:
+    """npm ci in interop/, once per lock; skipped, with a message, without Node.js."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        print("Node.js/npm not found: skipping the MCP clients in interop/ "
+              "(tests/test_interop.py will say Node.js is missing).")
+        return
+    if NODE_STAMP.exists() and NODE_STAMP.read_text() == fingerprint(NODE_PINNED):
+        print("interop/node_modules is up to date.")
+        return
+    try:
+        # Exactly the lock's versions, runtime dependencies only; from the npm cache when it can.
+        run(npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", cwd=INTEROP)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"Could not install interop/node_modules ({error}); the interoperability tests will fail "
+              "until `make setup` succeeds (it needs the npm registry once).")
+        return
+    NODE_STAMP.write_text(fingerprint(NODE_PINNED))
+    print("interop/node_modules is ready.")
+
+
+def setup_venv() -> int:
     if STAMP.exists() and STAMP.read_text() == fingerprint() and venv_python().exists():
         print(".venv is up to date.")
         return 0

@@ -3,10 +3,15 @@
 They reuse the grader's own harness, so a notebook starts servers exactly as
 the grader does: uvicorn in its own process group, on a free loopback port,
 waited on until it answers, and stopped for good at the end (or at exit).
+
+Nothing here prints a key: every key made by new_key() or handed to serve() in
+API_KEY is shown as <the key> in whatever these helpers print.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +21,28 @@ from grader.probes import Answer, Probe, send, tail
 from grader.stages import ROOT, stage_by_id
 
 STARTED: list[Server] = []
+SECRETS: set[str] = set()
+HIDDEN = "<the key>"
+
+
+def new_key() -> str:
+    """A fresh random key for this notebook; the helpers never print it."""
+    key = secrets.token_urlsafe(32)
+    SECRETS.add(key)
+    return key
+
+
+def hide(text: str) -> str:
+    """TEXT with every key these helpers know of replaced by <the key>, and long pieces of one
+    (a near miss such as the key less its last character) by <part of the key>."""
+    for key in sorted(SECRETS, key=len, reverse=True):
+        text = text.replace(key, HIDDEN)
+
+    def piece(match: re.Match) -> str:
+        word = match.group(0)
+        return "<part of the key>" if any(word in key for key in SECRETS) else word
+
+    return re.sub(r"[A-Za-z0-9_\-]{12,}", piece, text)
 
 
 def serve(stage: str, *, workdir: str | Path = "solutions", folder: Path | None = None,
@@ -23,12 +50,14 @@ def serve(stage: str, *, workdir: str | Path = "solutions", folder: Path | None 
     """Start a stage's server (the reference solution unless told otherwise) and wait until it answers."""
     info = stage_by_id(stage)
     folder = folder or ROOT / workdir / info.id
+    if env and len(env.get("API_KEY", "").strip()) >= 8:
+        SECRETS.add(env["API_KEY"])  # a real key: keep it off the screen (a published default is shown)
     server = Server(folder, info.app, env=env, root_path=root_path, label="notebook")
     STARTED.append(server)
     try:
         server.wait_ready()
     except ServerDidNotStart as error:
-        print(f"The server did not start: {error}\n{tail(server.log())}")
+        print(hide(f"The server did not start: {error}\n{tail(server.log())}"))
         return server
     shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder.name
     print(f"{shown} is serving on {server.base_url}" + (f" (root path {root_path})" if root_path else ""))
@@ -36,7 +65,10 @@ def serve(stage: str, *, workdir: str | Path = "solutions", folder: Path | None 
 
 
 def variant(stage: str, file: str, replacements: dict[str, str]) -> Path:
-    """A throw-away copy of a stage's solution with some text in FILE replaced: a deliberately broken version."""
+    """A throw-away copy of a stage's solution with some text in FILE replaced: a deliberately broken version.
+
+    Built from solutions/, never from exercises/ (an instructor may have solved those).
+    """
     info = stage_by_id(stage)
     folder = Path(tempfile.mkdtemp(prefix="workshop-variant-")) / info.id
     shutil.copytree(ROOT / "solutions" / info.id, folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -56,7 +88,7 @@ def request(server: Server, method: str, path: str, *, headers: dict[str, str | 
     pairs = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers or ())
     probe = Probe(method, path, pairs, json, note=", ".join(f"{k}: {v!r}" for k, v in pairs) or "no key")
     answer = send(server, probe)
-    print(f"{probe.describe()}\n  -> {answer.describe()}")
+    print(hide(f"{probe.describe()}\n  -> {answer.describe()}"))
     return answer
 
 
@@ -68,13 +100,13 @@ def run_client(stage: str, server: Server, *, path: str | None = None, env: dict
     finished = run_python(ROOT / workdir / info.id, [info.client], env={"MCP_SERVER_URL": url, **(env or {})},
                           timeout=90, label="notebook-client")
     print(f"$ MCP_SERVER_URL={url} python {info.client}    (exit status {finished.returncode})")
-    print(finished.output.strip())
+    print(hide(finished.output.strip()))
     return finished.output
 
 
 def log_lines(server: Server, containing: str) -> list[str]:
-    """The lines of the server's output that contain a string."""
-    return [line for line in server.log().splitlines() if containing in line]
+    """The lines of the server's output that contain a string (keys shown as <the key>)."""
+    return [hide(line) for line in server.log().splitlines() if containing in line]
 
 
 def stop_all() -> None:

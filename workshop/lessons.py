@@ -7,10 +7,15 @@ A lesson marks a code block with the file (and optionally the names) it shows:
     ...
     ```
 
+The same goes for the walkthroughs in solutions/walkthroughs/.
 `python -m workshop.lessons` rewrites every marked block from its source;
 `python -m workshop.lessons --check` (run by the tests) fails when a block has drifted.
 Names pick top-level functions, classes and assignments, with their decorators
 and the comment lines right above them; no names means the whole file.
+
+Quote only code the student does not write: the lines a TODO asks for belong in
+the walkthroughs (solutions/walkthroughs/), which a student reads after the stage
+passes. tests/test_lessons_teach.py fails a lesson that quotes one of them.
 """
 
 from __future__ import annotations
@@ -71,7 +76,8 @@ def render(text: str) -> str:
 
 
 def lesson_files() -> list[Path]:
-    return sorted(LESSONS.glob("*/README.md"))
+    """The lessons, and the walkthroughs of the solutions (which quote the answers a lesson may not)."""
+    return sorted(LESSONS.glob("*/README.md")) + sorted((LESSONS.parent / "solutions" / "walkthroughs").glob("*.md"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """The instructor notebooks: open them in Jupyter Lab, or run them headless.
 
-    python -m workshop.notebooks                 Jupyter Lab on notebooks/, kernel from .venv
+    python -m workshop.notebooks [LAB OPTIONS]   Jupyter Lab on notebooks/, kernel from .venv
+                                                 (options such as --port 8890 --no-browser go to Jupyter)
     python -m workshop.notebooks --execute [N]   run notebooks top to bottom, outputs to notebooks/executed/
 
 The notebooks are stored without outputs, so their diffs stay readable; the
@@ -51,14 +52,33 @@ def execute(path: Path, passes: int = 1):
     return book, printed
 
 
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def lab_command(extra: list[str] | None = None) -> list[str]:
+    """The command that serves Jupyter Lab on the notebooks folder.
+
+    Jupyter refuses to start as root unless told --allow-root, and many containers run
+    everything as root; an instructor there still needs the notebooks.
+    """
+    command = [sys.executable, "-m", "jupyter", "lab", str(NOTEBOOKS)]
+    if running_as_root():
+        command.append("--allow-root")
+    return command + list(extra or [])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop.notebooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--execute", nargs="*", metavar="NOTEBOOK", help="run these (default: all) headless")
-    options = parser.parse_args(argv)
+    options, lab_options = parser.parse_known_args(argv)
     if options.execute is None:
         os.chdir(NOTEBOOKS)
-        os.execv(sys.executable, [sys.executable, "-m", "jupyter", "lab", str(NOTEBOOKS)])
+        command = lab_command(lab_options)
+        os.execv(command[0], command)
+    elif lab_options:
+        parser.error(f"unrecognized arguments: {' '.join(lab_options)}")
     import nbformat
 
     chosen = [NOTEBOOKS / name for name in options.execute] or sorted(NOTEBOOKS.glob("*.ipynb"))

@@ -36,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")
     else:
         command = [sys.executable, stage.client]
+        if stage.key_from_env and not env.get("API_KEY"):
+            # The server reads a .env file in its folder or above (python-dotenv); the client
+            # does not, so hand it the same key, as an exported one would be. Never printed.
+            from dotenv import dotenv_values
+
+            found = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
+            key = dotenv_values(found).get("API_KEY") if found else None
+            if key:
+                env["API_KEY"] = key
     try:
         return subprocess.call(command, cwd=folder, env=env)
     except KeyboardInterrupt:

@@ -4,7 +4,8 @@ A pure ASGI middleware is a callable that takes (scope, receive, send) and
 either answers the request itself or hands the three on untouched. Nothing is
 buffered and no task sits in between, so streaming responses (the MCP event
 streams) pass through as they are. Starlette's BaseHTTPMiddleware, by contrast,
-wraps the response in its own stream and logs errors when a client disconnects.
+runs the app in a task of its own and relays each message through a stream:
+an extra task and hop on every request.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ PUBLISHED_DEFAULTS = ["your-secure-api-key-change-this", "super_secret_value", "
 def test_a_server_without_a_key_does_not_serve(request, launch, stage, imports_ok):
     """started with API_KEY unset, empty or only spaces, the server exits (or refuses every key)"""
     protected = request.module.PROTECTED  # the stage's MCP endpoint: an Endpoint
-    guesses = ["", *PUBLISHED_DEFAULTS, *sorted(string_literals(launch.student_dir))]
+    guesses = [None, "", *PUBLISHED_DEFAULTS, *sorted(string_literals(launch.student_dir))]  # None: no header
     for label, server in launch.keyless().items():
         how = label.removeprefix("keyless-")
         shown = {"unset": "API_KEY unset", "empty": "API_KEY=''", "blank": "API_KEY='   '"}[how]
@@ -23,9 +23,9 @@ def test_a_server_without_a_key_does_not_serve(request, launch, stage, imports_o
         except ServerDidNotStart:
             continue  # exiting is the clearest way to fail closed
         for guess in guesses:
-            headers = (*protected.headers, ("X-API-Key", guess)) if guess else protected.headers
+            headers = (*protected.headers, ("X-API-Key", guess)) if guess is not None else protected.headers
             probe = Probe(protected.method, protected.path, headers, protected.body,
-                          note=f"X-API-Key: {guess!r}" if guess else "no X-API-Key header")
+                          note=f"X-API-Key: {guess!r}" if guess is not None else "no X-API-Key header")
             got = send(server, probe)
             if got.status < 400:  # it served: whoever guessed this key is in
                 raise CheckFailed(

@@ -74,6 +74,7 @@ def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage
 
 
 @pytest.mark.unscored
+@pytest.mark.gate
 def test_the_agent_sends_the_key_nowhere_else(session, agent_run, stage):
     """the agent sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
     _, url, finished, listener = agent_run

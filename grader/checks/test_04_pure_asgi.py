@@ -260,6 +260,7 @@ def test_the_client_keeps_the_key_to_itself(session, client_runs, reference, sta
 
 
 @pytest.mark.unscored
+@pytest.mark.gate
 def test_the_client_sends_the_key_nowhere_else(session, client_runs, stage):
     """the client sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
     url, _, _, listener = client_runs

@@ -8,8 +8,8 @@ from mcp.server import MCPServer
 
 from shopping_list import shopping_list
 
-# log_level="WARNING": building an MCPServer sets up logging, and INFO would
-# print a line for every HTTP request the tools make.
+# log_level="WARNING": building an MCPServer configures the root logger
+# (logging.basicConfig); at INFO every library's chatter would fill the output.
 mcp = MCPServer("Shopping List", log_level="WARNING")
 
 

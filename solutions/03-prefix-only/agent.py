@@ -16,9 +16,11 @@ from workshop.models import model_for
 # The full SSE endpoint. The grader (and you) can point the agent elsewhere.
 MCP_SERVER_URL = os.environ.get("MCP_SERVER_URL", "http://127.0.0.1:3000/mcp/sse")
 
-# The key and the header the server expects (see auth.py). Keys go in a header,
-# never in the URL: URLs end up in access logs, proxy logs and browser history.
-HEADERS = {"X-API-Key": "super_secret_value"}
+# The key comes from the environment, like the server's: never from source code.
+# It travels in the header the server reads (see auth.py), never in the URL:
+# URLs end up in access logs, proxy logs and browser history.
+API_KEY = os.environ.get("API_KEY", "")
+HEADERS = {"X-API-Key": API_KEY}
 
 
 async def main() -> None:
