@@ -138,6 +138,8 @@ class Launch:
 
     def import_result(self) -> Finished:
         self.start_import_check()
+        if self._import_check is None:  # no student folder: nothing to import
+            return Finished(1, f"there is no folder {self.student_dir}")
         self._import_check.join()
         return self._import_result
 
