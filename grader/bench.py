@@ -261,9 +261,11 @@ def grade(stage_ids: list[str], workdir: Path, *, forkserver: bool | None = None
         took = time.perf_counter() - started
         tests = json.loads(report.read_text())["tests"] if report.exists() else []
     failing = next((test for test in tests if test["status"] != "passed"), None)
-    return {"seconds": took, "returncode": done.returncode,
-            "first_failure": failing["name"] + ": " + failing["output"].strip().splitlines()[0]
-            if failing and failing["output"].strip() else (failing or {}).get("name", "")}
+    said = ""
+    if failing:  # what the student reads first: the check, and what came back
+        lines = failing["output"].strip().splitlines()
+        said = failing["name"] + ": " + next((line for line in lines if line.startswith("got:")), lines[0] if lines else "")
+    return {"seconds": took, "returncode": done.returncode, "first_failure": " ".join(said.split())}
 
 
 # Broken submissions of stage 01, each one edit of the reference solution.
@@ -345,7 +347,7 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
     text = table(["verdict", "fork server", "runs", "seconds", "floor s", "vs floor"], rows)
     say(text)
     for item in broken:
-        say(f"   {item['case']}: {item['first_failure'][:150]}")
+        say(f"   {item['case']}: {item['first_failure'][:160]}")
     one = [r for r in results if r["row"] == "one stage (01)" and r["forkserver"]][0]
     every = [r for r in results if r["row"] == "all stages"]
     say(f"   one stage: {one['seconds']:.1f} s, {one['ratio']:.2f}x its floor (targets: under "
