@@ -12,17 +12,20 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect
+.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
 	@echo "make serve STAGE=01               run a stage's server (WORKDIR=solutions for the reference)"
 	@echo "make agent STAGE=01               run a stage's agent or client against it"
+	@echo "make keys ARGS=\"issue --client me --tools '*'\"  stage 05's API keys (issue, list, rotate, revoke)"
 	@echo "make test                         the project's own tests"
 	@echo "make bench                        what a guard costs, how fast a verdict comes (bench-results/)"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
+	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03]  the same, in parallel boxes"
+	@echo "make gradescope [STAGES=01]       build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
 	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
@@ -31,13 +34,16 @@ help:
 	@echo "make reset STAGE=01 [FORCE=1]     back to the starter (your files are backed up first)"
 	@echo "make reset-all [FORCE=1]          every stage back to its starter"
 	@echo "make solution STAGE=01 [FORCE=1]  the reference solution, once the stage passes"
+	@echo "make token [SUB=alice SCOPES=\"weather:read forecast:read\" TTL=600 AUD=URL]"
+	@echo "                                  a stage-06 access token from the local issuer (.keys/), on stdout:"
+	@echo "                                  export ACCESS_TOKEN=\$$(make -s token)"
 
 setup:
-	@$(PYTHON) -m workshop.bootstrap
+	@$(PYTHON) -m course.bootstrap
 
 grade: setup
-	@$(VENV_PY) -m workshop.loop.welcome --workdir $(WORKDIR)
-	@$(VENV_PY) -m workshop.loop.grade $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.welcome --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.grade $(STAGE) --workdir $(WORKDIR)
 
 test: setup
 	@$(VENV_PY) -m pytest tests
@@ -46,46 +52,73 @@ bench: setup
 	@$(VENV_PY) -m grader.bench
 
 notebooks: setup
-	@$(VENV_PY) -m workshop.notebooks
+	@$(VENV_PY) -m course.notebooks
 
 tls-demo: setup
-	@$(VENV_PY) -m workshop.tls_demo
+	@$(VENV_PY) -m course.tls_demo
 
 serve: setup
-	@$(VENV_PY) -m workshop.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
 
 agent: setup
-	@$(VENV_PY) -m workshop.run agent $(or $(STAGE),01) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.run agent $(or $(STAGE),01) --workdir $(WORKDIR)
 
 stages: setup
 	@$(VENV_PY) -m grader --list
 
-class: setup
-	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+# A whole class, one folder per student: in parallel (JOBS, default one per core), each in
+# a box (loopback-only network, read-only files but its copy, limits). `make class` is the same.
+JOBS ?=
+STAGES ?=
+TIME_LIMIT ?=
+class: grade-class
+
+grade-class: setup
+	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
+		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT))
+
+# The autograder zip to upload on Gradescope (STAGES=01 for an assignment of one stage).
+gradescope: setup
+	@$(VENV_PY) -m grader.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT))
+
+# How long a class takes to grade, beside the floor (N generated submissions).
+bench-class: setup
+	@$(VENV_PY) -m grader.classroom_bench $(if $(N),-n $(N))
 
 # The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
 # CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.
 inspect: setup
-	@$(VENV_PY) -m workshop.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
+	@$(VENV_PY) -m course.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
 
-# The student's loop (workshop/loop/): watch, hints, progress, reset, solution.
+# The student's loop (course/loop/): watch, hints, progress, reset, solution.
 # The progress file is .workshop/progress.json (WORKSHOP_STATE=path for another).
 .PHONY: watch hint progress reset reset-all solution
 
 watch: setup
-	@$(VENV_PY) -m workshop.loop.watch $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.watch $(STAGE) --workdir $(WORKDIR)
 
 hint: setup
-	@$(VENV_PY) -m workshop.loop.hint $(STAGE) --workdir $(WORKDIR)
+	@$(VENV_PY) -m course.loop.hint $(STAGE) --workdir $(WORKDIR)
 
 progress: setup
-	@$(VENV_PY) -m workshop.loop.progress
+	@$(VENV_PY) -m course.loop.progress
 
 reset: setup
-	@$(VENV_PY) -m workshop.loop.reset $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(VENV_PY) -m course.loop.reset $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 reset-all: setup
-	@$(VENV_PY) -m workshop.loop.reset --all --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(VENV_PY) -m course.loop.reset --all --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
 
 solution: setup
-	@$(VENV_PY) -m workshop.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+	@$(VENV_PY) -m course.loop.solution $(STAGE) --workdir $(WORKDIR) $(if $(filter 1 yes true,$(FORCE)),--force)
+
+keys: setup
+	@$(VENV_PY) -m course.run keys $(or $(STAGE),05) --workdir $(WORKDIR) -- $(ARGS)
+	@$(VENV_PY) -m course.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
+
+# Stage 06: an access token signed by the local issuer (.keys/, created on first use). Only the
+# token goes to stdout (set-up messages go to stderr), so $(make -s token) is the token.
+token:
+	@$(PYTHON) -m course.bootstrap >&2
+	@cd $(WORKDIR)/06-bearer-tokens && "$(CURDIR)/$(VENV_PY)" -m tokens mint $(if $(SUB),--sub "$(SUB)") \
+		$(if $(SCOPES),--scope "$(SCOPES)") $(if $(TTL),--ttl $(TTL)) $(if $(AUD),--aud "$(AUD)")

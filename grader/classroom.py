@@ -1,56 +1,232 @@
-"""Grade a whole class in one command.
+"""Grade a whole class: in parallel, each student in a box of its own.
 
-    python -m grader.classroom SUBMISSIONS [--out DIR] [--stage STAGE ...]
+    python -m grader.classroom SUBMISSIONS [--out DIR] [--jobs N] [--stage STAGE ...]
 
-SUBMISSIONS holds one folder per student, each laid out like exercises/. Each
-student is graded by its own grader process (one student's code can never
-disturb another's grading); the results go to DIR/<student>.json
-(Gradescope-style) and a table sums them up.
+SUBMISSIONS holds one folder per student, each laid out like exercises/ (one
+sub-folder per stage). Each student is graded in a temporary copy of its folder,
+by its own grader process (`python -m grader --workdir COPY --json FILE`), inside
+a box (grader/sandbox.py): loopback-only network, read-only files but the copy,
+a throwaway user, limits on time, CPU, memory and processes. N students are
+graded at once (default: one per core). A submission that hangs costs its time
+limit, and never holds up the others.
+
+DIR (default: SUBMISSIONS/../results) receives:
+    <student>.json   Gradescope-style results, one per student
+    gradebook.csv    one row per student: each stage's points, the total
+    summary.png      the score distribution and the checks failed most often
+    report.html      all of it in one file that opens in any browser, offline
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.stages import ROOT, load_stages
+from grader import class_report
+from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
+from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
 
-def grade_student(folder: Path, out: Path, stages: list[str]) -> dict:
-    report = out / f"{folder.name}.json"
-    subprocess.run([sys.executable, "-m", "grader", *stages, "--workdir", str(folder), "--json", str(report),
-                    "--summary"], cwd=ROOT, capture_output=True, text=True)
-    return json.loads(report.read_text())
+@dataclass
+class Graded:
+    """One student's grading: the Gradescope-style report and how it went."""
+
+    student: str
+    report: dict
+    seconds: float
+    note: str = ""  # why the report is not the grader's own (time limit, crash)
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return self.report.get("score", 0)
+
+    @property
+    def max_score(self) -> float:
+        return self.report.get("max_score", 0)
+
+    def failed(self) -> list[dict]:
+        return [test for test in self.report.get("tests", []) if test.get("status") != "passed"]
+
+
+def stage_points(report: dict, stages: list[Stage]) -> dict[str, float]:
+    points = {stage.id: 0.0 for stage in stages}
+    for test in report.get("tests", []):
+        stage_id = test.get("name", "").split(": ", 1)[0]
+        if stage_id in points:
+            points[stage_id] += float(test.get("score", 0))
+    return {stage_id: round(value, 2) for stage_id, value in points.items()}
+
+
+def stand_in_report(stages: list[Stage], why: str) -> dict:
+    """What a student gets when its grader wrote nothing usable: zero, and why."""
+    return {"score": 0, "max_score": sum(stage.points for stage in stages),
+            "tests": [{"name": "grader", "score": 0, "max_score": 0, "status": "failed", "output": why}]}
+
+
+def _read_report(path: Path) -> dict | None:
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(report, dict) or not isinstance(report.get("tests"), list):
+        return None
+    return report
+
+
+def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
+                  isolation: Isolation) -> Graded:
+    """Copy FOLDER into WORK, grade the copy in a box, and return the report."""
+    try:
+        return _grade_in_a_box(folder, work, stages, limits, isolation)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # one student's odd folder must not stop the class
+        note = f"not graded: {type(error).__name__}: {error}"
+        return Graded(folder.name, stand_in_report(stages, note), 0.0, note, {stage.id: 0.0 for stage in stages})
+
+
+def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limits,
+                    isolation: Isolation) -> Graded:
+    box = new_box(work, isolation, folder)
+    results = box.tmp / "results.json"
+    command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
+               "--json", str(results), "--summary"]
+    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log")
+    report = _read_report(results)
+    note = ""
+    if outcome.timed_out:
+        note = f"stopped at the time limit ({limits.wall:g} s): the submission hangs or is far too slow"
+        report = stand_in_report(stages, note + ".\n\nLast output:\n" + outcome.output[-2000:])
+    elif report is None:
+        note = f"the grader ended with status {outcome.returncode} and wrote no results"
+        report = stand_in_report(stages, note + ".\n\nLast output:\n" + outcome.output[-2000:])
+    report["execution_time"] = round(outcome.seconds, 2)
+    if note:
+        report["output"] = note
+    return Graded(folder.name, report, outcome.seconds, note, stage_points(report, stages))
+
+
+def check_the_box(isolation: Isolation, limits: Limits) -> Isolation:
+    """Can the throwaway user read the grader? If not, say so and keep the rest of the box."""
+    if not isolation.user:
+        return isolation
+    work = Path(tempfile.mkdtemp(prefix="grade-class-check-"))
+    try:
+        work.chmod(0o711)
+        box = new_box(work / "box", isolation)
+        tried = run_boxed([sys.executable, "-c", "import grader.cli, pytest, uvicorn"], box,
+                          Limits(wall=60, memory=limits.memory), isolation, log=work / "log")
+        if tried.returncode == 0:
+            return isolation
+        said = (tried.output.strip().splitlines() or ["(no output)"])[-1]
+        return Isolation(isolation.namespaces, False, isolation.missing + (
+            f"a throwaway user per student: it could not import the grader from {ROOT} ({said}); is a folder on "
+            "the way closed to other users? Students run as you, inside the rest of the box",))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, limits: Limits,
+                isolation: Isolation | None = None, progress=print) -> list[Graded]:
+    students = sorted(path for path in submissions.iterdir()
+                      if path.is_dir() and not path.name.startswith(".") and path.resolve() != out.resolve())
+    isolation = check_the_box(isolation or detect(), limits)
+    progress(isolation.describe())
+    progress(f"grading {len(students)} students, {jobs} at a time, "
+             f"stages {', '.join(stage.id for stage in stages)}\n")
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="grade-class-"))
+    work.chmod(0o711)
+    graded: list[Graded] = []
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation)
+                   for index, folder in enumerate(students)]
+        for future in as_completed(futures):
+            result = future.result()
+            (out / f"{result.student}.json").write_text(json.dumps(result.report, indent=2))
+            graded.append(result)
+            progress(f"graded {result.student}: {result.score:g}/{result.max_score:g} "
+                     f"in {result.seconds:.1f} s" + (f" ({result.note})" if result.note else ""))
+    except BaseException:  # Ctrl+C: stop the running boxes now rather than wait for their limits
+        stop_every_box()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        shutil.rmtree(work, ignore_errors=True)
+    graded.sort(key=lambda result: result.student)
+    class_report.write_all(graded, stages, out, isolation.describe())
+    return graded
+
+
+def table(graded: list[Graded], stages: list[Stage]) -> str:
+    lines = [f"{'student':<24} {'score':>12} {'time':>7}  " + "  ".join(stage.number for stage in stages)]
+    for result in graded:
+        cells = []
+        for stage in stages:
+            got = result.stages.get(stage.id, 0)
+            cells.append("ok" if got >= stage.points - 1e-6 else f"{got:g}")
+        lines.append(f"{result.student:<24} {result.score:>5g}/{result.max_score:<6g} {result.seconds:6.1f}s  "
+                     + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.classroom", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path)
-    parser.add_argument("--out", type=Path, help="where the JSON results go (default: SUBMISSIONS/../results)")
-    parser.add_argument("--stage", action="append", default=[], help="grade only these stages")
+    parser.add_argument("--out", type=Path, help="where the results go (default: SUBMISSIONS/../results)")
+    parser.add_argument("--stage", action="append", default=[],
+                        help="grade only these stages (repeat, or separate with commas or spaces)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="students graded at once")
+    defaults = Limits()
+    parser.add_argument("--time-limit", type=float, default=defaults.wall, help="seconds per student (wall time)")
+    parser.add_argument("--cpu-limit", type=int, default=defaults.cpu, help="CPU seconds per process")
+    parser.add_argument("--memory-limit", type=int, default=defaults.memory // 2 ** 20, help="MiB per process")
+    parser.add_argument("--process-limit", type=int, default=defaults.processes,
+                        help="processes and threads per student")
     options = parser.parse_args(argv)
-    students = sorted(path for path in options.submissions.iterdir() if path.is_dir())
-    if not students:
+    if not options.submissions.is_dir():
+        print(f"no such folder: {options.submissions}", file=sys.stderr)
+        return 2
+    try:
+        names = [name for item in options.stage for name in item.replace(",", " ").split()]
+        stages = [stage_by_id(name) for name in names] or load_stages()
+    except KeyError as error:
+        print(error.args[0], file=sys.stderr)
+        return 2
+    if not any(path.is_dir() and not path.name.startswith(".") for path in options.submissions.iterdir()):
         print(f"no student folders in {options.submissions}", file=sys.stderr)
         return 2
-    out = options.out or options.submissions.parent / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stage_ids = options.stage or [stage.id for stage in load_stages()]
-    print(f"{'student':<24} {'score':>12}  " + "  ".join(stage_id[:2] for stage_id in stage_ids))
-    for index, folder in enumerate(students, 1):
-        report = grade_student(folder, out, options.stage)
-        cells = []
-        for stage_id in stage_ids:
-            mine = [test for test in report["tests"] if test["name"].startswith(stage_id + ":")]
-            passed = sum(test["status"] == "passed" for test in mine)
-            cells.append("ok" if mine and passed == len(mine) else f"{passed}/{len(mine)}")
-        print(f"{folder.name:<24} {report['score']:>5g}/{report['max_score']:<6g}  " + "  ".join(cells),
-              flush=True)
-    print(f"\n{len(students)} students graded; results in {out}")
+    out = options.out or options.submissions.resolve().parent / "results"
+    limits = Limits(wall=options.time_limit, cpu=options.cpu_limit, memory=options.memory_limit * 2 ** 20,
+                    processes=options.process_limit)
+    started = time.monotonic()
+    # Ctrl+C or a TERM (a closed terminal, a CI timeout): every box is killed, none starts.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every box stopped; no gradebook written", file=sys.stderr)
+        return 130
+    print("\n" + table(graded, stages))
+    print(f"\n{len(graded)} students graded in {time.monotonic() - started:.1f} s; results in {out}:")
+    print("  gradebook.csv, report.html (open it in a browser), summary.png, one JSON per student")
     return 0
 
 

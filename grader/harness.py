@@ -291,6 +291,7 @@ class Server:
     def __init__(self, folder: Path, app: str, *, env: dict[str, str] | None = None,
                  root_path: str | None = None, label: str = "server") -> None:
         self.folder, self.app, self.label, self.root_path = folder, app, label, root_path
+        self.env = dict(env or {})  # what this server was given beyond child_env (checks reuse it: a key store's path)
         self.port = free_port()
         self._log = new_log(label)
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)]

@@ -30,3 +30,28 @@ def _forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
 
 
 PREPARE["04-pure-asgi"] = _forecast_note
+
+
+def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+    """Stage 05: a fresh key database and audit log for this server, and the run's key as the pepper.
+
+    The database is created on first use (by the server or by `python -m keys`); the checks
+    issue keys with the stage's own CLI, in FOLDER, with this same environment. The pepper is
+    the run's key, so the shared check that the key never shows up in the output covers it.
+    """
+    return {"KEYS_DB": str(run_dir / "keys.db"), "AUDIT_LOG": str(run_dir / "audit.jsonl"), "KEY_PEPPER": key}
+
+
+PREPARE["05-key-management"] = prepare_key_store
+
+
+def _register() -> None:
+    from grader.tokens import prepare_bearer_tokens
+
+    def bearer_tokens(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+        return {**_forecast_note(folder, run_dir, key), **prepare_bearer_tokens(folder, run_dir, key)}
+
+    PREPARE["06-bearer-tokens"] = bearer_tokens
+
+
+_register()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from grader.stages import ROOT, SOLUTIONS, stage_by_id
-from workshop import interop
+from course import interop
 
 # Which server of each snippet is which stage.
 STAGES = {"shopping-list": stage_by_id("01"), "weather": stage_by_id("04")}

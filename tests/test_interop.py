@@ -27,7 +27,7 @@ import pytest
 
 from grader.harness import Server, stop_servers
 from grader.stages import SOLUTIONS, Stage, stage_by_id
-from workshop import interop
+from course import interop
 
 # One xdist worker runs the whole module: the servers start once for all its tests.
 pytestmark = [pytest.mark.xdist_group("interop")]

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
-from workshop import lessons
+from course import lessons
 
 STAGES = load_stages()
 

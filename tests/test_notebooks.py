@@ -5,9 +5,12 @@ import re
 import pytest
 
 from grader.stages import load_stages
-from workshop.notebooks import NOTEBOOKS, execute
+from course.notebooks import NOTEBOOKS, execute
 
 STAGES = [stage.id for stage in load_stages()]
+
+# A whole stage 05 key, secret and all: no notebook may print one.
+FULL_KEY = re.compile(r"mcpk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
 
 # What each notebook must print: the attack's harm on the broken server, the 401 on the solution.
 MUST_SHOW = {
@@ -54,9 +57,40 @@ MUST_SHOW = {
         "API_KEY is not set",
         "lines of server output that contain the key: []",
     ],
+    "05-key-management": [
+        "mcpk_",  # keys shown by id...
+        "_<secret hidden>",  # ...never with their secret
+        "the key in the database file: False",
+        "tools: ['get_forecast', 'whoami']",
+        "tools: ['get_alerts']",
+        "may not call the tool 'get_alerts'",
+        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
+        "This API key has expired.",
+        "This API key has been revoked.",
+        "429 Too Many Requests, retry-after:",
+        "(a valid key, from the throttled address)\n  -> 200 OK",
+        "lines of server output holding a key: []",
+        "keys in the audit log: []",
+    ],
+    "06-bearer-tokens": [
+        '(no token)\n  -> 401 Unauthorized, WWW-Authenticate: Bearer resource_metadata="http://127.0.0.1:',
+        '"resource": "http://127.0.0.1:',
+        '"subject": "alice"',
+        '(a token HS256 with the public key as secret)\n  -> 401 Unauthorized, WWW-Authenticate: Bearer error="invalid_token"',
+        'error="insufficient_scope"',
+        'scope="weather:read forecast:read"',
+        "(carol's token, bob's session id)\n  -> 404 Not Found",
+        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
+        "refused the connection: 401 Unauthorized",
+        "the client's token reached the NWS: False",
+        "(a token for the calendar server)\n  -> 200 OK",  # the careless verifier
+        "(a token for the calendar server)\n  -> 401 Unauthorized",  # the solution
+        "lines of server output that contain a token: []",
+        "ExpiredSignatureError",
+    ],
 }
 
-# What a key from workshop.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
+# What a key from course.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
 A_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
@@ -94,6 +128,7 @@ def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage
         assert not missing, f"run {run} of {stage}.ipynb did not show {missing}; it printed:\n{text}"
         assert not A_KEY.findall(text), f"run {run} of {stage}.ipynb printed what looks like a key: {A_KEY.findall(text)}"
         assert "sk-fake-key" not in text
+        assert not FULL_KEY.search(text), f"run {run} of {stage}.ipynb printed a whole key (stage 05's format)"
     assert "all servers stopped" in printed[-1]
 
 
@@ -107,7 +142,7 @@ def test_notebooks_build_their_servers_from_the_solutions_never_from_the_exercis
 
 
 def test_the_demo_helpers_hide_a_key_and_its_near_misses(capsys):
-    from workshop import demo
+    from course import demo
 
     key = demo.new_key()
     shown = demo.hide(f"X-API-Key: {key}; almost: {key[:-1]}; session_id=0123456789abcdef0123456789abcdef")

@@ -10,7 +10,7 @@ import time
 import httpx
 
 from grader.harness import free_port
-from workshop.notebooks import ROOT, lab_command
+from course.notebooks import ROOT, lab_command
 
 START_TIMEOUT = 90.0
 
@@ -23,12 +23,12 @@ def test_as_root_the_lab_command_allows_root(monkeypatch):
 
 
 def test_make_notebooks_serves_the_lab_page_on_loopback(tmp_path):
-    """Start it the way `make notebooks` does (python -m workshop.notebooks), as whoever runs the tests."""
+    """Start it the way `make notebooks` does (python -m course.notebooks), as whoever runs the tests."""
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     log = tmp_path / "lab.log"
     with log.open("wb") as output:
-        lab = subprocess.Popen([sys.executable, "-m", "workshop.notebooks", "--no-browser", "--ip", "127.0.0.1",
+        lab = subprocess.Popen([sys.executable, "-m", "course.notebooks", "--no-browser", "--ip", "127.0.0.1",
                                 "--port", str(port), f"--IdentityProvider.token={token}"],
                                cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -1,4 +1,4 @@
-"""The student's loop: watch, hint, progress, reset, solution (workshop/loop/).
+"""The student's loop: watch, hint, progress, reset, solution (course/loop/).
 
 Every test works on a scratch copy of a stage and a scratch progress file:
 the real exercises/ and the user's .workshop/ are never touched.
@@ -22,10 +22,10 @@ import pytest
 
 from grader.stages import ROOT, SOLUTIONS, load_stages, stage_by_id
 from tests.conftest import processes_under
-from workshop.loop import common, hint, hints, screen, starters
-from workshop.loop.grading import Check, Verdict, digest
-from workshop.loop.hints import hint_table
-from workshop.loop.state import Progress
+from course.loop import common, hint, hints, screen, starters
+from course.loop.grading import Check, Verdict, digest
+from course.loop.hints import hint_table
+from course.loop.state import Progress
 
 STAGE = stage_by_id("01")
 # Deadlines, not speed goals: generous enough for a loaded 2-core machine.
@@ -117,7 +117,7 @@ def test_watch_turns_the_verdict_to_a_pass_on_save_without_a_restart_and_leaves_
     workdir, state = scratch
     mark = uuid.uuid4().hex
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir), "--until-pass"],
+        [sys.executable, "-m", "course.loop.watch", "01", "--workdir", str(workdir), "--until-pass"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=loop_env(state, mark))
     try:
@@ -153,7 +153,7 @@ def test_watch_moves_on_after_a_pass_answers_keys_from_stdin_lines_and_quits_on_
         (workdir / "02-agent-headers" / name).write_bytes(content)
     mark = uuid.uuid4().hex
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir)],
+        [sys.executable, "-m", "course.loop.watch", "01", "--workdir", str(workdir)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=loop_env(state, mark))
 
@@ -185,7 +185,7 @@ def test_watch_stopped_with_term_in_the_middle_of_a_grade_stops_the_grader_and_i
     workdir, state = scratch
     mark = uuid.uuid4().hex
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir)],
+        [sys.executable, "-m", "course.loop.watch", "01", "--workdir", str(workdir)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=loop_env(state, mark))
     try:
@@ -212,7 +212,7 @@ def test_watch_shows_a_server_that_never_starts_as_a_verdict_and_leaves_nothing_
     main.write_text(main.read_text() + "\n\n@app.on_event('startup')\nasync def boom():\n"
                     "    raise RuntimeError('this server never starts')\n")
     mark = uuid.uuid4().hex
-    once = subprocess.run([sys.executable, "-m", "workshop.loop.watch", "01", "--workdir", str(workdir), "--once"],
+    once = subprocess.run([sys.executable, "-m", "course.loop.watch", "01", "--workdir", str(workdir), "--once"],
                           cwd=ROOT, capture_output=True, text=True, env=loop_env(state, mark),
                           timeout=VERDICT_DEADLINE)
     assert once.returncode == 1, once.stdout + once.stderr
@@ -388,12 +388,12 @@ def test_the_progress_file_is_never_the_graders_truth(scratch):
 def test_progress_survives_a_restart_and_welcome_shows_once(tmp_path):
     state = tmp_path / "progress.json"
     env = loop_env(state)
-    first = subprocess.run([sys.executable, "-m", "workshop.loop.welcome"], cwd=ROOT, env=env,
+    first = subprocess.run([sys.executable, "-m", "course.loop.welcome"], cwd=ROOT, env=env,
                            capture_output=True, text=True)
-    again = subprocess.run([sys.executable, "-m", "workshop.loop.welcome"], cwd=ROOT, env=env,
+    again = subprocess.run([sys.executable, "-m", "course.loop.welcome"], cwd=ROOT, env=env,
                            capture_output=True, text=True)
     assert "Welcome" in first.stdout and "make watch" in first.stdout, first.stdout + first.stderr
     assert again.stdout == "", again.stdout
-    listed = subprocess.run([sys.executable, "-m", "workshop.loop.progress"], cwd=ROOT, env=env,
+    listed = subprocess.run([sys.executable, "-m", "course.loop.progress"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     assert "0/" in listed.stdout and STAGE.id in listed.stdout and "\x1b[" not in listed.stdout, listed.stdout

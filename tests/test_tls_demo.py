@@ -1,7 +1,7 @@
 """The TLS demo serves the stage-04 reference over HTTPS: a client that trusts the local CA gets the
 forecast, one that does not fails the handshake, and the key is never printed."""
 
-from workshop import tls_demo
+from course import tls_demo
 
 KNOWN_KEY = "tls-demo-test-key-0123456789abcdefghijklmnop"
 

@@ -55,11 +55,15 @@ def _ask_server(url: str, headers: dict[str, str]) -> int | None:
 
 def explain_refusal(error: BaseException, url: str, headers: dict[str, str]) -> str:
     status = _status_in(error) or _ask_server(url, headers)
+    bearer = any(name.lower() == "authorization" for name in headers)  # stage 06 on: tokens, not keys
     if status == 401:
-        return (f"The MCP server at {url} refused the connection: 401 Unauthorized. "
-                "It wants a valid key in the X-API-Key header.")
+        return (f"The MCP server at {url} refused the connection: 401 Unauthorized. " +
+                ("It wants a valid access token (Authorization: Bearer ...)." if bearer
+                 else "It wants a valid key in the X-API-Key header."))
     if status == 403:
-        return f"The MCP server at {url} answered 403 Forbidden: the key was accepted but is not allowed here."
+        return (f"The MCP server at {url} answered 403 Forbidden: the " +
+                ("token was accepted but lacks a scope this needs." if bearer
+                 else "key was accepted but is not allowed here."))
     if status is not None and status < 300:
         return (f"The agent failed although the MCP server at {url} accepts the headers it was given "
                 f"({error.__class__.__name__}: {error}). Does the client pass them in its params?")

@@ -9,6 +9,9 @@ JSON, so the code is the same code that talks to the real service.
     NWS_API_BASE=URL    another base URL (a mirror, a local stub)
     NWS_RECORDING_NOTE  a note added to every recorded forecast period (the grader
                         sets a fresh one per run, so a pasted forecast never matches)
+    NWS_REQUEST_LOG=F   offline: append every request the recorded NWS receives (method,
+                        URL, all headers) to file F as one JSON line, so a test can see
+                        what reaches the upstream API (stage 06: no token passthrough)
 """
 
 from __future__ import annotations
@@ -60,8 +63,18 @@ def _nearest_point(lat: float, lon: float) -> str | None:
     return None
 
 
+def _log_request(request: httpx.Request) -> None:
+    """What the upstream saw, for tests: a JSON line in the file NWS_REQUEST_LOG names (if it does)."""
+    log = os.environ.get("NWS_REQUEST_LOG", "")
+    if log:
+        entry = {"method": request.method, "url": str(request.url), "headers": list(request.headers.multi_items())}
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry) + "\n")
+
+
 def answer_from_recordings(request: httpx.Request) -> httpx.Response:
     """The MockTransport handler: route a request to its recorded response."""
+    _log_request(request)
     path = request.url.path
     if match := _ALERTS.search(path):
         return _recorded(f"alerts-{match['state'].upper()}.json", request)

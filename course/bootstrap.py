@@ -1,0 +1,102 @@
+"""Create .venv from the pinned dependencies, once. Standard library only.
+
+    python3 -m course.bootstrap        (what `make setup` runs)
+
+Idempotent: it records a fingerprint of pyproject.toml and requirements.lock
+inside .venv and does nothing while they are unchanged. Works on Windows too.
+
+When Node.js is on PATH it also installs the MCP clients the interoperability
+tests run (interop/package-lock.json, into interop/node_modules), the same way:
+once, then nothing while the lock is unchanged. Without Node.js it says so and
+goes on; those tests then say that Node.js is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".workshop-installed"
+PINNED = [ROOT / "pyproject.toml", ROOT / "requirements.lock"]
+INTEROP = ROOT / "interop"
+NODE_STAMP = INTEROP / "node_modules" / ".workshop-installed"
+NODE_PINNED = [INTEROP / "package.json", INTEROP / "package-lock.json"]
+
+
+def venv_python() -> Path:
+    scripts = "Scripts" if sys.platform == "win32" else "bin"
+    return VENV / scripts / ("python.exe" if sys.platform == "win32" else "python")
+
+
+def fingerprint(paths: list[Path] = PINNED) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def run(*command: str | Path, cwd: Path | None = None) -> None:
+    print("+", " ".join(str(part) for part in command), flush=True)
+    subprocess.run([str(part) for part in command], check=True, cwd=cwd)
+
+
+def main() -> int:
+    status = setup_venv()
+    setup_node_clients()
+    return status
+
+
+def setup_node_clients() -> None:
+    """npm ci in interop/, once per lock; skipped, with a message, without Node.js."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        print("Node.js/npm not found: skipping the MCP clients in interop/ "
+              "(tests/test_interop.py will say Node.js is missing).")
+        return
+    if NODE_STAMP.exists() and NODE_STAMP.read_text() == fingerprint(NODE_PINNED):
+        print("interop/node_modules is up to date.")
+        return
+    try:
+        # Exactly the lock's versions, runtime dependencies only; from the npm cache when it can.
+        run(npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", cwd=INTEROP)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"Could not install interop/node_modules ({error}); the interoperability tests will fail "
+              "until `make setup` succeeds (it needs the npm registry once).")
+        return
+    NODE_STAMP.write_text(fingerprint(NODE_PINNED))
+    print("interop/node_modules is ready.")
+
+
+def setup_venv() -> int:
+    if STAMP.exists() and STAMP.read_text() == fingerprint() and venv_python().exists():
+        print(".venv is up to date.")
+        return 0
+    if not venv_python().exists():
+        print(f"Creating {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    python = venv_python()
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+        "-r", ROOT / "requirements.lock")
+    # Make `workshop` and `grader` importable from .venv without a build step:
+    # a .pth file puts the repository root on sys.path.
+    site_packages = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    Path(site_packages, "secure_mcp_workshop.pth").write_text(str(ROOT) + "\n")
+    # The notebooks' kernel lives inside .venv, not in the user's home folder.
+    run(python, "-m", "ipykernel", "install", "--prefix", VENV, "--name", "secure-mcp-workshop",
+        "--display-name", "Secure MCP workshop (.venv)")
+    STAMP.write_text(fingerprint())
+    print(".venv is ready.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""What every loop command shares: where the student's work is, where the progress file is."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.text import Text
+
+from grader.stages import EXERCISES, Stage, load_stages, stage_by_id
+
+from course.loop import screen
+from course.loop.grading import Check, Verdict, digest, grade, is_solutions
+from course.loop.state import Progress, now, state_path
+
+
+def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("WORKSHOP_WORKDIR", EXERCISES)),
+                        help="the folder laid out like exercises/ (default: exercises)")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="the progress file (default: $WORKSHOP_STATE or .workshop/progress.json)")
+    return parser
+
+
+def load(options: argparse.Namespace) -> tuple[Path, Progress]:
+    return options.workdir.resolve(), Progress.load(state_path(options.state))
+
+
+def pick_stage(name: str | None, what: str) -> Stage:
+    if not name:
+        raise SystemExit(f"Say which stage: make {what} STAGE=01 (`make stages` lists them).")
+    try:
+        return stage_by_id(name)
+    except KeyError as error:
+        raise SystemExit(error.args[0]) from None
+
+
+def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Verdict,
+           show_closing: bool = True) -> tuple[bool, bool]:
+    """Write a verdict into the diary (not for the reference solutions).
+
+    Returns (the stage's first pass, the last stage's first pass); on the latter the closing
+    message is shown, unless the caller wants to show it itself (after clearing the screen).
+    """
+    if is_solutions(workdir) or (verdict.error and not verdict.checks):
+        return False, False
+    first = progress.record(stage.id, verdict.passed, verdict.summary)
+    if verdict.digest and not verdict.error:
+        failure = verdict.first_failure
+        progress.stage(stage.id)["last_verdict"] = {
+            "digest": verdict.digest, "passed": verdict.passed, "summary": verdict.summary,
+            "first_failure": asdict(failure) if failure else None}
+    stages = load_stages()
+    if all(progress.passed(each.id) for each in stages) and not progress.data.get("finished_at"):
+        progress.data["finished_at"] = now()
+        progress.save()
+        if show_closing:
+            screen.closing(console, stages)
+        return first, True
+    progress.save()
+    return first, False
+
+
+def remembered(progress: Progress, workdir: Path, stage: Stage) -> Verdict | None:
+    """The last verdict, if the stage folder (and stages.toml) hold exactly what was graded then."""
+    last = progress.data["stages"].get(stage.id, {}).get("last_verdict")
+    if not last or last.get("digest") != digest(workdir / stage.id):
+        return None
+    try:
+        checks = [Check(**last["first_failure"])] if last.get("first_failure") else []
+    except TypeError:  # written by another version of the loop
+        return None
+    return Verdict(stage.id, 0 if last.get("passed") else 1, checks, digest=last["digest"],
+                   remembered_summary=last.get("summary", ""))
+
+
+def verdict_for(console, progress: Progress, workdir: Path, stage: Stage, why: str) -> Verdict:
+    """The verdict on the files as they are: remembered if they did not change since, else graded now."""
+    verdict = remembered(progress, workdir, stage)
+    if verdict is not None:
+        console.print(Text(f"(your {stage.id} files have not changed since they were last graded)", style="dim"))
+        return verdict
+    console.print(Text(f"Grading {stage.id} {why}...", style="dim"))
+    verdict = grade(stage, workdir)
+    record(console, progress, workdir, stage, verdict)
+    return verdict

@@ -1,0 +1,68 @@
+"""Run a stage's server or its agent by hand, on the port the lesson uses.
+
+    python -m course.run serve 01 [--workdir exercises|solutions]
+    python -m course.run agent 01 [--workdir exercises|solutions]
+    python -m course.run keys 05 [--workdir ...] -- issue --client alice --tools get_forecast
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.stages import ROOT, stage_by_id
+
+# Secrets a stage's server reads besides API_KEY (the grader prepares its own: grader/stage_env.py).
+ALSO_READS = {"05-key-management": ["KEY_PEPPER"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["serve", "agent", "keys"])
+    parser.add_argument("stage", help="stage id or number, e.g. 01")
+    parser.add_argument("--workdir", default="exercises", help="exercises (default) or solutions")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed = argv[argv.index("--") + 1:] if "--" in argv else []  # for keys: what `python -m keys` gets
+    options = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    stage = stage_by_id(options.stage)
+    folder = (ROOT / options.workdir / stage.id) if not Path(options.workdir).is_absolute() \
+        else Path(options.workdir) / stage.id
+    # Nothing here invents a key: the server reads API_KEY from your environment (or a .env
+    # file in the folder you start it from) and refuses to start without one.
+    env = dict(os.environ)
+    from_file = any((place / ".env").is_file() for place in [folder, *folder.parents])
+    if stage.key_from_env and not env.get("API_KEY") and not from_file:
+        print("API_KEY is not set. Choose a key once and use it in both terminals:\n"
+              "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
+    for name in ALSO_READS.get(stage.id, ()):
+        if not env.get(name) and not from_file:
+            print(f"{name} is not set. Choose one once; the server and `make keys` need the same:\n"
+                  f"  export {name}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
+    if options.what == "keys":
+        command = [sys.executable, "-m", "keys", *passed]
+    elif options.what == "serve":
+        command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
+        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")
+    else:
+        command = [sys.executable, stage.client]
+        if stage.key_from_env and not env.get("API_KEY"):
+            # The server reads a .env file in its folder or above (python-dotenv); the client
+            # does not, so hand it the same key, as an exported one would be. Never printed.
+            from dotenv import dotenv_values
+
+            found = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
+            key = dotenv_values(found).get("API_KEY") if found else None
+            if key:
+                env["API_KEY"] = key
+    try:
+        return subprocess.call(command, cwd=folder, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

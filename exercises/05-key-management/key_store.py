@@ -1,0 +1,231 @@
+"""The key store: one row per key in SQLite, holding a keyed hash of the key, never the key.
+
+    KEYS_DB=keys.db KEY_PEPPER=... python -m keys issue --client alice --tools get_forecast
+
+Why HMAC-SHA256 with a pepper, and not bcrypt or Argon2? Those are slow on
+purpose, to make guessing *passwords* (which people choose, and which are weak)
+expensive. Our keys are 190 random bits: nobody can enumerate them, at any hash
+speed, so a slow hash would only cost every request tens of milliseconds of CPU
+(a gift to anyone who wants to overload the server). The pepper, a secret that
+lives in the server's environment and not in the database, means a stolen
+database alone cannot even check a guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from key_format import ParsedKey, new_key
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id       TEXT PRIMARY KEY,
+    client       TEXT NOT NULL,
+    secret_hash  BLOB NOT NULL,            -- HMAC-SHA256(pepper, key): never the key itself
+    tools        TEXT NOT NULL,            -- JSON list of the tools the key may call; ["*"]: all of them
+    created_at   REAL NOT NULL,            -- Unix time, like every time below
+    expires_at   REAL,                     -- NULL: never expires
+    revoked_at   REAL,                     -- NULL: not revoked
+    replaced_by  TEXT,                     -- the successor, once the key was rotated
+    uses         INTEGER NOT NULL DEFAULT 0,
+    last_used_at REAL
+)
+"""
+
+# Compared against when the key id is unknown, so an unknown id costs the same work as a known one.
+NO_SUCH_KEY = bytes(32)
+
+
+class KeyRefused(Exception):
+    """The presented key does not let its bearer in. `reason` is one of: invalid, revoked, expired."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as far as the server knows: what the guard hands to the MCP layer."""
+
+    key_id: str
+    client: str
+    tools: frozenset[str]
+
+    def may_call(self, tool: str) -> bool:
+        return "*" in self.tools or tool in self.tools
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    client: str
+    tools: tuple[str, ...]
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    replaced_by: str | None
+    uses: int
+    last_used_at: float | None
+
+    def status(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+def digest(pepper: bytes, key: str) -> bytes:
+    """The keyed hash of a whole key: 32 bytes, whatever the key's length."""
+    # TODO: return the HMAC-SHA256 of the key (as bytes), keyed with the pepper: hmac.new(...).digest().
+    raise NotImplementedError("digest is a TODO in key_store.py")
+
+
+def require_pepper() -> bytes:
+    """The pepper from the environment. Without one, refuse to go on: fail closed."""
+    pepper = os.environ.get("KEY_PEPPER", "").strip()
+    if len(pepper) < 16:
+        sys.exit(
+            "KEY_PEPPER is not set (or shorter than 16 characters). It keys the hashes of the API keys;\n"
+            "choose one, keep it out of the database and out of git, and give the server and `python -m keys`\n"
+            "the same one, for example:\n"
+            "  export KEY_PEPPER=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return pepper.encode()
+
+
+class KeyStore:
+    """API keys in an SQLite file, opened on first use (in each process that uses it)."""
+
+    def __init__(self, path: str, pepper: bytes | None = None) -> None:
+        self.path, self.pepper = path, pepper
+        self._db: sqlite3.Connection | None = None
+
+    @classmethod
+    def from_env(cls, *, need_pepper: bool = True) -> "KeyStore":
+        return cls(os.environ.get("KEYS_DB", "keys.db"), require_pepper() if need_pepper else None)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            if not os.path.exists(self.path):  # readable by its owner only, from the first byte
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            # Autocommit: every statement is its own transaction unless we BEGIN one.
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA busy_timeout = 10000")  # wait for another process's write, do not fail
+            # Write-ahead log: readers never wait for a writer, and a writer never waits for readers.
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(SCHEMA)
+            db.row_factory = sqlite3.Row
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- checking a key (the server, on every request) ------------------------------------
+
+    def authenticate(self, key: ParsedKey, now: float | None = None) -> Caller:
+        """The caller a well-formed key belongs to, or KeyRefused.
+
+        One indexed read per request, so a revocation is seen by the next request,
+        in every worker process, with nothing to invalidate.
+        """
+        now = time.time() if now is None else now
+        row = self.db.execute(
+            "SELECT key_id, client, secret_hash, tools, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
+            (key.key_id,),
+        ).fetchone()
+        # TODO: compare digest(self.pepper, key.full) with the row's secret_hash using hmac.compare_digest.
+        #       When there is no row, compare against NO_SUCH_KEY all the same (the same work either way),
+        #       and refuse with KeyRefused("invalid"); a digest that does not match is "invalid" too.
+        # TODO: the right key, but revoked_at is set: KeyRefused("revoked");
+        #       expires_at is set and not after `now`: KeyRefused("expired").
+        # TODO: return Caller(key_id=..., client=..., tools=frozenset(json.loads(row["tools"]))).
+        raise NotImplementedError("authenticate is a TODO in key_store.py")
+
+    def record_use(self, key_id: str, now: float | None = None) -> None:
+        """Count a request. The increment happens inside SQLite, so two processes never lose one."""
+        self.db.execute("UPDATE api_keys SET uses = uses + 1, last_used_at = ? WHERE key_id = ?",
+                        (time.time() if now is None else now, key_id))
+
+    # -- managing keys (the CLI) ------------------------------------------------------------
+
+    def issue(self, client: str, tools: list[str], expires_at: float | None = None) -> tuple[KeyRecord, str]:
+        """A new key for CLIENT. Returns its record and the full key, which is not kept anywhere."""
+        if self.pepper is None:
+            raise ValueError("issuing a key needs the pepper")
+        while True:
+            key_id, key = new_key()
+            try:
+                self.db.execute(
+                    "INSERT INTO api_keys (key_id, client, secret_hash, tools, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (key_id, client, digest(self.pepper, key), json.dumps(sorted(set(tools))), time.time(),
+                     expires_at),
+                )
+                return self.get(key_id), key
+            except sqlite3.IntegrityError:  # the same random id twice: astronomically rare, try again
+                continue
+
+    def rotate(self, key_id: str, grace: float, expires_at: float | None = None) -> tuple[KeyRecord, str]:
+        """A successor with the same client and tools; the old key keeps working for GRACE seconds at most.
+
+        Both keys are valid during the grace period: deploy the new key to the client, and
+        nothing breaks while the old one is still in use somewhere.
+        """
+        with self.transaction():
+            old = self.get(key_id)
+            if old.status() != "active":
+                raise ValueError(f"key {key_id} is {old.status()}: issue a new key instead")
+            new, key = self.issue(old.client, list(old.tools), expires_at)
+            ends = time.time() + grace
+            self.db.execute(
+                "UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?), ?), replaced_by = ? WHERE key_id = ?",
+                (ends, ends, new.key_id, key_id),
+            )
+        return self.get(new.key_id), key
+
+    @contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE takes the write lock up front: another process waits (busy_timeout), never half-sees."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def revoke(self, key_id: str) -> KeyRecord:
+        self.get(key_id)
+        self.db.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
+                        (time.time(), key_id))
+        return self.get(key_id)
+
+    def get(self, key_id: str) -> KeyRecord:
+        row = self.db.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no key with id {key_id!r}")
+        return _record(row)
+
+    def all(self) -> list[KeyRecord]:
+        return [_record(row) for row in self.db.execute("SELECT * FROM api_keys ORDER BY created_at")]
+
+
+def _record(row: sqlite3.Row) -> KeyRecord:
+    return KeyRecord(key_id=row["key_id"], client=row["client"], tools=tuple(json.loads(row["tools"])),
+                     created_at=row["created_at"], expires_at=row["expires_at"], revoked_at=row["revoked_at"],
+                     replaced_by=row["replaced_by"], uses=row["uses"], last_used_at=row["last_used_at"])

@@ -1,0 +1,199 @@
+"""Bearer token authentication and scopes, as a pure ASGI middleware.
+
+It sits where stage 04's ApiKeyAuthMiddleware sat, in front of the MCP app, and
+answers the way the MCP authorization specification (RFC 6750 and RFC 9728)
+asks a resource server to answer:
+
+- no token:            401, `WWW-Authenticate: Bearer resource_metadata="...", scope="..."`
+                       (no error code: RFC 6750 section 3.1)
+- a token it refuses:  401, the same challenge with `error="invalid_token"`
+- a token that lacks a scope: 403, `error="insufficient_scope"` and every scope needed
+
+A request it lets through carries the verified token where the MCP SDK looks
+for it: scope["user"] (sessions are bound to that principal) and scope["auth"].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from starlette.authentication import AuthCredentials
+
+from protected_resource import metadata_url, resource_url
+
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a tool call is small; refuse to buffer more than this
+
+
+class BearerAuthMiddleware:
+    """Require a valid bearer token on every path under `protected_paths`, and the scopes each call needs."""
+
+    def __init__(self, app, *, verifier_for: Callable[[str], TokenVerifier], required_scopes: list[str],
+                 tool_scopes: Mapping[str, list[str]], protected_paths: list[str] | None = None,
+                 resource: str | None = None, endpoint: str = "/mcp") -> None:
+        self.app = app
+        self.verifier_for = verifier_for  # resource URL -> the verifier that expects it as audience
+        self.required_scopes = list(required_scopes)  # needed for any request at all
+        self.tool_scopes = dict(tool_scopes)  # tool name -> every scope calling it needs
+        self.protected_paths = protected_paths or [endpoint]
+        self.resource, self.endpoint = resource, endpoint
+        self._verifiers: dict[str, TokenVerifier] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not self._is_protected(scope):
+            await self.app(scope, receive, send)
+            return
+
+        token = bearer_token(scope)
+        if token is None:
+            # No credentials (or not in the Authorization header): a challenge, no error code.
+            await self._challenge(scope, send, 401, None, "Authentication required: send an access token "
+                                  "in the Authorization header (Bearer).", self.required_scopes)
+            return
+
+        access = await self._verifier(scope).verify_token(token)
+        if access is None:
+            await self._challenge(scope, send, 401, "invalid_token", "The access token is invalid, expired, "
+                                  "or not meant for this server.", self.required_scopes)
+            return
+        if not has_scopes(access, self.required_scopes):
+            await self._challenge(scope, send, 403, "insufficient_scope", "The access token lacks a scope "
+                                  "this server needs.", self.required_scopes)
+            return
+
+        if scope["method"] == "POST":
+            body = await read_body(receive)
+            if body is None:
+                await _json(send, 413, {"detail": "Request body too large."})
+                return
+            # TODO: the scopes of each tool this request calls. For every name in tools_called(body),
+            #       needed = self.scopes_for_tool(name); when the token lacks any of them
+            #       (has_scopes), answer with self._challenge(scope, send, 403, "insufficient_scope",
+            #       <a description that names the tool>, needed) and return: the 403 names every
+            #       scope the tool needs, so the client can ask for exactly those.
+            receive = replay(body, receive)
+
+        # Where the SDK looks: the session manager binds a new session to this user
+        # and refuses the session to anyone else; get_access_token() reads it in tools.
+        scope["user"] = AuthenticatedUser(access)
+        scope["auth"] = AuthCredentials(access.scopes)
+        await self.app(scope, receive, send)
+
+    def scopes_for_tool(self, tool: str) -> list[str]:
+        """Every scope calling TOOL needs. A tool nobody listed needs a scope nobody has: fail closed."""
+        return self.tool_scopes.get(tool, [*self.required_scopes, f"tool:{tool}"])
+
+    def _verifier(self, scope) -> TokenVerifier:
+        audience = resource_url(scope, self.resource, self.endpoint)
+        if audience not in self._verifiers:
+            if len(self._verifiers) >= 16:  # one or two in practice; never let requests grow it without bound
+                self._verifiers.clear()
+            self._verifiers[audience] = self.verifier_for(audience)
+        return self._verifiers[audience]
+
+    def _is_protected(self, scope) -> bool:
+        # Behind a reverse proxy, scope["path"] includes scope["root_path"]: route on what is left.
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):] or "/"
+        return any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in self.protected_paths)
+
+    async def _challenge(self, scope, send, status: int, error: str | None, description: str,
+                         scopes: list[str]) -> None:
+        await _json(send, status, {"error": error, "error_description": description} if error
+                    else {"detail": description},
+                    challenge=www_authenticate(error, description if error else None, scopes,
+                                               metadata_url(scope, self.resource, self.endpoint)))
+
+
+def www_authenticate(error: str | None, description: str | None, scopes: list[str], metadata: str) -> str:
+    """The Bearer challenge (RFC 6750 section 3), pointing at the metadata (RFC 9728 section 5.1)."""
+    # TODO: build the challenge from auth-params, name="value", joined with ", " after "Bearer ":
+    #       - error and error_description, only when error is set (a token was presented);
+    #         a request without any token gets no error code (RFC 6750 section 3.1);
+    #       - resource_metadata: where the client finds this server's metadata (RFC 9728);
+    #       - scope: the scopes, space-separated.
+    #       e.g. Bearer error="invalid_token", error_description="...", resource_metadata="...", scope="a b"
+    return "Bearer"
+
+
+def bearer_token(scope) -> str | None:
+    """The token from `Authorization: Bearer <token>`, and from nowhere else.
+
+    Not from the query string (it lands in access logs, browser history and the
+    Referer header; the MCP specification forbids it), not from a cookie or another
+    header. Two Authorization headers are refused: layers disagree on which one counts.
+    """
+    values = [value for name, value in scope["headers"] if name == b"authorization"]
+    if len(values) != 1:
+        return None if not values else ""  # "" is a token, and an invalid one
+    scheme, _, token = values[0].decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def has_scopes(access: AccessToken, needed: list[str]) -> bool:
+    return set(needed) <= set(access.scopes)
+
+
+def tools_called(body: bytes) -> list[str]:
+    """The names of the tools a JSON-RPC body calls (tools/call), in either protocol era.
+
+    The body is what the server will run, so the scope check reads the body, not a
+    header that merely describes it.
+    """
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return []  # not JSON: the MCP app answers with a parse error, and runs nothing
+    messages = message if isinstance(message, list) else [message]
+    names = []
+    for item in messages:
+        if isinstance(item, dict) and item.get("method") == "tools/call":
+            params = item.get("params")
+            name = params.get("name") if isinstance(params, dict) else None
+            names.append(name if isinstance(name, str) else "")
+    return names
+
+
+async def read_body(receive) -> bytes | None:
+    """The whole request body, or None when it is larger than MAX_BODY_BYTES."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive):
+    """A receive() that hands the app the body already read, then whatever comes next (a disconnect)."""
+    sent = False
+
+    async def receive_again():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again
+
+
+async def _json(send, status: int, content: dict, challenge: str | None = None) -> None:
+    body = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if challenge:
+        headers.append((b"www-authenticate", challenge.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,561 @@
+"""Stage 05: a key per client from a key store, stored hashed, rotated, limited per tool, rate-limited, audited.
+
+Each server (the student's and the reference) starts on a fresh key database
+with its own pepper (grader/stage_env.py). The checks issue, rotate and revoke
+keys with the stage's own CLI (`python -m keys`, run in the stage folder with
+that server's environment) and send every request to the running servers.
+Requests that should fail each come from their own client address (uvicorn
+takes it from X-Forwarded-For when the request comes from 127.0.0.1), so the
+failure counters of one check never spill into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import ClientSession
+
+from grader import attacks
+from grader.checks.common import credential_params, test_imports, test_server_starts  # noqa: F401  (run first)
+from grader.compare import expect_like_reference, secret_slices
+from grader.harness import Finished, Server, ServerDidNotStart, run_python
+from grader.mcp_session import _explain, _with_client
+from grader.probes import Answer, Probe, ensure_answering, send, tail
+from grader.stages import ROOT
+from grader.verdict import CheckFailed, blocked_by, check
+
+ACCEPT = ("Accept", "application/json, text/event-stream")
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "grader", "version": "1"}}}
+NEW_YORK = {"latitude": 40.7128, "longitude": -74.006}
+RECORDED_FORECAST = json.loads(
+    (ROOT / "workshop/recordings/nws/forecast-OKX-33,35.json").read_text())["properties"]["periods"][0]
+KEY_PATTERN = re.compile(r"\b([a-z]+_([0-9A-Za-z]+)_[0-9A-Za-z]{20,})\b")
+CLI_TIMEOUT = 30.0
+SESSION_TIMEOUT = 15.0
+MAX_FAILURES = 60  # a 429 must come before this many failed attempts (the lesson's limits: 20 and 5 a minute)
+
+_addresses = (f"198.51.{third}.{fourth}" for third in itertools.count(100) for fourth in range(1, 255))
+
+
+def fresh_address() -> str:
+    """A client address no other request used (TEST-NET-2, RFC 5737)."""
+    return next(_addresses)
+
+
+# -- the stage's own CLI ---------------------------------------------------------------------------
+
+
+@dataclass
+class Issued:
+    key: str
+    key_id: str
+    output: str
+
+
+class CliFailed(Exception):
+    def __init__(self, command: str, result: Finished) -> None:
+        super().__init__(command)
+        self.command, self.result = command, result
+
+
+def cli(server: Server, *args: str) -> Finished:
+    result = run_python(server.folder, ["-m", "keys", *args], env=server.env, timeout=CLI_TIMEOUT, label="keys")
+    if not result.ok:
+        raise CliFailed("python -m keys " + " ".join(args), result)
+    return result
+
+
+def issued_by(result: Finished) -> Issued:
+    found = KEY_PATTERN.findall(result.output)
+    if len(found) != 1:
+        raise CliFailed("(reading the key it printed)", Finished(1, "expected exactly one key in the output, got "
+                                                                    f"{len(found)}:\n{result.output}"))
+    key, key_id = found[0]
+    return Issued(key, key_id, result.output)
+
+
+def issue(server: Server, client: str, tools: str, *extra: str) -> Issued:
+    return issued_by(cli(server, "issue", "--client", client, "--tools", tools, *extra))
+
+
+@dataclass
+class Keys:
+    """The keys the checks use on one server; `problem` says why they could not all be made."""
+
+    forecast: Issued | None = None  # get_forecast and whoami
+    alerts: Issued | None = None  # get_alerts only
+    expired: Issued | None = None  # rotated with no grace: its successor is `expired_successor`
+    expired_successor: Issued | None = None
+    rotating: Issued | None = None  # rotated with a day's grace: both it and `rotating_successor` work
+    rotating_successor: Issued | None = None
+    revoked: Issued | None = None  # revoked before any check
+    to_revoke: Issued | None = None  # revoked by a check, while the server runs
+    throttled: Issued | None = None  # the target of wrong secrets
+    table: Issued | None = None  # the shared attack table's key: its near misses fail against it alone
+    unknown_key: str = ""  # well formed, with a good checksum, never issued
+    wrong_secret: str = ""  # the forecast key's id with another secret
+    problem: str = ""
+
+    def all_issued(self) -> list[Issued]:
+        return [value for value in vars(self).values() if isinstance(value, Issued)]
+
+
+# Keys made with the stage's own key_format, never issued: one with a fresh id, one per id given.
+FORGE = """
+import sys
+from key_format import new_key
+print(new_key()[1])
+for key_id in sys.argv[1:]:
+    print(new_key(key_id=key_id)[1])
+"""
+
+
+def forge(server: Server, *key_ids: str) -> list[str]:
+    made = run_python(server.folder, ["-c", FORGE, *key_ids], env=server.env, timeout=CLI_TIMEOUT, label="forge")
+    lines = made.output.split()
+    if not made.ok or len(lines) != 1 + len(key_ids):
+        raise CliFailed("python -c 'from key_format import new_key; print(new_key()[1])'", made)
+    return lines
+
+
+def make_keys(server: Server) -> Keys:
+    keys = Keys()
+    try:
+        keys.unknown_key = forge(server)[0]
+        keys.forecast = issue(server, "forecaster", "get_forecast,whoami")
+        keys.alerts = issue(server, "alerter", "get_alerts")
+        keys.expired = issue(server, "rotated-at-once", "*")
+        keys.expired_successor = issued_by(cli(server, "rotate", keys.expired.key_id, "--grace", "0"))
+        keys.rotating = issue(server, "rotated-with-grace", "*")
+        keys.rotating_successor = issued_by(cli(server, "rotate", keys.rotating.key_id, "--grace", "1d"))
+        keys.revoked = issue(server, "revoked", "*")
+        cli(server, "revoke", keys.revoked.key_id)
+        keys.to_revoke = issue(server, "revoked-while-running", "*")
+        keys.throttled = issue(server, "guessed-at", "*")
+        keys.table = issue(server, "attack-table", "*")
+        keys.wrong_secret = forge(server, keys.forecast.key_id)[1]
+    except CliFailed as failed:
+        output = failed.result.output
+        for issued in keys.all_issued():
+            output = output.replace(issued.key, "<a key>")
+        keys.problem = f"`{failed.command}` in {server.folder.name}/ failed:\n{tail(output, 15)}"
+    return keys
+
+
+@pytest.fixture(scope="module")
+def keys(student, reference) -> dict[str, Keys]:
+    """Issue every key the checks need, on both servers at once."""
+    with ThreadPoolExecutor(2) as pool:
+        mine, theirs = pool.map(make_keys, [student, reference])
+    if theirs.problem:
+        raise RuntimeError(f"grader problem: the reference CLI failed: {theirs.problem}")
+    return {"student": mine, "reference": theirs}
+
+
+def need(keys: Keys, stage, *names: str) -> list[Issued]:
+    """The named keys, or a failed check that shows why the CLI could not make them."""
+    if keys.problem or any(getattr(keys, name) is None for name in names):
+        raise CheckFailed(sent="python -m keys issue --client NAME --tools TOOLS (and rotate, revoke)",
+                          got=keys.problem or "no key", expected="a key printed once per issue, exit status 0",
+                          hint=stage.hint("hashing"))
+    return [getattr(keys, name) for name in names]
+
+
+# -- requests ----------------------------------------------------------------------------------------
+
+
+def initialize(key: str | bytes | None, note: str, *, address: str | None = None) -> Probe:
+    headers = [ACCEPT, ("X-Forwarded-For", address or fresh_address())]
+    if key is not None:
+        headers.append(("X-API-Key", key))
+    return Probe("POST", "/mcp", tuple(headers), INITIALIZE, note=note)
+
+
+def crashed(got: Answer, probe: Probe, server: Server, stage) -> None:
+    if got.status >= 500:
+        raise CheckFailed(sent=probe.describe(),
+                          got=f"{got.describe()}\nthe server's log ends:\n{tail(server.log(), 12)}",
+                          expected="401 for a key that does not let its bearer in, 200 for one that does",
+                          hint=stage.hint("hashing"))
+
+
+def judge(mine: Probe, theirs: Probe, student: Server, reference: Server, stage, *, let_in_hint: str,
+          keep_out_hint: str) -> None:
+    got, expected = send(student, mine), send(reference, theirs)
+    crashed(got, mine, student, stage)
+    expect_like_reference(mine, got, expected, let_in_hint=let_in_hint, keep_out_hint=keep_out_hint,
+                          log=student.log(), challenge_hint=stage.hint("challenge"))
+
+
+@dataclass
+class McpRun:
+    tools: list[str] = field(default_factory=list)
+    calls: list[tuple[bool, str]] = field(default_factory=list)  # (succeeded, text or error) per call
+    error: str = ""
+
+    def describe(self) -> str:
+        if self.error:
+            return f"the session failed: {self.error}"
+        shown = ", ".join(f"{'ok' if ok else 'error'}: {text[:160]!r}" for ok, text in self.calls)
+        return f"tools/list {self.tools}" + (f"; calls: {shown}" if shown else "")
+
+
+async def _mcp(url: str, key: str, calls: list[tuple[str, dict]]) -> McpRun:
+    run = McpRun()
+    try:
+        async with asyncio.timeout(SESSION_TIMEOUT):
+            client = httpx2.AsyncClient(headers={"X-API-Key": key}, timeout=httpx2.Timeout(5.0, read=SESSION_TIMEOUT))
+            async with _with_client(client, url) as streams:
+                async with ClientSession(*streams[:2]) as session:
+                    await session.initialize()
+                    run.tools = sorted(tool.name for tool in (await session.list_tools()).tools)
+                    for tool, arguments in calls:
+                        try:
+                            result = await session.call_tool(tool, arguments)
+                        except Exception as error:  # a JSON-RPC error: the call was refused
+                            run.calls.append((False, str(getattr(error, "message", "") or error)))
+                            continue
+                        text = "\n".join(getattr(part, "text", "") for part in result.content)
+                        run.calls.append((not result.is_error, text))
+    except TimeoutError:
+        run.error = f"no progress within {SESSION_TIMEOUT:.0f} s"
+    except BaseException as error:
+        if isinstance(error, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+            raise
+        run.error = _explain(error)
+    return run
+
+
+def mcp(server: Server, key: str, *calls: tuple[str, dict]) -> McpRun:
+    ensure_answering(server)
+    return asyncio.run(_mcp(server.base_url + "/mcp", key, list(calls)))
+
+
+def both(function, *pairs):
+    """FUNCTION on the student's and the reference's arguments at once."""
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda args: function(*args), pairs))
+
+
+# -- the checks --------------------------------------------------------------------------------------
+
+
+def test_issue_prints_the_key_once_and_list_never_shows_it(keys, student, stage):
+    """`python -m keys issue` prints a key (prefix, id, secret, checksum); `list` shows its id, never the key"""
+    forecast, = need(keys["student"], stage, "forecast")
+    listed = cli(student, "list").output
+    shown = [issued.key_id for issued in keys["student"].all_issued() if issued.key in listed]
+    check(forecast.key_id in listed and not shown,
+          sent="python -m keys issue --client forecaster --tools get_forecast,whoami; python -m keys list",
+          got=f"a key with id {forecast.key_id}; `list` printed:\n"
+              + tail(listed, 12).replace(forecast.key, "<the key>"),
+          expected="`list` names the key id and never prints a key", hint=stage.hint("stored_hashed"))
+
+
+def test_a_key_opens_an_mcp_session_and_gets_the_forecast(keys, student, reference, stage):
+    """a key issued for get_forecast opens an MCP session and gets the recorded forecast"""
+    mine, = need(keys["student"], stage, "forecast")
+    got, expected = both(mcp, (student, mine.key, ("get_forecast", NEW_YORK)),
+                         (reference, keys["reference"].forecast.key, ("get_forecast", NEW_YORK)))
+    wanted = RECORDED_FORECAST["detailedForecast"]
+    check(not got.error and got.calls and got.calls[0][0] and wanted in got.calls[0][1],
+          sent=f"MCP session to /mcp with X-API-Key: <the forecast key>; tools/call get_forecast {NEW_YORK}",
+          got=got.describe() + ("" if got.calls else f"\nthe server's log ends:\n{tail(student.log(), 12)}"),
+          expected=f"{expected.describe()}", hint=stage.hint("hashing"))
+
+
+def test_two_keys_with_different_rights_see_different_tools(keys, student, reference, stage):
+    """two keys with different tool rights see different tool lists, each the reference's"""
+    forecast, alerts = need(keys["student"], stage, "forecast", "alerts")
+    theirs = keys["reference"]
+    got = both(mcp, (student, forecast.key), (student, alerts.key))
+    expected = both(mcp, (reference, theirs.forecast.key), (reference, theirs.alerts.key))
+    check([run.tools for run in got] == [run.tools for run in expected] and not any(run.error for run in got),
+          sent="tools/list with a key for get_forecast,whoami, then with a key for get_alerts",
+          got=f"{got[0].describe()}; then {got[1].describe()}",
+          expected=f"{expected[0].describe()}; then {expected[1].describe()}", hint=stage.hint("rights_list"))
+
+
+def test_a_key_is_refused_a_tool_it_may_not_call(keys, student, reference, stage):
+    """a key is refused the tool it may not call, with an error that names it, while the key that may call it gets it"""
+    forecast, alerts = need(keys["student"], stage, "forecast", "alerts")
+    theirs = keys["reference"]
+    california = ("get_alerts", {"state": "CA"})
+    refused, allowed = both(mcp, (student, forecast.key, california), (student, alerts.key, california))
+    expected, _ = both(mcp, (reference, theirs.forecast.key, california), (reference, theirs.alerts.key, california))
+    ran = allowed.calls[0][1] if allowed.calls and allowed.calls[0][0] else ""
+    refusal = refused.calls[0] if refused.calls else (True, "")
+    check(not refused.error and not refusal[0] and "get_alerts" in refusal[1]
+          and (not ran or ran[:40] not in refusal[1]),
+          sent="tools/call get_alerts {'state': 'CA'} with a key for get_forecast,whoami only",
+          got=refused.describe(),
+          expected=f"an error that names the tool, and no alerts (the reference: {expected.describe()})",
+          hint=stage.hint("rights_call"))
+    check(bool(ran), sent="tools/call get_alerts {'state': 'CA'} with a key for get_alerts",
+          got=allowed.describe(), expected="the alerts for CA", hint=stage.hint("rights_call"))
+
+
+def test_a_tool_can_read_who_called_it(keys, student, stage):
+    """a tool (whoami) reads who called it: the client name and key id of the key"""
+    forecast, = need(keys["student"], stage, "forecast")
+    got = mcp(student, forecast.key, ("whoami", {}))
+    try:
+        said = json.loads(got.calls[0][1]) if got.calls and got.calls[0][0] else None
+    except ValueError:
+        said = None
+    check(isinstance(said, dict) and said.get("client") == "forecaster" and said.get("key_id") == forecast.key_id,
+          sent="tools/call whoami with the key issued for the client 'forecaster'",
+          got=got.describe(), expected=f'{{"client": "forecaster", "key_id": "{forecast.key_id}"}}',
+          hint=stage.hint("identity"))
+
+
+REFUSED = {
+    "no X-API-Key header": lambda keys: None,
+    "a key with a wrong checksum (a typo)": lambda keys: keys.unknown_key[:-1] + ("A" if keys.unknown_key[-1] != "A"
+                                                                                 else "B"),
+    "a key cut short": lambda keys: keys.unknown_key[:-8],
+    "the header twice: a well-formed key, a wrong one": lambda keys: None,
+    "a well-formed key that was never issued": lambda keys: keys.unknown_key,
+    "a real key id with another secret": lambda keys: keys.wrong_secret,
+    "a key rotated with no grace period (expired)": lambda keys: keys.expired.key,
+    "a revoked key": lambda keys: keys.revoked.key,
+}
+# The shared attack table, against a key each server issued itself. The starter refuses every key (its
+# store cannot look one up yet), so the table's refusals are not this stage's work: they still run, and
+# letting a near miss in costs the stage its share. A 429 (throttled) is as good a refusal as a 401.
+UNSCORED = {"test_credential"}
+
+
+@pytest.mark.parametrize("row", credential_params())
+def test_credential(row, session, keys, student, reference, stage):
+    """{id}: refused or let in as the reference does, with a key the server issued"""
+    mine, theirs = need(keys["student"], stage, "table")[0], need(keys["reference"], stage, "table")[0]
+    for endpoint_headers in [(ACCEPT,)]:
+        probes = [attacks.probe(row, issued.key, session.marker, "POST", "/mcp", INITIALIZE,
+                                (*endpoint_headers, ("X-Forwarded-For", fresh_address())))
+                  for issued in (mine, theirs)]
+        got, expected = send(student, probes[0]), send(reference, probes[1])
+        crashed(got, probes[0], student, stage)
+        refusals = (401, 429)
+        if expected.status in refusals and got.status in refusals and (got.status == 429 or got.challenge):
+            continue
+        hint = stage.hint("hashing")
+        expect_like_reference(probes[0], got, expected, let_in_hint=hint, keep_out_hint=hint, log=student.log(),
+                              challenge_hint=stage.hint("challenge"), secret=mine.key, leak_hint=stage.hint("leak"))
+
+
+# Refused before the key store is asked: the starter refuses these already.
+CHECKED_BEFORE_THE_STORE = {"no X-API-Key header", "a key with a wrong checksum (a typo)", "a key cut short",
+                            "the header twice: a well-formed key, a wrong one"}
+
+
+def refused_probe(name: str, keys: Keys) -> Probe:
+    if name == "the header twice: a well-formed key, a wrong one":
+        headers = (ACCEPT, ("X-Forwarded-For", fresh_address()), ("X-API-Key", keys.unknown_key),
+                   ("X-API-Key", "wrong"))
+        return Probe("POST", "/mcp", headers, INITIALIZE, note=name)
+    return initialize(REFUSED[name](keys), name)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.unscored] if name in CHECKED_BEFORE_THE_STORE
+                                               else []) for name in REFUSED])
+def test_refused_with_401_and_the_challenge(name, keys, student, reference, stage):
+    """{id} is refused with 401 and WWW-Authenticate, like the reference refuses it"""
+    if name not in CHECKED_BEFORE_THE_STORE:
+        need(keys["student"], stage, "forecast", "expired", "revoked")
+    elif not keys["student"].unknown_key:  # key_format.py itself is broken
+        need(keys["student"], stage)
+    hint = stage.hint("lifecycle" if name in ("a key rotated with no grace period (expired)", "a revoked key")
+                      else "hashing")
+    judge(refused_probe(name, keys["student"]), refused_probe(name, keys["reference"]), student, reference, stage,
+          let_in_hint=hint, keep_out_hint=hint)
+
+
+def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, reference, stage):
+    """after a rotation the successor works; the old key works through its grace period and is refused after it"""
+    rows = [("rotating", "the key rotated with a day's grace"), ("rotating_successor", "its successor"),
+            ("expired", "the key rotated with no grace"), ("expired_successor", "its successor")]
+    need(keys["student"], stage, *[name for name, _ in rows])
+    for name, words in rows:
+        judge(initialize(getattr(keys["student"], name).key, words),
+              initialize(getattr(keys["reference"], name).key, words), student, reference, stage,
+              let_in_hint=stage.hint("lifecycle"), keep_out_hint=stage.hint("lifecycle"))
+
+
+def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, student, reference, stage):
+    """a key revoked with `python -m keys revoke` is refused by the server already running, from the next request"""
+    issued, = need(keys["student"], stage, "to_revoke")
+    address = fresh_address()
+    before = send(student, initialize(issued.key, "the key, before it is revoked", address=address))
+    crashed(before, initialize(issued.key, "the key"), student, stage)
+    both(lambda server, key_id: cli(server, "revoke", key_id), (student, issued.key_id),
+         (reference, keys["reference"].to_revoke.key_id))
+    probe = initialize(issued.key, "the same key, after `python -m keys revoke`", address=address)
+    after = send(student, probe)
+    expected = send(reference, initialize(keys["reference"].to_revoke.key, "the reference's key, revoked",
+                                          address=address))
+    check(before.status == 200 and after.status == 401 and after.challenge is not None and expected.status == 401,
+          sent=f"{probe.describe()}; before the revocation it got {before.status}",
+          got=after.describe(), expected="401 Unauthorized with a WWW-Authenticate header, at once",
+          hint=stage.hint("lifecycle"))
+
+
+def fail_until_throttled(server: Server, presented, address) -> tuple[int, Answer | None, list[int]]:
+    """Send failing attempts until one gets 429; returns how many were sent, the 429 and every status seen."""
+    statuses = []
+    for attempt in range(1, MAX_FAILURES + 1):
+        got = send(server, initialize(presented(attempt), "a wrong key", address=address(attempt)))
+        statuses.append(got.status)
+        if got.status == 429:
+            return attempt, got, statuses
+        if got.status != 401:
+            break
+    return len(statuses), None, statuses
+
+
+def seen(statuses: list[int]) -> str:
+    counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
+    return ", ".join(f"{count} x {status}" for status, count in counts.items())
+
+
+def expect_throttled(got: Answer | None, sent: int, statuses: list[int], what: str, stage) -> None:
+    check(got is not None, sent=f"{what}, up to {MAX_FAILURES} times", got=seen(statuses),
+          expected=f"401s, then 429 Too Many Requests within {MAX_FAILURES} attempts", hint=stage.hint("throttle"))
+    retry = got.headers.get("retry-after", "")
+    check(retry.strip().isdigit() and int(retry) >= 1, sent=f"{what}, {sent} times",
+          got=got.describe() + (f", Retry-After: {retry}" if retry else ", no Retry-After header"),
+          expected="429 with Retry-After: a whole number of seconds, at least 1", hint=stage.hint("retry_after"))
+
+
+def test_wrong_keys_from_one_address_get_429_but_a_valid_key_from_there_gets_in(keys, student, stage):
+    """repeated wrong keys from one address get 429 with Retry-After, while a valid key from that address gets in"""
+    forecast, = need(keys["student"], stage, "forecast")
+    address = fresh_address()
+    sent, got, statuses = fail_until_throttled(student, lambda n: f"wrong-key-{n}", lambda n: address)
+    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}", stage)
+    valid = send(student, initialize(forecast.key, "a valid key", address=address))
+    check(valid.status == 200, sent=f"POST /mcp (a valid key) from {address}, right after its 429",
+          got=valid.describe(), expected="200 OK: a valid key is never throttled by failures",
+          hint=stage.hint("not_throttled"))
+
+
+def test_wrong_secrets_for_one_key_id_get_429_but_its_holder_gets_in(keys, student, stage):
+    """repeated wrong secrets for one key id, from many addresses, get 429, while the key's holder gets in"""
+    target, = need(keys["student"], stage, "throttled")
+    wrong = forge(student, target.key_id)[1]
+    sent, got, statuses = fail_until_throttled(student, lambda n: wrong, lambda n: fresh_address())
+    expect_throttled(got, sent, statuses, f"the key id {target.key_id} with a wrong secret, each from a new address",
+                     stage)
+    valid = send(student, initialize(target.key, "the right key"))
+    check(valid.status == 200, sent=f"POST /mcp (the right key for {target.key_id}) right after its 429",
+          got=valid.describe(), expected="200 OK: the key's holder is never locked out by someone else's guesses",
+          hint=stage.hint("not_throttled"))
+
+
+def test_the_client_gets_the_forecast_with_its_key(keys, student, stage, imports_ok):
+    """client.py, with a key issued for get_forecast, prints the recorded forecast"""
+    forecast, = need(keys["student"], stage, "forecast")
+    url = student.base_url + "/mcp"
+    ran = run_python(student.folder, [stage.client], env={"MCP_SERVER_URL": url, "API_KEY": forecast.key}, timeout=90,
+                     label="client")
+    wanted = RECORDED_FORECAST["detailedForecast"]
+    check(ran.ok and wanted in ran.output,
+          sent=f"MCP_SERVER_URL={url} API_KEY=<the forecast key> python {stage.client}",
+          got=f"exit status {ran.returncode}:\n{tail(ran.output.replace(forecast.key, '<the key>'))}",
+          expected=f"exit status 0 and the recorded forecast ({wanted!r})", hint=stage.hint("client"))
+
+
+AUDIT_FIELDS = {"time", "key_id", "client", "method", "tool", "outcome"}
+
+
+def test_every_mcp_request_is_in_the_audit_log(keys, student, stage):
+    """the audit log holds a JSON line per request: the tool calls allowed and refused, and the refused keys"""
+    forecast, = need(keys["student"], stage, "forecast")
+    path = Path(student.env["AUDIT_LOG"])
+    text = path.read_text(errors="replace") if path.exists() else ""
+    entries, broken = [], []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            (entries if isinstance(entry, dict) else broken).append(entry)
+        except ValueError:
+            broken.append(line)
+    mine = [entry for entry in entries if entry.get("key_id") == forecast.key_id]
+    wanted = {
+        "tools/call get_forecast, outcome ok": lambda entry: entry.get("method") == "tools/call"
+        and entry.get("tool") == "get_forecast" and entry.get("outcome") == "ok",
+        "tools/call get_alerts, with its outcome": lambda entry: entry.get("method") == "tools/call"
+        and entry.get("tool") == "get_alerts" and bool(entry.get("outcome")),
+    }
+    # The refused rows above sent this key id with another secret: that failure is written down too.
+    wanted["a request refused for a wrong secret"] = lambda entry: entry.get("tool") is None \
+        and entry.get("outcome") != "ok"
+    missing = [words for words, test in wanted.items() if not any(test(entry) for entry in mine)]
+    incomplete = [entry for entry in entries if not AUDIT_FIELDS <= set(entry)]
+    shown = "\n".join(text.splitlines()[-8:])
+    for issued in keys["student"].all_issued():
+        shown = shown.replace(issued.key, "<a key>")
+    check(text and not broken and not incomplete and not missing,
+          sent=f"every request above; then read AUDIT_LOG ({path.name})",
+          got=(f"{len(entries)} JSON lines" + (f", {len(broken)} lines that are not JSON objects" if broken else "")
+               + (f", {len(incomplete)} lacking {sorted(AUDIT_FIELDS - set(incomplete[0]))}" if incomplete else "")
+               + (f"; no line for: {'; '.join(missing)}" if missing else "") + f"; the log ends:\n{tail(shown, 8)}"),
+          expected=f"one JSON object per line with {sorted(AUDIT_FIELDS)}, for the key {forecast.key_id}: "
+                   + "; ".join(wanted), hint=stage.hint("audit"))
+
+
+def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
+    """no key (nor its secret) is in the database file, the audit log or the server's output"""
+    need(keys["student"], stage, "forecast")
+    issued = keys["student"].all_issued()
+    database = Path(student.env["KEYS_DB"])
+    places = {f"the database ({path.name})": path.read_bytes()
+              for path in sorted(database.parent.glob(database.name + "*"))}
+    audit = Path(student.env["AUDIT_LOG"])
+    places["the audit log"] = audit.read_bytes() if audit.exists() else b""
+    places["the server's output"] = "\n".join(line for line in student.log().splitlines()
+                                            if session.marker not in line).encode()
+    found = []
+    for place, content in places.items():
+        for key in issued:
+            secret = key.key.split("_")[-1]
+            if key.key.encode() in content or any(piece.encode() in content for piece in secret_slices(secret, 12)):
+                found.append(f"{place} holds the key {key.key_id} (or a piece of its secret)")
+                break
+        if session.key.encode() in content and place != "the server's output":
+            found.append(f"{place} holds the pepper")
+    check(not found, sent=f"read {', '.join(places)} after {len(issued)} keys were issued and used",
+          got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper",
+          hint=stage.hint("stored_hashed"))
+
+
+def test_a_restart_keeps_the_keys(keys, student, stage):
+    """the server started again on the same database lets the same key in (the keys live on disk)"""
+    forecast, = need(keys["student"], stage, "forecast")
+    again = Server(student.folder, stage.app, env=student.env, label="student-restarted")
+    try:
+        try:
+            again.wait_ready()
+        except ServerDidNotStart as error:
+            raise CheckFailed(sent=f"{again.where}, with the same KEYS_DB and KEY_PEPPER", got=f"{error}\n"
+                              f"{tail(again.log())}", expected="the server starts again", hint=stage.hint("starts"))
+        got = send(again, initialize(forecast.key, "the key issued before the restart"))
+        check(got.status == 200, sent=f"a second server on the same KEYS_DB; POST /mcp (the key issued before)",
+              got=got.describe(), expected="200 OK: the key is in the database, not in a process's memory",
+              hint=stage.hint("hashing"))
+    finally:
+        again.stop()
+
+
+from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

@@ -1,0 +1,557 @@
+"""Stage 06: the weather server as an OAuth 2.1 resource server, checked with every bad token.
+
+The grader is the identity provider: a fresh RS256 key pair and issuer URL per
+run (grader/tokens.py), trusted by both servers through JWKS_FILE and
+TOKEN_ISSUER. Every token is minted for the server it goes to (its audience is
+that server's exact resource URL), so the student's and the reference's answers
+can be compared row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
+from grader.harness import Server, run_python
+from grader.listener import listening_on
+from grader.mcp_session import streamable_session
+from grader.probes import Answer, Probe, ensure_answering, send, tail
+from grader.stage_env import PREPARE
+from grader.stages import ROOT
+from grader.tokens import Issuer, upstream_log
+from grader.verdict import CheckFailed, blocked_by, check, not_run
+
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
+ENDPOINT = "/mcp"
+BASE_SCOPE = "weather:read"  # the stage's contract: needed for /mcp at all
+FORECAST_SCOPES = ["weather:read", "forecast:read"]  # what get_forecast needs
+ALL_SCOPES = ["weather:read", "forecast:read", "alerts:read"]
+ACCEPT = ("Accept", "application/json, text/event-stream")
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "grader", "version": "1"}}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+NEW_YORK = {"latitude": 40.7128, "longitude": -74.006}
+RECORDED_FORECAST = json.loads(
+    (ROOT / "workshop/recordings/nws/forecast-OKX-33,35.json").read_text())["properties"]["periods"][0]
+MODERN = "2026-07-28"
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": MODERN,
+               "io.modelcontextprotocol/clientCapabilities": {}}
+
+MINTED: list[str] = []  # every token this run sent: none may show up in a server's output
+
+
+# -- who is who ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def issuer(launch) -> Issuer:
+    return Issuer.for_run()
+
+
+def resource_of(server: Server) -> str:
+    """The exact URL a client uses for the server's MCP endpoint (through the proxy, when there is one)."""
+    return f"{server.base_url}{server.root_path or ''}{ENDPOINT}"
+
+
+def metadata_url_of(server: Server) -> str:
+    return f"{server.base_url}{server.root_path or ''}{WELL_KNOWN}{ENDPOINT}"
+
+
+def subject() -> str:
+    return f"student-{secrets.token_hex(3)}"
+
+
+def bearer(token: str) -> tuple[str, str]:
+    MINTED.append(token)
+    return ("Authorization", f"Bearer {token}")
+
+
+def parse_challenge(value: str | None) -> tuple[str, dict[str, str]]:
+    """`Bearer error="x", scope="a b"` -> ("bearer", {"error": "x", "scope": "a b"})."""
+    if not value:
+        return "", {}
+    scheme, _, rest = value.strip().partition(" ")
+    params = {name.lower(): quoted if quoted or not bare else bare
+              for name, quoted, bare in re.findall(r'([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', rest)}
+    return scheme.lower(), params
+
+
+# -- the table of tokens -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """One way to present (or fail to present) a token, built for the server it goes to."""
+
+    name: str
+    build: Callable[[Issuer, str, str], tuple[Headers, str]]  # (issuer, resource, the run's API key) -> headers, query
+    hint: str  # the hint topic when a server gets this row wrong
+    let_in: bool = False
+    presents_token: bool = True  # in the Authorization header, as a bearer token
+
+
+Headers = tuple[tuple[str, str], ...]
+Build = Callable[[Issuer, str, str], tuple[Headers, str]]
+
+
+def _token(**changes) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
+        claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource, **changes)
+        return (bearer(issuer.sign(claims)),), ""
+    return build
+
+
+def _signed(how: str) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
+        claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource)
+        token = {"stranger": issuer.signed_by_a_stranger, "none": issuer.unsigned,
+                 "confusion": issuer.hmac_with_the_public_key,
+                 "rs512": lambda c: issuer.sign(c, algorithm="RS512")}[how](claims)
+        return (bearer(token),), ""
+    return build
+
+
+def _sibling(resource: str) -> str:
+    return resource.removesuffix(ENDPOINT) + "/calendar" + ENDPOINT
+
+
+def _origin(resource: str) -> str:
+    scheme, rest = resource.split("://", 1)
+    return f"{scheme}://{rest.split('/', 1)[0]}/"
+
+
+def _audience(pick: Callable[[str], str]) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
+        return (bearer(issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=pick(resource))),), ""
+    return build
+
+
+def _lower_case_scheme(issuer: Issuer, resource: str, key: str):
+    (name, value), = _token()(issuer, resource, key)[0]
+    return ((name, "bearer " + value.removeprefix("Bearer ")),), ""
+
+
+def _in_query(issuer: Issuer, resource: str, key: str):
+    token = issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=resource)
+    MINTED.append(token)
+    return (), f"access_token={token}"
+
+
+def _old_key(as_bearer: bool) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
+        return ((("Authorization", f"Bearer {key}"),) if as_bearer else (("X-API-Key", key),)), ""
+    return build
+
+
+ROWS = [
+    TokenRow("no Authorization header", lambda issuer, resource, key: ((), ""), "challenge", presents_token=False),
+    TokenRow("a valid token", _token(), "valid_token", let_in=True),
+    TokenRow("a valid token, scheme written in lower case (bearer)", _lower_case_scheme, "valid_token", let_in=True),
+    TokenRow("an expired token (5 minutes ago)", _token(lifetime=-300), "lifetime"),
+    TokenRow("a token not valid for another 5 minutes (nbf)", _token(not_before=300, lifetime=900), "lifetime"),
+    TokenRow("a token without exp", _token(omit=("exp",)), "lifetime"),
+    TokenRow("a token signed by an unknown key (under the trusted kid)", _signed("stranger"), "signature"),
+    TokenRow('an unsigned token (alg "none")', _signed("none"), "algorithm"),
+    TokenRow("HS256 signed with the server's public key (algorithm confusion)", _signed("confusion"), "algorithm"),
+    TokenRow("RS512 signed with the right key (not the pinned RS256)", _signed("rs512"), "algorithm"),
+    TokenRow("a token from another issuer", _token(issuer="https://other-issuer.grader.invalid"), "issuer"),
+    TokenRow("a token for a sibling resource (audience .../calendar/mcp)", _audience(_sibling), "audience"),
+    TokenRow("a token for the whole origin (audience http://127.0.0.1:<port>/)", _audience(_origin), "audience"),
+    TokenRow("a token without an audience", _token(omit=("aud",)), "audience"),
+    TokenRow("a valid token in the query string (?access_token=...)", _in_query, "header_only",
+             presents_token=False),
+    TokenRow("the old API key in X-API-Key", _old_key(False), "challenge", presents_token=False),
+    TokenRow("the old API key as a bearer token", _old_key(True), "signature"),
+]
+
+# What the untouched starter already gets right: shown, worth nothing.
+STARTER_PASSES = {"no Authorization header", "a valid token", "a valid token, scheme written in lower case (bearer)",
+                  "a valid token in the query string (?access_token=...)", "the old API key in X-API-Key",
+                  "the old API key as a bearer token"}
+
+
+def probe_for(row: TokenRow, issuer: Issuer, server: Server, session, body: dict = INITIALIZE) -> Probe:
+    headers, query = row.build(issuer, resource_of(server), session.key)
+    path = ENDPOINT + (f"?{query}&grader_probe={session.marker}" if query else "")
+    shown = ENDPOINT + ("?access_token=<a valid token>" if query else "")
+    return Probe("POST", path, (ACCEPT, *headers), body, note=row.name, shown_path=shown,
+                 outcome="let through" if row.let_in else "refused")
+
+
+def refused_with_a_bearer_challenge(got: Answer) -> bool:
+    return got.status == 401 and parse_challenge(got.challenge)[0] == "bearer"
+
+
+def judge_token_row(row: TokenRow, issuer: Issuer, student: Server, reference: Server, stage, session) -> None:
+    probe = probe_for(row, issuer, student, session)
+    got = send(student, probe)
+    expected = send(reference, probe_for(row, issuer, reference, session))
+    sent = probe.describe()
+    if row.let_in:
+        check(got.status == expected.status, sent=sent, got=_with_log(got, student),
+              expected=f"{expected.describe()} (as the reference answers)",
+              hint=stage.hint("crash" if got.status >= 500 else "valid_token"))
+        return
+    assert refused_with_a_bearer_challenge(expected), f"grader problem: the reference answered {expected.describe()}"
+    if got.status >= 500:
+        hint = stage.hint("crash")
+    elif got.status == 401:
+        hint = stage.hint("challenge")
+    else:
+        hint = stage.hint(row.hint)
+    check(refused_with_a_bearer_challenge(got), sent=sent, got=_with_log(got, student),
+          expected="401 Unauthorized with a `WWW-Authenticate: Bearer ...` challenge (the reference refuses it)",
+          hint=hint)
+
+
+def _with_log(got: Answer, server: Server) -> str:
+    return got.describe() + (f"\nthe server's log ends:\n{tail(server.log(), 12)}" if got.status >= 500 else "")
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.name, marks=[pytest.mark.unscored]
+                                              if row.name in STARTER_PASSES else []) for row in ROWS])
+def test_token(row, issuer, session, student, reference, stage):
+    """POST /mcp with {id}: answered like the reference"""
+    judge_token_row(row, issuer, student, reference, stage, session)
+
+
+# -- the challenge -----------------------------------------------------------------------------------
+
+
+def _challenge_check(got: Answer, expected: Answer, server: Server, *, presented: bool, sent: str, stage) -> None:
+    scheme, params = parse_challenge(got.challenge)
+    _, wanted = parse_challenge(expected.challenge)
+    problems = []
+    if got.status != 401 or scheme != "bearer":
+        problems.append(f"status {got.status} with challenge {got.challenge!r}, not 401 with a Bearer challenge")
+    if presented and params.get("error") != "invalid_token":
+        problems.append(f'error={params.get("error")!r}, not "invalid_token" (a token was presented)')
+    if not presented and "error" in params:
+        problems.append(f'error="{params["error"]}", though no token was sent (RFC 6750 section 3.1: no error code)')
+    if params.get("resource_metadata") != metadata_url_of(server):
+        problems.append(f"resource_metadata={params.get('resource_metadata')!r}, not {metadata_url_of(server)!r}")
+    if set(params.get("scope", "").split()) != set(wanted.get("scope", "").split()):
+        problems.append(f"scope={params.get('scope')!r}, not {wanted.get('scope')!r} (the scopes this server needs)")
+    check(not problems, sent=sent, got=f"{got.describe()}\n          " + "\n          ".join(problems),
+          expected=f"WWW-Authenticate: {expected.challenge} (with this server's own URL)", hint=stage.hint("challenge"))
+
+
+def test_the_401_without_a_token_points_at_the_metadata_and_names_the_scope(issuer, session, student, reference,
+                                                                            stage):
+    """the 401 without a token: a Bearer challenge with resource_metadata and scope, and no error code"""
+    row = ROWS[0]
+    got = send(student, probe_for(row, issuer, student, session))
+    expected = send(reference, probe_for(row, issuer, reference, session))
+    _challenge_check(got, expected, student, presented=False, sent=f"POST /mcp ({row.name})", stage=stage)
+
+
+def test_the_401_for_a_bad_token_says_invalid_token(issuer, session, student, reference, stage):
+    """the 401 for an expired token: error="invalid_token", resource_metadata and scope"""
+    row = ROWS[3]
+    got = send(student, probe_for(row, issuer, student, session))
+    expected = send(reference, probe_for(row, issuer, reference, session))
+    _challenge_check(got, expected, student, presented=True, sent=f"POST /mcp ({row.name})", stage=stage)
+
+
+# -- the protected resource metadata (RFC 9728) --------------------------------------------------------
+
+
+def _metadata_check(server: Server, reference: Server, issuer: Issuer, stage, where: str) -> None:
+    row = Probe("GET", WELL_KNOWN + ENDPOINT, note="no token")
+    got, expected = send(server, row), send(reference, row)
+    try:
+        document = json.loads(got.body) if got.status == 200 else None
+    except ValueError:
+        document = None
+    wanted = json.loads(expected.body)
+    problems = []
+    if not isinstance(document, dict):
+        problems.append("no JSON document")
+    else:
+        if document.get("resource") != resource_of(server):
+            problems.append(f"resource {document.get('resource')!r}, not the URL clients use: {resource_of(server)!r}")
+        if document.get("authorization_servers") != [issuer.url]:
+            problems.append(f"authorization_servers {document.get('authorization_servers')!r}, not [TOKEN_ISSUER]")
+        if document.get("bearer_methods_supported", ["header"]) != ["header"]:
+            problems.append(f"bearer_methods_supported {document.get('bearer_methods_supported')!r}, not ['header']")
+        if not set(wanted["scopes_supported"]) <= set(document.get("scopes_supported") or []):
+            problems.append(f"scopes_supported {document.get('scopes_supported')!r} lacks some of "
+                            f"{wanted['scopes_supported']!r}")
+    check(not problems, sent=f"GET {WELL_KNOWN}{ENDPOINT} {where}",
+          got=got.describe() + ("\n          " + "\n          ".join(problems) if problems else ""),
+          expected=f"200 and JSON like {expected.body} (with this server's own URL)", hint=stage.hint("metadata"))
+
+
+def test_the_metadata_names_the_exact_resource_url(issuer, student, reference, stage):
+    """GET /.well-known/oauth-protected-resource/mcp: resource is the exact URL of /mcp"""
+    _metadata_check(student, reference, issuer, stage, "")
+
+
+def test_behind_a_proxy_the_metadata_and_the_challenge_carry_the_root_path(issuer, session, behind_proxy, stage):
+    """behind a proxy (uvicorn --root-path): the metadata and the challenge name the public URLs"""
+    mine, theirs = behind_proxy
+    _metadata_check(mine, theirs, issuer, stage, f"(uvicorn --root-path {mine.root_path})")
+    row = ROWS[0]
+    got = send(mine, probe_for(row, issuer, mine, session))
+    _, params = parse_challenge(got.challenge)
+    check(got.status == 401 and params.get("resource_metadata") == metadata_url_of(mine),
+          sent=f"POST /mcp ({row.name}) to uvicorn --root-path {mine.root_path}", got=got.describe(),
+          expected=f'401 with resource_metadata="{metadata_url_of(mine)}" (the root path included)',
+          hint=stage.hint("metadata").level(3))
+
+
+@pytest.mark.unscored
+def test_behind_a_proxy_a_token_for_the_public_url_gets_in(issuer, session, behind_proxy, stage):
+    """behind a proxy: a token whose audience is the public URL (root path included) gets in"""
+    mine, theirs = behind_proxy
+    judge_token_row(ROWS[1], issuer, mine, theirs, stage, session)
+
+
+# -- scopes ---------------------------------------------------------------------------------------------
+
+
+def _open_session(server: Server, token: str) -> str:
+    opened = send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), INITIALIZE, note="a valid token"))
+    session_id = opened.headers.get("mcp-session-id")
+    if opened.status != 200 or not session_id:
+        blocked_by(f"a session could not be opened with a valid token (got {opened.describe()})")
+    send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token), ("Mcp-Session-Id", session_id)), INITIALIZED))
+    return session_id
+
+
+def _call_forecast(server: Server, token: str, era: str) -> tuple[Probe, Answer]:
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get_forecast", "arguments": NEW_YORK}}
+    if era == MODERN:
+        call["params"]["_meta"] = MODERN_META
+        headers = (ACCEPT, bearer(token), ("MCP-Protocol-Version", MODERN), ("Mcp-Method", "tools/call"),
+                   ("Mcp-Name", "get_forecast"))
+    else:
+        headers = (ACCEPT, bearer(token), ("Mcp-Session-Id", _open_session(server, token)))
+    probe = Probe("POST", ENDPOINT, headers, call, note=f"a token with only {BASE_SCOPE}, {era} era")
+    return probe, send(server, probe)
+
+
+@pytest.mark.parametrize("era", ["2025-06-18", MODERN], ids=["in a session (2025-06-18)", f"in one request ({MODERN})"])
+def test_a_tool_call_without_the_tools_scope_gets_403(era, issuer, student, reference, stage):
+    """tools/call get_forecast with a token that lacks forecast:read, {id}: 403 insufficient_scope"""
+    probe, got = _call_forecast(student, issuer.mint(subject=subject(), scopes=[BASE_SCOPE],
+                                                     audience=resource_of(student)), era)
+    _, expected = _call_forecast(reference, issuer.mint(subject=subject(), scopes=[BASE_SCOPE],
+                                                        audience=resource_of(reference)), era)
+    _, params = parse_challenge(got.challenge)
+    _, wanted = parse_challenge(expected.challenge)
+    check(got.status == 403 and params.get("error") == "insufficient_scope"
+          and set(params.get("scope", "").split()) == set(wanted["scope"].split()),
+          sent=f"tools/call get_forecast {NEW_YORK} ({probe.note})",
+          got=f"{got.status}, WWW-Authenticate: {got.challenge}" if got.status in (401, 403) else _with_log(got, student),
+          expected=f"403 with WWW-Authenticate: {expected.challenge} (every scope the tool needs)",
+          hint=stage.hint("tool_scopes"))
+
+
+def test_a_token_without_the_servers_scope_gets_403(issuer, student, reference, stage):
+    """a token without weather:read at all: 403 insufficient_scope on initialize"""
+    def ask(server):
+        token = issuer.mint(subject=subject(), scopes=["forecast:read"], audience=resource_of(server))
+        return send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), INITIALIZE, note="only forecast:read"))
+    got, expected = ask(student), ask(reference)
+    _, params = parse_challenge(got.challenge)
+    check(got.status == expected.status == 403 and params.get("error") == "insufficient_scope",
+          sent="POST /mcp initialize (a valid token with only forecast:read)", got=got.describe(),
+          expected=f"403 with WWW-Authenticate: {expected.challenge}",
+          hint=stage.hint("challenge" if got.status == 403 else "tool_scopes"))
+
+
+# -- sessions and subjects -----------------------------------------------------------------------------------
+
+
+@pytest.mark.unscored
+def test_a_valid_token_opens_a_session_and_the_tool_knows_the_subject(issuer, student, stage):
+    """a valid token opens an MCP session; whoami reports the token's subject"""
+    ensure_answering(student)
+    who = subject()
+    token = issuer.mint(subject=who, scopes=ALL_SCOPES, audience=resource_of(student))
+    got = streamable_session(resource_of(student), dict([bearer(token)]), "whoami")
+    check(got.ok and who in got.result_text,
+          sent=f"MCP session with a valid token for subject {who}: initialize, list_tools, call_tool whoami",
+          got=got.describe() + (f", result {got.result_text[:200]!r}" if got.ok else
+                                f"\nthe server's log ends:\n{tail(student.log(), 12)}"),
+          expected=f"the tools listed and whoami answering with the subject {who!r}", hint=stage.hint("session"))
+
+
+@pytest.mark.unscored
+def test_another_subjects_token_cannot_use_the_session(issuer, student, stage):
+    """a session opened by one subject is refused to another subject's valid token"""
+    ensure_answering(student)
+    alice = issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=resource_of(student))
+    mallory = issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=resource_of(student))
+    session_id = _open_session(student, alice)
+    probe = Probe("POST", ENDPOINT, (ACCEPT, bearer(mallory), ("Mcp-Session-Id", session_id)), LIST_TOOLS,
+                  note="another subject's valid token, with the first subject's Mcp-Session-Id")
+    got = send(student, probe)
+    check(got.status in (401, 403, 404), sent=probe.describe(), got=got.describe(),
+          expected="refused (the SDK answers 404 Session not found): a session id is not a credential",
+          hint=stage.hint("session"))
+
+
+MODERN_ROWS = [ROWS[0], ROWS[1], ROWS[3], ROWS[11]]
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.name, marks=[pytest.mark.unscored]
+                                              if row.name in STARTER_PASSES else []) for row in MODERN_ROWS])
+def test_every_2026_request_carries_its_own_token(row, issuer, session, student, reference, stage):
+    """a stateless 2026-07-28 tools/call whoami with {id}: answered like the reference"""
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}, "_meta": MODERN_META}}
+    modern = (("MCP-Protocol-Version", MODERN), ("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami"))
+
+    def ask(server: Server) -> tuple[Probe, Answer]:
+        probe = probe_for(row, issuer, server, session, body=call)
+        probe = Probe(probe.method, probe.path, (*probe.headers, *modern), call, note=f"{row.name}, no session",
+                      shown_path=probe.shown_path)
+        return probe, send(server, probe)
+
+    probe, got = ask(student)
+    _, expected = ask(reference)
+    good = got.status == expected.status == 200 if row.let_in else refused_with_a_bearer_challenge(got)
+    check(good, sent=probe.describe(), got=_with_log(got, student), expected=f"{expected.describe()} (as the reference)",
+          hint=stage.hint("valid_token" if row.let_in else row.hint))
+
+
+# -- no token passthrough ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.unscored
+def test_the_upstream_api_never_receives_the_clients_token(issuer, launch, student, stage):
+    """the weather API upstream never receives the client's token"""
+    ensure_answering(student)
+    token = issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=resource_of(student))
+    got = streamable_session(resource_of(student), dict([bearer(token)]), "get_forecast", NEW_YORK)
+    if not got.ok:
+        blocked_by(f"a forecast could not be fetched with a valid token ({got.describe()})")
+    log = upstream_log(launch.student_dir)
+    lines = log.read_text().splitlines() if log.is_file() else []
+    if not lines:
+        raise CheckFailed(sent="an MCP session with a valid token: call_tool get_forecast",
+                          got="the recorded NWS API received no request",
+                          expected="the tool fetches the forecast through workshop.weather.nws_client()",
+                          hint=stage.hint("passthrough"))
+    signature = token.rsplit(".", 1)[1]
+    leaked = [line for line in lines if signature in line or '"authorization"' in line.lower()]
+    check(not leaked, sent="an MCP session with a valid token: call_tool get_forecast",
+          got="the upstream received the token (or an Authorization header):\n"
+              + tail("\n".join(line.replace(token, "<the client's token>") for line in leaked), 4),
+          expected="upstream requests without the client's token", hint=stage.hint("passthrough"))
+
+
+# -- the client ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClientRuns:
+    url: str
+    right: object  # grader.harness.Finished, with a valid token
+    wrong: object  # with an expired token
+    tokens: list[str]
+    listener: object  # what reached the lesson's default port meanwhile (None: the port was taken)
+
+
+@pytest.fixture(scope="module")
+def client_runs(launch, issuer, stage, reference, imports_ok) -> ClientRuns:
+    """The student's client, twice at once against the reference server: a good token, an expired one.
+
+    Meanwhile a listener on the lesson's default port records whatever reaches it: a
+    client told to use MCP_SERVER_URL must send nothing there.
+    """
+    url = resource_of(reference)
+    good = issuer.mint(subject=subject(), scopes=FORECAST_SCOPES, audience=url)
+    expired = issuer.mint(subject=subject(), scopes=FORECAST_SCOPES, audience=url, lifetime=-300)
+    MINTED.extend([good, expired])
+    with listening_on(stage.port) as listener, ThreadPoolExecutor(2) as pool:
+        right = pool.submit(run_python, launch.student_dir, [stage.client],
+                            env={"MCP_SERVER_URL": url, "ACCESS_TOKEN": good}, timeout=90, label="client")
+        wrong = pool.submit(run_python, launch.student_dir, [stage.client],
+                            env={"MCP_SERVER_URL": url, "ACCESS_TOKEN": expired}, timeout=90, label="client")
+        return ClientRuns(url, right.result(), wrong.result(), [good, expired], listener)
+
+
+def test_the_client_sends_the_token_and_prints_the_forecast(client_runs, session, stage):
+    """client.py sends Authorization: Bearer and prints the recorded forecast"""
+    url, right = client_runs.url, client_runs.right
+    # The recorded weather carries a note new every run: only a client that asked the server has it.
+    wanted = f'{RECORDED_FORECAST["detailedForecast"]} {PREPARE[stage.id](ROOT, ROOT, session.key)["NWS_RECORDING_NOTE"]}'
+    check(right.ok and wanted in right.output,
+          sent=f"MCP_SERVER_URL={url} ACCESS_TOKEN=<a valid token> python {stage.client}",
+          got=f"exit status {right.returncode}:\n{tail(right.output)}",
+          expected=f"exit status 0 and the recorded forecast ({wanted!r}) in the output",
+          hint=stage.hint("client_header"))
+
+
+@pytest.mark.unscored
+def test_the_client_says_plainly_when_the_token_is_refused(client_runs, stage):
+    """with an expired token, client.py says the server answered 401"""
+    url, wrong = client_runs.url, client_runs.wrong
+    check(not wrong.ok and "401" in wrong.output and "Traceback" not in wrong.output,
+          sent=f"MCP_SERVER_URL={url} ACCESS_TOKEN=<an expired token> python {stage.client}",
+          got=f"exit status {wrong.returncode}:\n{tail(wrong.output)}",
+          expected="a non-zero exit and one plain line that names the 401, no traceback",
+          hint="Keep the `with plain_errors(...)` block around asyncio.run(main()) in client.py.")
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_client_keeps_the_token_to_itself(session, client_runs, reference, stage):
+    """the client prints no token, and never puts one in a URL"""
+    signatures = [token.rsplit(".", 1)[1] for token in client_runs.tokens]
+    printed = [line for run in (client_runs.right, client_runs.wrong) for line in run.output.splitlines()
+               if any(signature in line for signature in signatures)]
+    in_urls = [line for line in reference.log().splitlines()
+               if session.marker not in line and any(signature in line for signature in signatures)]
+    check(not printed and not in_urls, sent=f"python {stage.client} (twice)",
+          got=("the token in the client's output" if printed else "the token in the server's access log (a URL)"),
+          expected="the token in the Authorization header only: not printed, not in a URL", hint=stage.hint("leak"))
+
+
+@pytest.mark.unscored
+def test_the_client_sends_the_token_nowhere_else(client_runs, stage):
+    """the client sends the token to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
+    if client_runs.listener is None:
+        not_run(f"another program holds port {stage.port}, so the grader could not listen there for a stray token")
+    signatures = [token.rsplit(".", 1)[1].encode() for token in client_runs.tokens]
+    strays = [data for data in client_runs.listener.received if any(signature in data for signature in signatures)]
+    check(not strays, sent=f"python {stage.client} with MCP_SERVER_URL={client_runs.url}, "
+                           f"while 127.0.0.1:{stage.port} listened",
+          got=f"{len(strays)} request(s) to port {stage.port} carrying the token",
+          expected="nothing sent to any address but MCP_SERVER_URL", hint=stage.hint("client_destination"))
+
+
+# -- secrets stay out of the logs -------------------------------------------------------------------------------
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_no_token_appears_in_the_server_output(session, launch, student, stage):
+    """no access token appears in the server's output"""
+    signatures = {token.rsplit(".", 1)[1] for token in MINTED if token.count(".") == 2 and token.rsplit(".", 1)[1]}
+    leaked = []
+    for server in [student, *launch.extras.values()]:
+        for line in server.log().splitlines():
+            if session.marker in line:  # the grader's own token-in-the-query probe
+                continue
+            if any(signature in line for signature in signatures):
+                leaked.append(f"{server.label}: {line[:160]}")
+    check(not leaked, sent="every request above", got="a token in the server's output:\n" + tail("\n".join(leaked)),
+          expected="no line of output holds a token (no points for this stage while one does)",
+          hint="Never print or log a token: log why it was refused, not what it was.")
+
+
+from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

@@ -1,0 +1,129 @@
+"""The grader's own token issuer (stage 06 on): a fresh RS256 key pair per run, and every bad token.
+
+The servers under test trust this issuer through the environment the stage's
+PREPARE hook gives them (JWKS_FILE, TOKEN_ISSUER); the checks mint tokens with
+the private key, which never leaves the grader's run folder. Nothing here is
+fixed in advance: the issuer URL, the key and the subjects are new every run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from grader.harness import run_dir
+
+_LOCK = threading.Lock()
+_ISSUERS: dict[Path, "Issuer"] = {}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _new_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class Issuer:
+    """One run's identity provider: its URL, its key pair, and what it publishes (a JWKS file)."""
+
+    url: str
+    kid: str
+    private_key: rsa.RSAPrivateKey
+    folder: Path
+    _stranger: rsa.RSAPrivateKey | None = None
+
+    @classmethod
+    def for_run(cls) -> "Issuer":
+        """The run's issuer, created (and its JWKS written) the first time anyone asks."""
+        folder = run_dir() / "token-issuer"
+        with _LOCK:
+            if folder not in _ISSUERS:
+                folder.mkdir(parents=True, exist_ok=True)
+                issuer = cls(url=f"https://issuer-{secrets.token_hex(4)}.grader.invalid", kid=secrets.token_hex(8),
+                             private_key=_new_private_key(), folder=folder)
+                public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.private_key.public_key()))
+                public.update(kid=issuer.kid, use="sig", alg="RS256")
+                issuer.jwks_file.write_text(json.dumps({"keys": [public]}))
+                _ISSUERS[folder] = issuer
+            return _ISSUERS[folder]
+
+    @property
+    def jwks_file(self) -> Path:
+        return self.folder / "jwks.json"
+
+    @property
+    def public_pem(self) -> bytes:
+        """The public key as PEM: public, so anyone (an attacker included) has exactly these bytes."""
+        return self.private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def claims(self, *, subject: str, scopes: list[str], audience: str | list[str], lifetime: int = 300,
+               not_before: int = 0, issuer: str | None = None, omit: tuple[str, ...] = ()) -> dict:
+        now = int(time.time())
+        claims = {"iss": issuer or self.url, "sub": subject, "aud": audience, "client_id": "grader",
+                  "scope": " ".join(scopes), "iat": now, "nbf": now + not_before, "exp": now + lifetime,
+                  "jti": secrets.token_hex(8)}
+        return {name: value for name, value in claims.items() if name not in omit}
+
+    def sign(self, claims: dict, *, algorithm: str = "RS256", key: rsa.RSAPrivateKey | None = None,
+             kid: str | None = None) -> str:
+        """Signed with the run's key (or KEY), as ALGORITHM: RS256, or another RSA algorithm."""
+        return jwt.encode(claims, key or self.private_key, algorithm=algorithm,
+                          headers={"kid": kid or self.kid, "typ": "at+jwt"})
+
+    def mint(self, **claims) -> str:
+        return self.sign(self.claims(**claims))
+
+    def signed_by_a_stranger(self, claims: dict) -> str:
+        """Signed by a key nobody trusts, under the trusted key's kid."""
+        if self._stranger is None:
+            self._stranger = _new_private_key()
+        return self.sign(claims, key=self._stranger)
+
+    def unsigned(self, claims: dict) -> str:
+        """alg "none": no signature at all."""
+        return self._by_hand({"alg": "none", "typ": "JWT", "kid": self.kid}, claims, lambda data: b"")
+
+    def hmac_with_the_public_key(self, claims: dict) -> str:
+        """Algorithm confusion: HS256 "signed" with the server's public key (PEM) as the shared secret.
+
+        A verifier that lets the header pick the algorithm and hands the same key
+        material to HMAC accepts it. PyJWT refuses to sign with a PEM key as an HMAC
+        secret, so the token is put together by hand.
+        """
+        secret = self.public_pem
+        return self._by_hand({"alg": "HS256", "typ": "JWT", "kid": self.kid}, claims,
+                             lambda data: hmac.new(secret, data, hashlib.sha256).digest())
+
+    @staticmethod
+    def _by_hand(header: dict, claims: dict, signature) -> str:
+        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        return f"{signing_input}.{_b64(signature(signing_input.encode()))}"
+
+
+def upstream_log(folder: Path) -> Path:
+    """The file where the recorded NWS (workshop/weather.py) writes what the servers in FOLDER sent it."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    return Issuer.for_run().folder / f"upstream-{digest}.jsonl"
+
+
+def prepare_bearer_tokens(folder: Path, private: Path, key: str) -> dict[str, str]:
+    """The environment a stage-06 server starts with: trust the run's issuer, log the upstream."""
+    issuer = Issuer.for_run()
+    return {"JWKS_FILE": str(issuer.jwks_file), "TOKEN_ISSUER": issuer.url, "JWKS_URL": "", "MCP_RESOURCE_URL": "",
+            "TOKEN_AUDIENCE": "",
+            "NWS_REQUEST_LOG": str(upstream_log(folder))}

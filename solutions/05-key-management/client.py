@@ -1,0 +1,51 @@
+"""A weather agent that connects to the key-managed MCP server with its own API key.
+
+    API_KEY=mcpk_... python client.py      (a key from `python -m keys issue`)
+
+MCPServerStreamableHttp sends the headers in params with every request it
+makes to the endpoint: the POSTs, the GET stream and the closing DELETE.
+"""
+
+import asyncio
+import os
+import sys
+
+from agents import Agent, Runner
+from agents.mcp import MCPServerStreamableHttp
+
+from workshop.errors import plain_errors
+from workshop.models import model_for
+
+# The full MCP endpoint, and the key from the environment (never from source code).
+MCP_SERVER_URL = os.environ.get("MCP_SERVER_URL", "http://127.0.0.1:5000/mcp")
+API_KEY = os.environ.get("API_KEY", "")
+
+QUESTION = "What is the weather forecast for New York City (40.7128, -74.0060)?"
+
+# The key travels in a header, never in the URL: URLs end up in access logs.
+HEADERS = {"X-API-Key": API_KEY}
+
+
+async def main() -> None:
+    params = {
+        "url": MCP_SERVER_URL,
+        "headers": HEADERS,
+    }
+    async with MCPServerStreamableHttp(params=params, name="weather") as weather:
+        agent = Agent(
+            name="Weather Assistant",
+            instructions="You answer weather questions with the weather tools.",
+            mcp_servers=[weather],
+            # gpt-4.1 with OPENAI_API_KEY set; a deterministic offline model without it.
+            model=model_for("gpt-4.1"),
+        )
+        print(f"Question: {QUESTION}\n")
+        result = await Runner.run(agent, QUESTION)
+        print(result.final_output)
+
+
+if __name__ == "__main__":
+    if not API_KEY:
+        sys.exit("Set API_KEY to a key issued with `python -m keys issue --client NAME --tools get_forecast`.")
+    with plain_errors(MCP_SERVER_URL, HEADERS):
+        asyncio.run(main())

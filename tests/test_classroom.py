@@ -1,0 +1,261 @@
+"""`make grade-class`: a whole class graded in parallel boxes, with a gradebook, a chart and a report.
+
+One class is graded once for the module (6 students, stage 01, 2 at a time):
+two solutions (one of which also tries to write outside its copy, and to
+everyone's results), the untouched starters, one that does not import, one
+that hangs, and one that lets everyone in.
+"""
+
+import base64
+import csv
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.sandbox import MARK, detect
+from grader.stages import EXERCISES, ROOT, SOLUTIONS
+from tests.conftest import BROKEN, processes_under
+
+STAGE = "01-middleware"
+TIME_LIMIT = 45  # seconds per student: the hanging one is stopped here; the others need a fraction of it, even on a busy machine
+
+# Runs at import, in every process the grader starts from this submission: it tries to
+# change the instructor's files and the results, and carries on quietly as a solution.
+VANDAL = '''
+for _path in {paths!r}:
+    try:
+        with open(_path, "a") as _file:
+            _file.write("changed by a student")
+    except OSError:
+        pass
+'''
+
+
+def solution(folder: Path) -> Path:
+    shutil.copytree(SOLUTIONS / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder / STAGE
+
+
+def build_class(root: Path, canaries: list[Path]) -> Path:
+    submissions = root / "class"
+    solution(submissions / "solution-ada")
+    shutil.copytree(EXERCISES / STAGE, submissions / "starter" / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    for case in ("does-not-import", "lets-everyone-in"):
+        shutil.copytree(BROKEN / STAGE / case, solution(submissions / case), dirs_exist_ok=True)
+    hangs = solution(submissions / "hangs") / "main.py"
+    hangs.write_text("import time\ntime.sleep(3600)  # never imports, never binds\n" + hangs.read_text())
+    vandal = solution(submissions / "solution-bob-writes-outside") / "main.py"
+    vandal.write_text(VANDAL.format(paths=[str(path) for path in canaries]) + vandal.read_text())
+    return submissions
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def grade_the_class(root: Path) -> dict:
+    open_folder = root / "open"
+    open_folder.mkdir(mode=0o777)
+    open_folder.chmod(0o777)
+    canaries = [root / "instructor-notes.txt", open_folder / "anyone-may-write.txt"]
+    isolation = detect()
+    if isolation.namespaces and isolation.user:  # the repository itself only where the box can protect it
+        canaries.append(ROOT / "stages.toml")
+    for canary in canaries[:2]:
+        canary.write_text("the instructor's\n")
+    canaries[1].chmod(0o666)  # only the read-only mounts stand in the way here
+    results = root / "results"
+    canaries.append(results / "solution-ada.json")
+    before = {str(path): digest(path) for path in canaries if path.exists()}
+    submissions = build_class(root, canaries)
+    grading = subprocess.Popen(
+        [sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE, "--out", str(results),
+         "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+    output, _ = grading.communicate(timeout=600)
+    return {"returncode": grading.returncode, "output": output, "before": before, "pid": grading.pid,
+            "canaries": [str(path) for path in canaries]}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The class, graded once per test session, whichever xdist worker comes first (the others wait)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, above every worker's own
+    root = shared / "grade-class"
+    with open(shared / "grade-class.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "graded.json").exists():
+            root.mkdir(exist_ok=True)
+            (root / "graded.json").write_text(json.dumps(grade_the_class(root)))
+    run = json.loads((root / "graded.json").read_text())
+    assert run["returncode"] == 0, run["output"]
+    return {"results": root / "results", "output": run["output"], "before": run["before"], "pid": run["pid"],
+            "canaries": [Path(path) for path in run["canaries"]], "submissions": root / "class",
+            "isolation": detect()}
+
+
+def gradebook(graded) -> dict[str, dict]:
+    with (graded["results"] / "gradebook.csv").open() as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def test_every_student_gets_a_gradescope_json_and_a_gradebook_row(graded):
+    rows = gradebook(graded)
+    students = sorted(path.name for path in graded["submissions"].iterdir())
+    assert sorted(rows) == students, graded["output"]
+    for student in students:
+        report = json.loads((graded["results"] / f"{student}.json").read_text())
+        assert {"score", "max_score", "tests"} <= set(report), report
+        assert report["max_score"] == 20 and all({"name", "score", "status"} <= set(t) for t in report["tests"])
+        assert float(rows[student]["total"]) == report["score"] == float(rows[student][STAGE]), rows[student]
+
+
+def test_the_solutions_get_full_marks_and_the_others_less(graded):
+    rows = gradebook(graded)
+    for student in ("solution-ada", "solution-bob-writes-outside"):
+        assert float(rows[student]["total"]) == 20, (rows[student], graded["output"])
+    for student in ("starter", "does-not-import", "hangs", "lets-everyone-in"):
+        assert float(rows[student]["total"]) < 20, (rows[student], graded["output"])
+    assert float(rows["does-not-import"]["total"]) == 0
+    assert float(rows["starter"]["total"]) == 0, rows["starter"]  # honest points: an untouched starter earns nothing
+
+
+def test_the_hanging_submission_costs_its_time_limit_and_no_more(graded):
+    row = gradebook(graded)["hangs"]
+    assert "time limit" in row["note"], row
+    # Stopped at the limit, plus the moment it takes to kill its processes (not a speed goal).
+    assert TIME_LIMIT <= float(row["seconds"]) < TIME_LIMIT + 10, row
+    report = json.loads((graded["results"] / "hangs.json").read_text())
+    assert report["score"] == 0 and "time limit" in report["tests"][-1]["output"], report
+
+
+def test_a_submission_that_writes_outside_its_copy_changes_nothing(graded):
+    if not graded["isolation"].namespaces:
+        pytest.skip("no box on this machine: " + "; ".join(graded["isolation"].missing))
+    after = {str(path): digest(path) for path in graded["canaries"] if path.exists()}
+    for path, before in graded["before"].items():
+        assert after[path] == before, f"{path} was changed by a student's code"
+    ada = json.loads((graded["results"] / "solution-ada.json").read_text())
+    assert ada["score"] == 20, ada
+    # The writer itself is a working solution otherwise: its failed writes cost it nothing.
+    assert float(gradebook(graded)["solution-bob-writes-outside"]["total"]) == 20, graded["output"]
+
+
+def test_no_process_of_any_student_survives(graded):
+    assert processes_under(graded["submissions"]) == []
+    assert boxes_running(graded["pid"]) == [], "processes from a box survived"
+
+
+def test_the_output_says_how_the_students_were_isolated(graded):
+    isolation = detect()
+    assert "isolation:" in graded["output"]
+    if isolation.namespaces:
+        assert "loopback-only network" in graded["output"], graded["output"]
+    else:
+        assert "NOT AVAILABLE" in graded["output"], graded["output"]
+
+
+def test_the_png_summary_is_a_chart(graded):
+    from matplotlib import image
+
+    png = graded["results"] / "summary.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = image.imread(png)
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 400
+
+
+def test_the_html_report_holds_the_chart_the_table_and_what_came_back(graded):
+    page = (graded["results"] / "report.html").read_text()
+    chart = base64.b64encode((graded["results"] / "summary.png").read_bytes()).decode()
+    assert f"data:image/png;base64,{chart}" in page  # the same chart, inline: no file, no server
+    assert '<table id="gradebook">' in page and "addEventListener(\"click\"" in page
+    for student in gradebook(graded):
+        assert f'id="{student}"' in page, student
+    section = page.split('id="lets-everyone-in"', 1)[1].split("<section", 1)[0]
+    assert "✘" in section and "got:" in section, section[:2000]
+    assert "http://" not in page.replace("http://127.0.0.1", ""), "the report must not load anything"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("no chromium, and no root apt-get to install the Debian package `chromium`")
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    try:
+        installed = subprocess.run(install, capture_output=True, text=True, timeout=600, env=apt)
+        if installed.returncode != 0:  # package lists missing or stale (a fresh container): refresh once
+            subprocess.run(["apt-get", "update"], capture_output=True, timeout=300, env=apt)
+            installed = subprocess.run(install, capture_output=True, text=True, timeout=600, env=apt)
+    except subprocess.TimeoutExpired:
+        pytest.skip("apt-get could not install chromium within its time")
+    if installed.returncode != 0 or not shutil.which("chromium"):
+        pytest.skip(f"could not install chromium: {installed.stderr.strip()[-300:]}")
+    return shutil.which("chromium")
+
+
+def test_a_browser_renders_the_report_with_its_chart(graded, tmp_path):
+    from matplotlib import image
+
+    browser = chromium()
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,900",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         (graded["results"] / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert shot.exists(), done.stderr[-2000:]
+    pixels = (image.imread(shot)[:, :, :3] * 255).round()
+
+    def count(rgb):
+        return int(((abs(pixels - rgb)).max(axis=2) <= 12).sum())
+
+    # The histogram's blue and the failed checks' red, as the chart draws them: the
+    # inline image really rendered (look at the screenshot: it shows the chart).
+    assert count((0x3B, 0x7D, 0xD8)) > 500, f"no histogram in the screenshot {shot}"
+    assert count((0xD8, 0x55, 0x3B)) > 500, f"no failed-checks bars in the screenshot {shot}"
+    if os.environ.get("KEEP_SCREENSHOT"):
+        shutil.copy(shot, os.environ["KEEP_SCREENSHOT"])
+
+
+def boxes_running(owner: int) -> list[str]:
+    """Processes in the boxes that the grading process OWNER started (other tests may be grading too)."""
+    mark = f"{MARK}={owner}-".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(item.startswith(mark) for item in (entry / "environ").read_bytes().split(b"\0")):
+                found.append(entry.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_a_terminated_class_grading_stops_every_box_at_once(tmp_path):
+    submissions = tmp_path / "class"
+    hangs = solution(submissions / "hangs") / "main.py"
+    hangs.write_text("import time\ntime.sleep(3600)\n" + hangs.read_text())
+    grading = subprocess.Popen([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+                                "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not boxes_running(grading.pid) and time.monotonic() < deadline and grading.poll() is None:
+        time.sleep(0.1)
+    assert boxes_running(grading.pid), "no box started"
+    time.sleep(1)  # the grader inside is starting servers now
+    grading.terminate()
+    output, _ = grading.communicate(timeout=30)  # not the 300 s time limit
+    assert grading.returncode == 130 and "every box stopped" in output, output
+    assert boxes_running(grading.pid) == [], output

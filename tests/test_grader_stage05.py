@@ -1,0 +1,66 @@
+"""The grader judges stage 05 submissions right: each known mistake fails, and for its reason."""
+
+STAGE = "05-key-management"
+IN_CLEAR = "no key (nor its secret) is in the database file"
+REVOKED_ROW = "a revoked key is refused with 401"
+REVOKED_LIVE = "a key revoked with `python -m keys revoke` is refused by the server already running"
+TOOL_LISTS = "two keys with different tool rights see different tool lists"
+TOOL_CALL = "a key is refused the tool it may not call"
+THROTTLED = ["repeated wrong keys from one address get 429", "repeated wrong secrets for one key id"]
+
+
+def failed_only(run, *titles: str) -> None:
+    """Exactly the checks named fail (by the start of their titles); every other check passes."""
+    failed = [test["name"].split(": ", 1)[1] for test in run.failed()]
+    unexpected = [name for name in failed if not any(name.startswith(title) for title in titles)]
+    assert not unexpected, f"these checks failed too: {unexpected}\n{run.stdout}"
+    for title in titles:
+        assert run.check(title)["status"] == "failed", f"{title!r} did not fail:\n{run.stdout}"
+
+
+def test_a_key_stored_in_clear_is_found_in_the_database(grade_case):
+    run = grade_case(STAGE, "secret-in-clear")
+    failed_only(run, IN_CLEAR)
+    output = run.check(IN_CLEAR)["output"]
+    assert "the database" in output and "holds the key" in output, output
+
+
+def test_a_revoked_key_that_still_gets_in_is_caught(grade_case):
+    run = grade_case(STAGE, "revoked-accepted")
+    failed_only(run, REVOKED_ROW, REVOKED_LIVE)
+    assert "200" in run.check(REVOKED_ROW)["output"], run.check(REVOKED_ROW)["output"]
+
+
+def test_a_guard_that_caches_keys_misses_a_revocation_while_running(grade_case):
+    run = grade_case(STAGE, "revocation-cached")
+    failed_only(run, REVOKED_LIVE)
+    output = run.check(REVOKED_LIVE)["output"]
+    assert "before the revocation it got 200" in output and "got:      200" in output, output
+
+
+def test_rights_checked_on_call_but_not_on_list_fail_the_tool_list_check(grade_case):
+    run = grade_case(STAGE, "rights-on-call-only")
+    failed_only(run, TOOL_LISTS)
+    assert "get_alerts" in run.check(TOOL_LISTS)["output"], run.check(TOOL_LISTS)["output"]
+
+
+def test_rights_checked_on_list_but_not_on_call_fail_the_tool_call_check(grade_case):
+    run = grade_case(STAGE, "rights-on-list-only")
+    failed_only(run, TOOL_CALL)
+    output = run.check(TOOL_CALL)["output"]
+    assert "ok:" in output and "Wind Advisory" in output, output  # the tool ran for a key without the right
+
+
+def test_a_429_without_retry_after_is_caught(grade_case):
+    run = grade_case(STAGE, "throttle-without-retry-after")
+    failed_only(run, *THROTTLED)
+    for title in THROTTLED:
+        output = run.check(title)["output"]
+        assert "no Retry-After header" in output and "429" in output, output
+
+
+def test_a_correct_alternative_passes(grade_case):
+    """Digests stored as hex text, compared with secrets.compare_digest."""
+    run = grade_case(STAGE, "alt-hex-digests")
+    assert run.returncode == 0, run.stdout
+    assert run.report["score"] == run.report["max_score"]

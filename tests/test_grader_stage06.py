@@ -1,0 +1,98 @@
+"""The grader judges stage 06 submissions right: each known mistake fails, and for its reason."""
+
+from grader.stages import EXERCISES
+from tests.conftest import grade
+
+STAGE = "06-bearer-tokens"
+TOKEN = "POST /mcp with "
+
+
+def failed(run, title: str, *words: str) -> dict:
+    check = run.check(title)
+    assert check["status"] == "failed", run.stdout
+    for word in words:
+        assert word in check["output"], check["output"]
+    return check
+
+
+def passed(run, title: str) -> None:
+    check = run.check(title)
+    assert check["status"] == "passed", check["output"]
+
+
+def test_a_verifier_that_does_not_check_the_audience_lets_a_siblings_token_in(grade_case):
+    run = grade_case(STAGE, "audience-not-checked")
+    failed(run, TOKEN + "a token for a sibling resource", "200 OK", "audience")
+    failed(run, TOKEN + "a token for the whole origin", "200 OK")
+    failed(run, TOKEN + "a token without an audience", "200 OK")
+    failed(run, "a stateless 2026-07-28 tools/call whoami with a token for a sibling resource", "200 OK")
+    passed(run, TOKEN + "an expired token")  # the other checks still work
+
+
+def test_a_verifier_that_lets_the_header_choose_the_algorithm_is_caught(grade_case):
+    run = grade_case(STAGE, "algorithm-not-pinned")
+    failed(run, TOKEN + "RS512 signed with the right key", "200 OK", "algorithm")
+    # PyJWT refuses the public key as an HMAC secret, with a TypeError: the unpinned verifier crashes (500).
+    failed(run, TOKEN + "HS256 signed with the server's public key", "500")
+    passed(run, TOKEN + "a valid token: answered like the reference")
+
+
+def test_a_verifier_that_ignores_expiry_is_caught(grade_case):
+    run = grade_case(STAGE, "expiry-ignored")
+    failed(run, TOKEN + "an expired token", "200 OK", "exp")
+    failed(run, TOKEN + "a token without exp")  # let in (200), or a crash on the missing claim (500)
+    failed(run, "the 401 for an expired token")
+    failed(run, "a stateless 2026-07-28 tools/call whoami with an expired token", "200 OK")
+    passed(run, TOKEN + "a token not valid for another 5 minutes")  # nbf is still checked
+
+
+def test_hiding_tools_from_tools_list_does_not_pass_for_a_scope_check(grade_case):
+    run = grade_case(STAGE, "scope-on-tools-list-only")
+    for era in ("in a session (2025-06-18)", "in one request (2026-07-28)"):
+        failed(run, f"tools/call get_forecast with a token that lacks forecast:read, {era}", "insufficient_scope")
+    passed(run, "a token without weather:read at all")
+
+
+def test_a_token_taken_from_the_query_string_is_caught(grade_case):
+    run = grade_case(STAGE, "token-from-query")
+    check = failed(run, TOKEN + "a valid token in the query string", "200 OK", "URL")
+    assert "access_token=<a valid token>" in check["output"]  # the report never shows the token itself
+    passed(run, TOKEN + "no Authorization header")
+
+
+def test_forwarding_the_token_upstream_is_caught(grade_case):
+    run = grade_case(STAGE, "token-passthrough")
+    failed(run, "the weather API upstream never receives the client's token", "<the client's token>", "passthrough")
+    # A failed check that the starter passes is worth nothing itself, but costs its share of every point.
+    assert 0 < run.report["score"] < run.report["max_score"]
+
+
+def test_the_sdks_own_challenge_is_caught(grade_case):
+    """error="invalid_token" without a token, and no scope: what RequireAuthMiddleware sends."""
+    run = grade_case(STAGE, "sdk-challenge")
+    failed(run, "the 401 without a token", "though no token was sent", "scope=None")
+    failed(run, "the 401 for an expired token", "scope=None")
+    passed(run, TOKEN + "an expired token")
+
+
+def test_a_correct_alternative_challenge_passes(grade_case):
+    run = grade_case(STAGE, "alt-challenge-order")
+    assert run.returncode == 0, run.stdout
+    assert run.report["score"] == run.report["max_score"]
+
+
+def test_every_scored_check_fails_on_the_starter_and_every_unscored_one_passes(tmp_path):
+    run = grade(EXERCISES, STAGE, tmp_path=tmp_path)
+    tests = [test for test in run.report["tests"] if test["name"].startswith(STAGE + ":")]
+    scored = [test["name"] for test in tests if test["max_score"] > 0]
+    assert len(scored) >= 15, run.stdout
+    assert [name for name in scored if run.statuses()[name] == "passed"] == [], run.stdout
+    assert [test["name"] for test in tests if test["max_score"] == 0 and test["status"] != "passed"] == [], run.stdout
+    assert run.report["score"] == 0
+
+
+def test_a_client_that_puts_the_token_in_the_url_is_caught(grade_case):
+    run = grade_case(STAGE, "client-token-in-url")
+    failed(run, "client.py sends Authorization: Bearer", "exit status 1")
+    failed(run, "the client prints no token, and never puts one in a URL", "access log")
+    assert run.report["score"] == 0  # a token in a URL is a leak: the stage's points go with it
