@@ -61,7 +61,7 @@ TARGETS = {
 @dataclass
 class Settings:
     rounds: int = 3
-    seconds: float = 3.0  # per load run
+    seconds: float = 2.0  # per load run
     warmup: float = 1.0
     connections: int = 16
     repeat: int = 3  # verdict runs per row of one stage
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=list(BENCHES), help="run only this benchmark")
     parser.add_argument("--out", type=Path, default=OUT, help="where the tables and charts go (default bench-results/)")
     parser.add_argument("--rounds", type=int, help="guard benchmark: rounds (default 3)")
-    parser.add_argument("--seconds", type=float, help="guard benchmark: seconds per load run (default 3)")
+    parser.add_argument("--seconds", type=float, help="guard benchmark: seconds per load run (default 2)")
     parser.add_argument("--repeat", type=int, help="verdict benchmark: runs per row of one stage (default 3)")
     parser.add_argument("--repeat-all", type=int, help="verdict benchmark: runs per row of all stages (default 1)")
     parser.add_argument("--class-size", type=int, help="class benchmark: submissions (default 10)")
