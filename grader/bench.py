@@ -264,7 +264,8 @@ def grade(stage_ids: list[str], workdir: Path, *, forkserver: bool | None = None
     said = ""
     if failing:  # what the student reads first: the check, and what came back
         lines = failing["output"].strip().splitlines()
-        said = failing["name"] + ": " + next((line for line in lines if line.startswith("got:")), lines[0] if lines else "")
+        at = next((index for index, line in enumerate(lines) if line.startswith("got:")), 0)
+        said = failing["name"] + ": " + " ".join(lines[at:at + 3]) if lines else failing["name"]
     return {"seconds": took, "returncode": done.returncode, "first_failure": " ".join(said.split())}
 
 
