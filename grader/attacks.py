@@ -48,7 +48,13 @@ def _swap_case(key: str) -> str:
     return swapped if swapped != key else key + "A"
 
 
-QUERY_NAMES = ["api_key", "apikey", "key", "token", "X-API-Key"]
+QUERY_NAMES = ["api_key", "apikey", "key", "token", "X-API-Key", "access_token", "auth"]
+
+# Headers a client sets to pose as a proxy: a guard must not let them stand in for the key.
+FORGED_PROXY_HEADERS = [
+    ("X-Forwarded-For", "127.0.0.1"), ("X-Real-IP", "127.0.0.1"), ("Forwarded", "for=127.0.0.1;proto=https"),
+    ("X-Forwarded-Prefix", "/mcp"), ("X-Original-URL", "/items/"), ("X-Forwarded-Host", "localhost"),
+]
 
 KEY_ROWS: list[KeyRow] = [
     KeyRow("no X-API-Key header", lambda key: ()),
@@ -67,12 +73,14 @@ KEY_ROWS: list[KeyRow] = [
     KeyRow("the key, a comma, another value", _one(lambda key: key + ", wrong")),
     KeyRow("a non-ASCII key", _one(lambda key: "sécrét".encode())),
     KeyRow("the key with a non-ASCII byte appended", _one(lambda key: key.encode() + "é".encode())),
+    KeyRow("the key with a latin-1 no-break space appended", _one(lambda key: key.encode() + b"\xa0")),
     KeyRow("the header twice: right, wrong", lambda key: ((HEADER, key), (HEADER, "wrong"))),
     KeyRow("the header twice: wrong, right", lambda key: ((HEADER, "wrong"), (HEADER, key))),
     KeyRow("the key as a bearer token", _one(lambda key: f"Bearer {key}", "Authorization")),
     KeyRow("the key in a cookie", _one(lambda key: f"api_key={key}; X-API-Key={key}", "Cookie")),
     *[KeyRow(f"the key in the query string as {name}", lambda key: (), query=lambda key, name=name: {name: key})
       for name in QUERY_NAMES],
+    KeyRow("no key, and every header a proxy would set, claiming loopback", lambda key: tuple(FORGED_PROXY_HEADERS)),
 ]
 
 ROW_NAMES = [row.name for row in KEY_ROWS]
@@ -99,10 +107,10 @@ _ALPHABET = string.ascii_letters + string.digits + "-_.~+/= "
 def near_misses(draw, key: str) -> bytes:
     """The key after one to three random edits: insert (anywhere, ends included), delete, replace,
     change the case of a letter or of the whole key, add a non-ASCII character."""
-    value = list(key)
+    value, raw_tail = list(key), b""
     for _ in range(draw(st.integers(1, 3))):
         edit = draw(st.sampled_from(["insert", "append", "prepend", "delete", "replace", "case", "all-case",
-                                     "non-ascii"]))
+                                     "non-ascii", "latin-1"]))
         at = draw(st.integers(0, max(len(value) - 1, 0)))
         if edit == "insert":
             value.insert(draw(st.integers(0, len(value))), draw(st.sampled_from(_ALPHABET)))
@@ -121,6 +129,8 @@ def near_misses(draw, key: str) -> bytes:
                 value[index] = value[index].swapcase()
         elif edit == "all-case":
             value = list("".join(value).swapcase())
+        elif edit == "latin-1":  # a raw byte no UTF-8 text holds, as a sloppy .strip() or decode sees it
+            raw_tail += draw(st.sampled_from([b"\xa0", b"\x85", b"\xff"]))
         elif edit == "non-ascii":
             value.insert(draw(st.integers(0, len(value))), draw(st.sampled_from("éüß€\u00a0")))
-    return "".join(value).encode("utf-8")
+    return "".join(value).encode("utf-8") + raw_tail

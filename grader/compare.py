@@ -9,6 +9,7 @@ student's server must refuse the same way.
 from __future__ import annotations
 
 from grader.probes import Answer, Probe, tail
+from grader.redaction import redact, secret_slices, shows  # noqa: F401  (re-exported)
 from grader.verdict import CheckFailed
 
 
@@ -19,22 +20,13 @@ CRASH_HINT = "The server crashed on this request: the traceback in its log (abov
 NOT_REACHED = {307, 308, 404, 405}
 
 
-def secret_slices(secret: str, width: int = 8) -> set[str]:
-    return {secret[start:start + width] for start in range(max(len(secret) - width + 1, 1))}
-
-
-def redact(text: str, secret: str) -> str:
-    for piece in sorted(secret_slices(secret), key=len, reverse=True):
-        text = text.replace(piece, "<part of the key>")
-    return text.replace("<part of the key>" * 2, "<part of the key>")
-
-
 def expect_no_secret(probe: Probe, got: Answer, secret: str, hint: str) -> None:
     """Fail when the answer's headers or body hold the key or any 8-character slice of it."""
-    shown = " ".join(f"{name}: {value}" for name, value in got.headers.items()) + " " + got.body + got.first_event
-    if any(piece in shown for piece in secret_slices(secret)):
-        raise CheckFailed(sent=probe.describe(), got=redact(got.describe(), secret) + " (the key, or part of it, "
-                          "is in the answer)", expected="an answer that holds no part of the key", hint=hint)
+    for name, value in [*got.headers.items(), ("body", got.body + got.first_event)]:
+        if shows(value, secret):
+            where = "its body" if name == "body" else f"its {name} header"
+            raise CheckFailed(sent=probe.describe(), got=redact(got.describe(), secret) + f" (the key, or part of "
+                              f"it, is in {where})", expected="an answer that holds no part of the key", hint=hint)
 
 
 def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,

@@ -10,6 +10,7 @@ only once pytest has run it to the end and it passed: a check that never ran
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from typing import Callable
 import pytest
 
 from grader.launch import Launch
+from grader.redaction import redact
 from grader.stages import Stage, stage_of_checks
 from grader.verdict import CheckFailed
 
@@ -59,6 +61,7 @@ class GradingSession:
     key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     root_path: str = field(default_factory=_random_root_path)
     marker: str = field(default_factory=lambda: secrets.token_hex(4))  # tags the grader's own key-in-URL probes
+    started_at: float = field(default_factory=time.time)  # files a submission writes after this are read for leaks
     on_result: Callable[[CheckResult], None] | None = None
     launches: dict[str, Launch] = field(default_factory=dict)
     results: dict[str, CheckResult] = field(default_factory=dict)
@@ -133,6 +136,11 @@ class GradingSession:
                 result.output = report.longreprtext
         elif report.passed and call.when == "call" and result.outcome == "not run":
             result.outcome = "pending"  # passed, once its teardown is through too
+        if result.output:  # whatever a check shows (a log's tail, an answer), the key is never in it
+            result.output = redact(result.output, self.key)
+            if result.failure is not None:
+                for part in ("sent", "got", "expected"):
+                    setattr(result.failure, part, redact(getattr(result.failure, part), self.key))
         if call.when == "teardown":
             if result.outcome == "pending":
                 result.outcome = "passed"

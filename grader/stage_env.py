@@ -14,6 +14,7 @@ reference's), `run_dir` a private folder of this server, removed after the run.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,11 +23,13 @@ Prepare = Callable[[Path, Path, str], dict[str, str]]
 PREPARE: dict[str, Prepare] = {}
 
 
-def _forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
-    """A note the recorded weather carries this run only: a client that prints a pasted forecast misses it."""
-    import hashlib
+# A note the recorded weather carries this run only: random, and derived from nothing a submission can
+# see (not the key), so a client that prints a pasted or computed forecast misses it.
+FORECAST_NOTE = f"(recorded for run {secrets.token_hex(5)})"
 
-    return {"NWS_RECORDING_NOTE": f"(recorded for run {hashlib.sha256(key.encode()).hexdigest()[:10]})"}
+
+def _forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+    return {"NWS_RECORDING_NOTE": FORECAST_NOTE}
 
 
 PREPARE["04-pure-asgi"] = _forecast_note

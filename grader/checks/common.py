@@ -6,6 +6,7 @@ first) and `test_server_is_still_running` at its bottom (so it runs last).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -16,8 +17,9 @@ from grader import attacks
 from grader.attacks import KeyRow
 from grader.compare import expect_like_reference
 from grader.harness import Server, ServerDidNotStart
-from grader.probes import Probe, send, tail
-from grader.verdict import CheckFailed
+from grader.probes import Probe, live_session, send, tail
+from grader.static import string_literals
+from grader.verdict import CheckFailed, check
 
 
 @pytest.mark.unscored
@@ -66,6 +68,26 @@ def test_server_is_still_running(launch, stage, student):
                               f"{tail(server.log(), 15)}",
                           expected="the server keeps running until the grader stops it (no points for this stage "
                                    "while it does not)", hint=stage.hint("still_running"))
+
+
+# -- a live session is not a credential -----------------------------------------------------------------
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "attacker", "version": "1"}}}
+
+
+@pytest.mark.parametrize("below", ["", "anything", "x/y"])
+def test_a_live_session_id_without_the_key_is_refused(request, below, session, student, stage):
+    """POST to a live SSE session's message endpoint (and below it) without the key is refused"""
+    with live_session(student, session.key) as message_path:
+        path, query = message_path.split("?", 1)
+        row = Probe("POST", f"{path}{below}?{query}", (), INITIALIZE, note="session id from a keyed stream, no key")
+        got = send(student, row)
+        check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
+              expected="401 Unauthorized with a WWW-Authenticate header: whoever learns a session id "
+                       "(it is in the access log) must not run tools with it",
+              hint=stage.hint(request.module.LIVE_SESSION_HINT))
 
 
 # -- the shared attack table ---------------------------------------------------------------------------
@@ -138,28 +160,52 @@ def judge_every_method(path: str, session, student: Server, reference: Server, h
         judge(probe, student, reference, session.key, hints)
 
 
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{1,40}")
+
+
+def test_the_key_under_a_name_from_your_code_is_refused(request, session, launch, student, reference, stage):
+    """the key in the query string or a cookie, under any name your code mentions, is refused"""
+    endpoint, key = request.module.PROTECTED, session.key
+    names = sorted(name for name in string_literals(launch.student_dir) if NAME.fullmatch(name))[:80]
+    hints = request.module.hints(stage)
+    for name in names or ["api_key"]:
+        probe = Probe(endpoint.method, f"{endpoint.path}?{name}={key}&grader_probe={session.marker}",
+                      (*endpoint.headers, ("Cookie", f"{name}={key}")), endpoint.body,
+                      note=f"no X-API-Key; the key as {name!r} in the query string and in a cookie",
+                      outcome="refused", shown_path=f"{endpoint.path}?{name}=<the key>")
+        judge(probe, student, reference, key, hints, keep_out_hint=hints.compare)
+
+
 # Bounded: a fixed seed (derandomize), a fixed number of examples, no example database on disk.
 NEAR_MISS_SETTINGS = settings(max_examples=40, derandomize=True, database=None, deadline=None,
-                              phases=(Phase.generate, Phase.shrink),
+                              phases=(Phase.generate, Phase.shrink), report_multiple_bugs=False,
                               suppress_health_check=list(HealthCheck))
 
 
 def judge_random_near_misses(endpoint: Endpoint, session, student: Server, reference: Server, hints: Hints) -> None:
     """Random edits of the right key (Hypothesis), each answered like the reference."""
     key = session.key
+    first: list[CheckFailed] = []
 
     @NEAR_MISS_SETTINGS
     @given(attacks.near_misses(key))
     def answered_like_the_reference(candidate: bytes) -> None:
         if candidate.strip() == key.encode():
             return  # HTTP strips the ends of a header value: that is the key itself
-        shown = candidate.decode(errors="replace").replace(key, "<the key>")
         probe = Probe(endpoint.method, endpoint.path, (*endpoint.headers, (attacks.HEADER, candidate)), endpoint.body,
-                      note=f"X-API-Key: a near miss of the key ({_edits(key, shown)})", outcome="refused")
-        judge(probe, student, reference, key, hints, keep_out_hint=hints.compare)
+                      note=f"X-API-Key: a near miss of the key ({len(candidate)} bytes; the key has {len(key)})",
+                      outcome="refused")
+        try:
+            judge(probe, student, reference, key, hints, keep_out_hint=hints.compare)
+        except CheckFailed as failed:
+            first.append(failed)
+            raise
 
-    answered_like_the_reference()
-
-
-def _edits(key: str, shown: str) -> str:
-    return f"{len(shown)} characters, the key has {len(key)}"
+    try:
+        answered_like_the_reference()
+    except Exception:
+        # Whatever Hypothesis makes of it (a shrunk example, a flaky one), report the first plain failure:
+        # what was sent in words, never the near miss itself (it is most of the key).
+        if first:
+            raise first[0] from None
+        raise

@@ -11,10 +11,11 @@ from grader.verdict import CheckFailed
 PUBLISHED_DEFAULTS = ["your-secure-api-key-change-this", "super_secret_value", "changeme", "secret", "test"]
 
 
-def test_a_server_without_a_key_does_not_serve(request, launch, stage, imports_ok):
+def test_a_server_without_a_key_does_not_serve(request, session, launch, stage, imports_ok):
     """started with API_KEY unset, empty or only spaces, the server exits (or refuses every key)"""
     protected = request.module.PROTECTED  # the stage's MCP endpoint: an Endpoint
-    guesses = [None, "", *PUBLISHED_DEFAULTS, *sorted(string_literals(launch.student_dir))]  # None: no header
+    # None: no header. The run's key too: a server never given it must not know it (from another process, a file).
+    guesses = [None, "", session.key, *PUBLISHED_DEFAULTS, *sorted(string_literals(launch.student_dir))]
     for label, server in launch.keyless().items():
         how = label.removeprefix("keyless-")
         shown = {"unset": "API_KEY unset", "empty": "API_KEY=''", "blank": "API_KEY='   '"}[how]
@@ -24,8 +25,9 @@ def test_a_server_without_a_key_does_not_serve(request, launch, stage, imports_o
             continue  # exiting is the clearest way to fail closed
         for guess in guesses:
             headers = (*protected.headers, ("X-API-Key", guess)) if guess is not None else protected.headers
+            words = "the run's key" if guess == session.key else repr(guess)
             probe = Probe(protected.method, protected.path, headers, protected.body,
-                          note=f"X-API-Key: {guess!r}" if guess is not None else "no X-API-Key header")
+                          note=f"X-API-Key: {words}" if guess is not None else "no X-API-Key header")
             got = send(server, probe)
             if got.status < 400:  # it served: whoever guessed this key is in
                 raise CheckFailed(

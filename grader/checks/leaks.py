@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from grader.compare import redact, secret_slices
 from grader.probes import tail
-from grader.verdict import CheckFailed, check, not_run
+from grader.static import key_printed, read
+from grader.verdict import CheckFailed, blocked_by, check, not_run
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_no_print_or_log_call_is_handed_the_key(request, launch, stage):
+    """no print() or logging call in the server's code is handed the key or a presented credential"""
+    if launch.missing:
+        blocked_by("there is no submission folder")
+    found = []
+    for name in dict.fromkeys([request.module.GUARDED_FILE, stage.app.split(":")[0] + ".py"]):
+        try:
+            found += [f"{name} {line}" for line in key_printed(read(launch.student_dir / name))]
+        except (OSError, SyntaxError):
+            continue
+    check(not found, sent=f"read {request.module.GUARDED_FILE}", got="; ".join(found),
+          expected="the key and what clients present never reach print() or a logger, at any level "
+                   "(no points for this stage while one does)", hint=stage.hint("leak"))
 
 
 @pytest.mark.unscored
@@ -22,17 +42,40 @@ def test_the_key_never_appears_in_the_server_output(session, launch, student, st
                 continue
             if any(piece in line for piece in pieces):
                 leaked.append(f"{server.label}: {redact(line, session.key)}")
+    for path in sorted(launch.student_dir.rglob("*")):
+        try:
+            if "__pycache__" in path.parts or not path.is_file() or path.stat().st_mtime < session.started_at:
+                continue
+            content = path.read_bytes()[:2_000_000].decode(errors="replace")
+        except OSError:
+            continue
+        if any(piece in content for piece in pieces):
+            leaked.append(f"the file {path.relative_to(launch.student_dir)}, written during grading, holds it")
     if leaked:
         raise CheckFailed(sent="every request above", got="the key (or part of it) in the server's output:\n"
                           + tail("\n".join(leaked)), expected="no line of output holds any part of the key "
                           "(no points for this stage while one does)", hint=stage.hint("leak"))
 
 
-def stray_check(session, listener, stage, sent: str, hint: str) -> None:
-    if listener is None:
+@dataclass
+class Strays:
+    """What a client's run showed of where it sent things: the listener on the lesson's port, and every
+    address it connected to (only `allowed`, the server it was told about, is expected)."""
+
+    listener: object  # grader.listener.Listener | None (another program held the port)
+    connected: list[str]
+    allowed: str
+
+
+def stray_check(session, strays: Strays, stage, sent: str, hint: str) -> None:
+    elsewhere = [address for address in strays.connected if address != strays.allowed]
+    check(not elsewhere, sent=sent, got=f"connections to {', '.join(elsewhere)} as well",
+          expected=f"connections to {strays.allowed} (MCP_SERVER_URL) only: the key goes nowhere else",
+          hint=stage.hint(hint))
+    if strays.listener is None:
         not_run(f"another program holds port {stage.port}, so the grader could not listen there for a stray key")
     pieces = secret_slices(session.key)
-    strays = [data for data in listener.received if any(piece.encode() in data for piece in pieces)]
-    check(not strays, sent=f"{sent}, while 127.0.0.1:{stage.port} listened",
-          got=f"{len(strays)} request(s) to port {stage.port} carrying the key",
+    found = [data for data in strays.listener.received if any(piece.encode() in data for piece in pieces)]
+    check(not found, sent=f"{sent}, while 127.0.0.1:{stage.port} listened",
+          got=f"{len(found)} request(s) to port {stage.port} carrying the key",
           expected="nothing sent to any address but MCP_SERVER_URL", hint=stage.hint(hint))

@@ -11,6 +11,8 @@ import pytest
 
 from grader.checks.common import (Endpoint, Hints, credential_params, judge_every_method, judge_random_near_misses,
                                   judge_row, test_imports, test_server_starts)  # noqa: F401  (run first)
+from grader.checks.common import test_a_live_session_id_without_the_key_is_refused  # noqa: F401
+from grader.checks.common import test_the_key_under_a_name_from_your_code_is_refused  # noqa: F401
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.mcp_session import sse_session
@@ -21,6 +23,7 @@ PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 ENDPOINTS = [Endpoint("GET", "/items/"), Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
 GUARDED_FILE = "auth.py"  # where the comparison lives (read by the constant-time check)
 PROTECTED = ENDPOINTS[1]  # what a server started without a key must not serve
+LIVE_SESSION_HINT = "register"
 
 
 def hints(stage) -> Hints:
@@ -70,5 +73,6 @@ def test_mcp_session_without_the_key_is_refused(student, stage):
           hint=stage.hint("register"))
 
 
-from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.leaks import (test_no_print_or_log_call_is_handed_the_key,  # noqa: E402,F401
+                                 test_the_key_never_appears_in_the_server_output)
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

@@ -13,11 +13,12 @@ import pytest
 
 from grader.checks.common import test_imports  # noqa: F401  (runs first)
 from grader.compare import redact, secret_slices
-from grader.harness import run_python
+from grader.connections import HOOK, destinations
+from grader.harness import new_log, run_python
 from grader.listener import listening_on
 from grader.mcp_session import sse_session
 from grader.probes import tail
-from grader.checks.leaks import stray_check
+from grader.checks.leaks import Strays, stray_check
 from grader.verdict import CheckFailed, blocked_by
 
 
@@ -30,18 +31,28 @@ def agent_run(session, launch, stage, reference, imports_ok):
     if not added.ok:
         raise RuntimeError(f"grader problem: could not add an item to the reference list: {added.describe()}")
     # Whatever reaches the lesson's default port meanwhile was sent where nobody told the agent to.
+    before = len(reference.log().splitlines())
+    connections = new_log("connections")
     with listening_on(stage.port) as listener:
-        finished = run_python(launch.student_dir, [stage.client],
-                              env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="agent")
-    return marker, url, finished, listener
+        finished = run_python(launch.student_dir, ["-c", HOOK, stage.client], timeout=90, label="agent",
+                              env={"MCP_SERVER_URL": url, "API_KEY": session.key,
+                                   "GRADER_CONNECT_LOG": str(connections)})
+    listener_seen = Strays(listener, destinations(connections), f"127.0.0.1:{reference.port}")
+    return marker, url, finished, listener_seen, reference.log().splitlines()[before:]
 
 
 def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, stage):
     """the agent connects with the key from API_KEY and prints the items the tool returned"""
-    marker, url, finished, _ = agent_run
+    marker, url, finished, _, during = agent_run
     sent = f"MCP_SERVER_URL={url} API_KEY=<this run's key> python {stage.client} (the list holds a fresh item {marker!r})"
-    if finished.ok and marker in finished.output:
+    # Only an MCP session shows in the access log as a POST to the message endpoint the stream advertised.
+    used_mcp = any("POST /mcp/messages/" in line and " 202" in line for line in during)
+    if finished.ok and marker in finished.output and used_mcp:
         return
+    if finished.ok and marker in finished.output:
+        raise CheckFailed(sent=sent, got="the item printed, but no MCP request reached the server (its access log "
+                          "shows no POST to the message endpoint)", expected="the item, read through the MCP tools",
+                          hint=stage.hint("send_key"))
     output = redact(finished.output, session.key)
     if finished.timed_out:
         got, hint = "no result within 90 s", "The agent hangs: does it wait for input or loop forever?"
@@ -58,7 +69,7 @@ def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, st
 @pytest.mark.gate
 def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage):
     """the key never appears in a URL (the server's access log), in the agent's output, or anywhere but MCP_SERVER_URL"""
-    _, url, finished, listener = agent_run
+    _, url, finished, listener, _ = agent_run
     if not finished.ok:
         blocked_by("the agent did not finish (see the check above)")
     pieces = secret_slices(session.key)
@@ -77,5 +88,5 @@ def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage
 @pytest.mark.gate
 def test_the_agent_sends_the_key_nowhere_else(session, agent_run, stage):
     """the agent sends the key to MCP_SERVER_URL only (nothing reaches the lesson's default port)"""
-    _, url, finished, listener = agent_run
+    _, url, finished, listener, _ = agent_run
     stray_check(session, listener, stage, f"python {stage.client} with MCP_SERVER_URL={url}", "url_from_env")

@@ -12,6 +12,8 @@ import pytest
 
 from grader.checks.common import (Endpoint, Hints, credential_params, judge, judge_every_method, judge_row,
                                   test_imports, test_server_starts)  # noqa: F401  (run first)
+from grader.checks.common import test_a_live_session_id_without_the_key_is_refused  # noqa: F401
+from grader.checks.common import test_the_key_under_a_name_from_your_code_is_refused  # noqa: F401
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.mcp_session import sse_session
@@ -25,6 +27,7 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 ENDPOINTS = [Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
 GUARDED_FILE = "auth.py"
 PROTECTED = ENDPOINTS[0]
+LIVE_SESSION_HINT = "messages"
 # The starter arrives with stage 01's hardened guard: failing closed and comparing in constant time are not this
 # stage's work (they still run: breaking them costs the stage its points).
 UNSCORED = {"test_a_server_without_a_key_does_not_serve", "test_the_comparison_is_constant_time"}
@@ -90,19 +93,6 @@ def test_path_trick(row, session, student, reference, stage):
     judge(row, student, reference, session.key, hints(stage))
 
 
-@pytest.mark.parametrize("below", ["", "anything", "x/y"])
-def test_a_live_session_id_without_the_key_is_refused(below, session, student, stage):
-    """POST to a live session's message endpoint (and below it) without the key is refused"""
-    with live_session(student, session.key) as message_path:
-        path, query = message_path.split("?", 1)
-        row = probe("POST", f"{path}{below}?{query}", body=INITIALIZE, note="session id from a keyed stream, no key")
-        got = send(student, row)
-        check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
-              expected="401 Unauthorized with a WWW-Authenticate header: whoever learns a session id "
-                       "(it is in the access log) must not run tools with it",
-              hint=stage.hint("messages"))
-
-
 def proxied_rows(session):
     return [probe("GET", "/mcp/sse"), probe("POST", "/mcp/messages/", body=PING), probe("GET", "/items/", outcome="public"),
             probe("GET", "/mcp/sse", [("X-API-Key", session.key)], note="X-API-Key: the key", outcome="let through")]
@@ -143,5 +133,6 @@ def test_mcp_session_without_the_key_is_refused(student, stage):
                           expected="the connection refused with 401 Unauthorized", hint=stage.hint("prefix"))
 
 
-from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.leaks import (test_no_print_or_log_call_is_handed_the_key,  # noqa: E402,F401
+                                 test_the_key_never_appears_in_the_server_output)
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

@@ -17,15 +17,17 @@ import pytest
 from grader.checks.common import (Endpoint, Hints, credential_params, judge, judge_every_method,
                                   judge_random_near_misses, judge_row, test_imports,
                                   test_server_starts)  # noqa: F401  (run first)
+from grader.checks.common import test_the_key_under_a_name_from_your_code_is_refused  # noqa: F401
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.compare import redact, secret_slices
-from grader.harness import run_python
-from grader.checks.leaks import stray_check
+from grader.connections import HOOK, destinations
+from grader.harness import new_log, run_python
+from grader.checks.leaks import Strays, stray_check
 from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
-from grader.stage_env import PREPARE
+from grader.stage_env import FORECAST_NOTE
 from grader.stages import ROOT
 from grader.verdict import CheckFailed, blocked_by, check
 
@@ -67,7 +69,7 @@ def hints(stage, keep_out: str = "wrap") -> Hints:
 
 
 def note(session) -> str:
-    return PREPARE["04-pure-asgi"](ROOT, ROOT, session.key)["NWS_RECORDING_NOTE"]
+    return FORECAST_NOTE
 
 
 PUBLIC = [Probe("GET", "/", note="no key", outcome="public"), Probe("GET", "/health", note="no key", outcome="public")]
@@ -92,6 +94,16 @@ def test_credential(row, session, student, reference, stage):
 def test_every_method_without_a_key(path, session, student, reference, stage):
     """every HTTP method on {id} without a key is refused"""
     judge_every_method(path, session, student, reference, hints(stage), body=INITIALIZE, headers=(ACCEPT,))
+
+
+PATH_TRICKS = ["/%6Dcp", "/m%63p", "/%6D%63%70"]
+
+
+@pytest.mark.parametrize("path", PATH_TRICKS)
+def test_an_encoded_path_without_the_key_is_refused(path, session, student, reference, stage):
+    """POST {id} (a percent-encoded /mcp, which routes to the MCP endpoint) without the key is refused"""
+    row = Probe("POST", path, (ACCEPT,), INITIALIZE, note="no X-API-Key header", outcome="refused")
+    judge(row, student, reference, session.key, hints(stage))
 
 
 def test_random_near_misses_of_the_key(session, student, reference, stage):
@@ -211,12 +223,14 @@ def client_runs(session, launch, stage, reference, imports_ok):
     client told to use MCP_SERVER_URL must send nothing there.
     """
     url = reference.base_url + "/mcp"
+    connections = new_log("connections")
     with listening_on(stage.port) as listener, ThreadPoolExecutor(2) as pool:
-        right = pool.submit(run_python, launch.student_dir, [stage.client],
-                            env={"MCP_SERVER_URL": url, "API_KEY": session.key}, timeout=90, label="client")
+        right = pool.submit(run_python, launch.student_dir, ["-c", HOOK, stage.client], timeout=90, label="client",
+                            env={"MCP_SERVER_URL": url, "API_KEY": session.key, "GRADER_CONNECT_LOG": str(connections)})
         wrong = pool.submit(run_python, launch.student_dir, [stage.client],
                             env={"MCP_SERVER_URL": url, "API_KEY": "not-the-key"}, timeout=90, label="client")
-        return url, right.result(), wrong.result(), listener
+        return url, right.result(), wrong.result(), Strays(listener, destinations(connections),
+                                                           f"127.0.0.1:{reference.port}")
 
 
 def test_the_client_answers_with_the_recorded_forecast(session, client_runs, stage):
@@ -267,5 +281,6 @@ def test_the_client_sends_the_key_nowhere_else(session, client_runs, stage):
     stray_check(session, listener, stage, f"python {stage.client} with MCP_SERVER_URL={url}", "client_destination")
 
 
-from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.leaks import (test_no_print_or_log_call_is_handed_the_key,  # noqa: E402,F401
+                                 test_the_key_never_appears_in_the_server_output)
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)
