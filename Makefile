@@ -20,7 +20,7 @@ help:
 	@echo "make agent STAGE=01               run a stage's agent or client against it"
 	@echo "make keys ARGS=\"issue --client me --tools '*'\"  stage 05's API keys (issue, list, rotate, revoke)"
 	@echo "make test                         the project's own tests"
-	@echo "make bench                        how long grading takes, beside server start-up"
+	@echo "make bench                        what a guard costs, how fast a verdict comes (bench-results/)"
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"

@@ -1,63 +1,461 @@
-"""How long a student waits for a verdict, beside the floor: the servers starting.
+"""Three benchmarks: what a guard costs a server, how fast a verdict comes, how fast a class is graded.
 
-    python -m grader.bench [--repeat N]
+    python -m grader.bench                   all three (`make bench`; a few minutes on 2 cores)
+    python -m grader.bench --only guards     one of: guards, verdict, class
+    python -m grader.bench --quick           tiny settings: checks that the machinery runs
 
-For one stage and for all stages it prints the wall time of `python -m grader
---workdir solutions` and the time the same servers take just to start (the
-student's and the reference, in parallel, as the grader starts them). The goal
-is a verdict in at most twice that floor.
+1. Guards. The same app (stage 04's reference server) with no guard, with the
+   BaseHTTPMiddleware guard of stages 01/03 and with the pure ASGI guard of
+   stage 04, each under uvicorn on a free loopback port. Each is loaded with a
+   plain GET and with an MCP tools/call (one stateless 2026-07-28 POST), by wrk
+   when installed, else by an asyncio loop (the output names which). Rounds
+   alternate the order of the guards; the table holds medians, and ratios to
+   the unguarded app.
+2. Time to a verdict. `python -m grader` on the reference solutions, for one
+   stage and for all stages, with the fork server on and off, beside the floor:
+   the servers those checks need, all started cold at once, until each answered.
+   And the verdict for broken code (a syntax error, an import that hangs, a
+   server that never binds, a request that blocks): what a student meets most.
+3. A class: N generated submissions through the parallel class grader, when
+   it is there (grader.classroom_bench); a marked hook until then.
+
+Each writes a table (Markdown) and a chart (PNG) under bench-results/ (git-ignored).
+A benchmark, not a test: the numbers depend on the machine and on its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import secrets
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from grader.harness import Server
-from grader.stages import ROOT, SOLUTIONS, load_stages
+from grader.bench_guards import GUARDS
+from grader.harness import Server, stop_servers
+from grader.launch import KEYLESS
+from grader.loadgen import FALLBACK, Request, run_load, wrk_path
+from grader.stage_env import PREPARE
+from grader.stages import ROOT, SOLUTIONS, Stage, load_stages
 
-BENCH_ENV = {"API_KEY": "bench-key"}
+OUT = ROOT / "bench-results"
+
+# The goals of issue 15, as the benchmark measures them.
+TARGETS = {
+    "pure_asgi_keeps": 0.95,  # of the unguarded throughput
+    "one_stage_seconds": 3.0,
+    "one_stage_vs_floor": 2.0,
+    "all_stages_vs_floor": 1.5,
+    "broken_seconds": 15.0,
+    "class_of_100_seconds": 300.0,
+}
 
 
-def servers_start(stage_ids: list[str]) -> float:
-    """Seconds for each stage's pair of servers to answer, stage after stage (as the grader goes)."""
+@dataclass
+class Settings:
+    rounds: int = 3
+    seconds: float = 2.0  # per load run
+    warmup: float = 1.0
+    connections: int = 16
+    repeat: int = 3  # verdict runs per row of one stage
+    repeat_all: int = 1  # verdict runs per row of all stages (each takes the time of several stages)
+    class_size: int = 10
+    use_wrk: bool = True
+    quick: bool = False
+
+
+QUICK = Settings(rounds=1, seconds=1.0, warmup=0, connections=4, repeat=1, class_size=2, quick=True)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, readable as plain text too."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def machine() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)"
+
+
+def write(out: Path, name: str, title: str, text: str) -> Path:
+    path = out / f"{name}.md"
+    path.write_text(f"# {title}\n\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}.\n\n"
+                    f"{text}\n")
+    return path
+
+
+def plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
+
+# -- 1. guards -----------------------------------------------------------------------------------
+
+
+def workloads(key: str) -> dict[str, Request]:
+    from grader.checks.test_04_pure_asgi import MODERN_REQUESTS  # the grader's own 2026-07-28 request
+
+    call = MODERN_REQUESTS["tools/call get_forecast"]
+    return {
+        "GET /health": Request("GET", "/health", (("X-API-Key", key),)),
+        "MCP tools/call": Request(call.method, call.path, (*call.headers, ("X-API-Key", key)), call.body),
+    }
+
+
+def check_guards_guard(servers: dict[str, Server], load: dict[str, Request]) -> None:
+    """A benchmark of a guard that lets everyone in measures nothing: each must refuse a request without the key."""
+    import httpx
+
+    for name, server in servers.items():
+        for label, request in load.items():
+            headers = dict(request.headers) | ({"Content-Type": "application/json"} if request.body else {})
+            body = json.dumps(request.body) if request.body is not None else None
+            with_key = httpx.request(request.method, server.base_url + request.path, headers=headers,
+                                     content=body, timeout=10)
+            headers.pop("X-API-Key")
+            without = httpx.request(request.method, server.base_url + request.path, headers=headers,
+                                    content=body, timeout=10)
+            expected = 200 if name == "none" else 401
+            if with_key.status_code != 200 or without.status_code != expected:
+                raise RuntimeError(f"guard {name!r}, {label}: with the key {with_key.status_code}, without "
+                                   f"{without.status_code} (expected 200 and {expected}): {without.text[:200]}")
+
+
+def bench_guards(settings: Settings, out: Path) -> dict:
+    key = secrets.token_urlsafe(24)
+    tool = "wrk" if settings.use_wrk and wrk_path() else FALLBACK
+    say(f"== 1. What each guard costs ({tool}, {settings.connections} connections, {settings.rounds} rounds of "
+        f"{settings.seconds:g} s, order alternated)")
+    if tool == FALLBACK:
+        say("   wrk is not installed: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
+            "then run again.")
+    servers = {guard.name: Server(ROOT, "grader.bench_guards:app", env={"BENCH_GUARD": guard.name, "API_KEY": key},
+                                  label=f"guard-{guard.name}") for guard in GUARDS}
+    load = workloads(key)
+    samples: dict[tuple[str, str], list] = {(w, g.name): [] for w in load for g in GUARDS}
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        check_guards_guard(servers, load)
+        for label, request in load.items():  # warm every server up (first requests build caches)
+            for guard in GUARDS if settings.warmup > 0 else []:
+                run_load("127.0.0.1", servers[guard.name].port, request, connections=settings.connections,
+                         seconds=settings.warmup, use_wrk=settings.use_wrk)
+        for round_ in range(settings.rounds):
+            order = GUARDS if round_ % 2 == 0 else GUARDS[::-1]
+            for label, request in load.items():
+                for guard in order:
+                    samples[(label, guard.name)].append(
+                        run_load("127.0.0.1", servers[guard.name].port, request, connections=settings.connections,
+                                 seconds=settings.seconds, use_wrk=settings.use_wrk))
+    finally:
+        stop_servers(list(servers.values()))
+    rows, results = [], []
+    for label in load:
+        base = statistics.median(run.rps for run in samples[(label, "none")])
+        for guard in GUARDS:
+            runs = samples[(label, guard.name)]
+            rps = statistics.median(run.rps for run in runs)
+            result = {"workload": label, "guard": guard.name, "label": guard.label, "rps": rps,
+                      "ratio": rps / base if base else float("nan"),
+                      "p50_ms": statistics.median(run.p50_ms for run in runs),
+                      "p99_ms": statistics.median(run.p99_ms for run in runs),
+                      "errors": sum(run.errors for run in runs), "rounds": [run.rps for run in runs]}
+            results.append(result)
+            rows.append([label, guard.label, f"{rps:,.0f}", f"{result['ratio']:.2f}x", f"{result['p50_ms']:.2f}",
+                         f"{result['p99_ms']:.2f}", str(result["errors"])])
+    text = table(["request", "guard", "req/s", "vs none", "p50 ms", "p99 ms", "errors"], rows)
+    note = (f"Load: {tool}, {settings.connections} connections, medians of {settings.rounds} rounds of "
+            f"{settings.seconds:g} s (order of the guards alternated); uvicorn as a student runs it (one process, "
+            "access log on), on 127.0.0.1.")
+    say(text)
+    pure = [r for r in results if r["guard"] == "pure-asgi"]
+    worst = min(r["ratio"] for r in pure)
+    say(f"   pure ASGI guard keeps {worst:.0%} of the unguarded throughput at worst "
+        f"(target at least {TARGETS['pure_asgi_keeps']:.0%})")
+    md = write(out, "guards", "What each guard costs", f"{note}\n\n{text}")
+    png = out / "guards.png"
+    pyplot = plt()
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(GUARDS)
+    for index, guard in enumerate(GUARDS):
+        mine = [r for r in results if r["guard"] == guard.name]
+        positions = [n + index * width for n in range(len(load))]
+        axes[0].bar(positions, [r["ratio"] for r in mine], width, label=guard.label)
+        axes[1].bar(positions, [r["p99_ms"] for r in mine], width, label=guard.label)
+    for axis, title in zip(axes, ["throughput vs no guard (higher is better)", "p99 latency, ms (lower is better)"]):
+        axis.set_xticks([n + width * (len(GUARDS) - 1) / 2 for n in range(len(load))], list(load))
+        axis.set_title(title)
+    axes[0].axhline(TARGETS["pure_asgi_keeps"], color="grey", linestyle="--", linewidth=1)
+    axes[0].legend(fontsize=8, loc="lower left")
+    figure.suptitle(f"What a guard costs ({tool})", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    pyplot.close(figure)
+    return {"tool": tool, "results": results, "table": str(md), "chart": str(png),
+            "pure_asgi_keeps": worst}
+
+
+# -- 2. time to a verdict --------------------------------------------------------------------------
+
+
+def floor(stages: list[Stage]) -> float:
+    """Seconds for every server these stages' checks need to start cold, all at once: each answered
+    on its port, or (started without a key) exited, as a reference server does."""
+    key = secrets.token_urlsafe(24)
+    answering, refusing = [], []
+    scratch = tempfile.TemporaryDirectory(prefix="bench-floor-")
+    for stage in stages:
+        env = {"API_KEY": key} if stage.key_from_env else {}
+        if stage.id in PREPARE:  # a key store, a JWKS file: made before the clock starts, as the grader does
+            private = Path(tempfile.mkdtemp(dir=scratch.name))
+            env.update(PREPARE[stage.id](SOLUTIONS / stage.id, private, key))
+        folder = SOLUTIONS / stage.id
+        answering += [Server(folder, stage.app, env=env, label="floor")
+                      for _ in range(2 if stage.student_server else 1)]
+        if stage.proxied:
+            answering += [Server(folder, stage.app, env=env, root_path="/api", label="floor") for _ in range(2)]
+        if stage.key_from_env and stage.student_server:
+            refusing += [Server(folder, stage.app, env={} if value is None else {"API_KEY": value}, label="floor")
+                         for value in KEYLESS.values()]
     started = time.perf_counter()
-    for stage in [stage for stage in load_stages() if stage.id in stage_ids]:
-        pair = [Server(SOLUTIONS / stage.id, stage.app, env=BENCH_ENV, label="bench") for _ in range(2)]
-        try:
-            for server in pair:
-                server.wait_ready()
-        finally:
-            for server in pair:
-                server.stop()
-    return time.perf_counter() - started
+    try:
+        for server in answering:
+            server.wait_ready()
+        for server in refusing:
+            server.process.wait(timeout=60)
+        return time.perf_counter() - started
+    finally:
+        stop_servers(answering + refusing)
+        scratch.cleanup()
 
 
-def verdict(stage_ids: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "grader", *stage_ids, "--workdir", str(SOLUTIONS)],
-                   cwd=ROOT, check=True, capture_output=True)
-    return time.perf_counter() - started
+def grade(stage_ids: list[str], workdir: Path, *, forkserver: bool | None = None, limit: float = 240) -> dict:
+    """Run the grader as a student does; its wall time, exit status, and the first failing check."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    if forkserver is not None:
+        env["GRADER_FORKSERVER"] = "1" if forkserver else "0"
+    with tempfile.TemporaryDirectory(prefix="bench-verdict-") as scratch:
+        report = Path(scratch) / "report.json"
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "grader", *stage_ids, "--workdir", str(workdir),
+                               "--json", str(report)], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=limit)
+        took = time.perf_counter() - started
+        tests = json.loads(report.read_text())["tests"] if report.exists() else []
+    failing = next((test for test in tests if test["status"] != "passed"), None)
+    said = ""
+    if failing:  # what the student reads first: the check, and what came back
+        lines = failing["output"].strip().splitlines()
+        at = next((index for index, line in enumerate(lines) if line.startswith("got:")), 0)
+        said = failing["name"] + ": " + " ".join(lines[at:at + 3]) if lines else failing["name"]
+    return {"seconds": took, "returncode": done.returncode, "first_failure": " ".join(said.split())}
+
+
+# Broken submissions of stage 01, each one edit of the reference solution.
+def _syntax_error(folder: Path) -> None:
+    (folder / "main.py").write_text((folder / "main.py").read_text() + "\nif True\n    pass\n")
+
+
+def _import_hangs(folder: Path) -> None:
+    auth = folder / "auth.py"
+    auth.write_text("import time\ntime.sleep(3600)  # waits forever at import\n" + auth.read_text())
+
+
+def _never_binds(folder: Path) -> None:
+    main = folder / "main.py"
+    main.write_text(main.read_text().replace(
+        "app = FastAPI(middleware=[Middleware(ApiKeyMiddleware)])",
+        "import asyncio\nfrom contextlib import asynccontextmanager\n\n\n@asynccontextmanager\n"
+        "async def lifespan(app):\n    await asyncio.sleep(3600)  # start-up never ends: uvicorn never binds\n"
+        "    yield\n\napp = FastAPI(middleware=[Middleware(ApiKeyMiddleware)], lifespan=lifespan)"))
+
+
+def _request_blocks(folder: Path) -> None:
+    auth = folder / "auth.py"
+    auth.write_text(auth.read_text().replace("        if not key_is_valid(request):",
+                                             "        import time; time.sleep(3600)  # blocks the event loop\n"
+                                             "        if not key_is_valid(request):"))
+
+
+BROKEN = {"a syntax error": _syntax_error, "an import that hangs": _import_hangs,
+          "a server that never binds": _never_binds, "a request that blocks": _request_blocks}
+
+
+def broken_submission(scratch: Path, name: str, edit) -> Path:
+    workdir = scratch / name.replace(" ", "-")
+    folder = workdir / "01-middleware"
+    shutil.copytree(SOLUTIONS / "01-middleware", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    before = {path: path.read_text() for path in folder.glob("*.py")}
+    edit(folder)
+    if before == {path: path.read_text() for path in folder.glob("*.py")}:
+        raise RuntimeError(f"the edit for {name!r} no longer applies to the reference solution")
+    return workdir
+
+
+def bench_verdict(settings: Settings, out: Path) -> dict:
+    stages = load_stages()
+    say("== 2. Time to a verdict (medians; floor: the servers the checks need, started cold at once)")
+    plans = [("one stage (01)", stages[:1], settings.repeat)] + (
+        [] if settings.quick else [("all stages", stages, settings.repeat_all)])
+    modes = [True] if settings.quick else [True, False]
+    results, rows = [], []
+    for label, chosen, repeat in plans:
+        ids = [stage.id for stage in chosen]
+        floors, runs = [], {mode: [] for mode in modes}
+        for _ in range(repeat):  # alternate floor and grader runs, so a change in load hits both
+            floors.append(floor(chosen))
+            for mode in modes:
+                run = grade(ids, SOLUTIONS, forkserver=mode)
+                if run["returncode"] != 0:
+                    raise RuntimeError(f"the reference solutions did not pass ({label}): {run['first_failure']}")
+                runs[mode].append(run["seconds"])
+        base = statistics.median(floors)
+        for mode in modes:
+            took = statistics.median(runs[mode])
+            result = {"row": label, "forkserver": mode, "seconds": took, "floor": base, "ratio": took / base,
+                      "runs": runs[mode], "floors": floors}
+            results.append(result)
+            rows.append([label, "on" if mode else "off", str(repeat), f"{took:.1f}", f"{base:.1f}",
+                         f"{took / base:.2f}x"])
+    broken = []
+    with tempfile.TemporaryDirectory(prefix="bench-broken-") as scratch:
+        cases = list(BROKEN.items())[:1] if settings.quick else list(BROKEN.items())
+        for name, edit in cases:
+            workdir = broken_submission(Path(scratch), name, edit)
+            run = grade(["01-middleware"], workdir)
+            if run["returncode"] != 1:
+                raise RuntimeError(f"{name}: expected a failing verdict, the grader exited {run['returncode']}")
+            broken.append({"case": name, **run})
+            rows.append([f"01 with {name}", "on", "1", f"{run['seconds']:.1f}", "", ""])
+    text = table(["verdict", "fork server", "runs", "seconds", "floor s", "vs floor"], rows)
+    say(text)
+    for item in broken:
+        say(f"   {item['case']}: {item['first_failure'][:160]}")
+    one = [r for r in results if r["row"] == "one stage (01)" and r["forkserver"]][0]
+    every = [r for r in results if r["row"] == "all stages"]
+    say(f"   one stage: {one['seconds']:.1f} s, {one['ratio']:.2f}x its floor (targets: under "
+        f"{TARGETS['one_stage_seconds']:g} s, within {TARGETS['one_stage_vs_floor']:g}x)")
+    if every:
+        best = min(every, key=lambda r: r["ratio"])
+        say(f"   all stages: {best['ratio']:.2f}x the floor with the fork server "
+            f"{'on' if best['forkserver'] else 'off'} (target within {TARGETS['all_stages_vs_floor']:g}x)")
+    slowest = max(broken, key=lambda item: item["seconds"])
+    say(f"   broken code: slowest verdict {slowest['seconds']:.1f} s ({slowest['case']}; target within "
+        f"{TARGETS['broken_seconds']:g} s)")
+    md = write(out, "verdict", "Time to a verdict", text + "\n\n" + "\n".join(
+        f"- {item['case']}: {item['first_failure']}" for item in broken))
+    png = out / "verdict.png"
+    pyplot = plt()
+    labels = [f"{r['row']}, fork server {'on' if r['forkserver'] else 'off'}" for r in results]
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 3.5), gridspec_kw={"width_ratios": [3, 2]})
+    ys = range(len(results))
+    axes[0].barh([y + 0.2 for y in ys], [r["seconds"] for r in results], 0.4, label="verdict")
+    axes[0].barh([y - 0.2 for y in ys], [r["floor"] for r in results], 0.4, label="floor (servers start cold)")
+    axes[0].set_yticks(list(ys), labels, fontsize=8)
+    axes[0].set_xlabel("seconds")
+    axes[0].legend(fontsize=8)
+    axes[1].barh(range(len(broken)), [item["seconds"] for item in broken], color="tab:red")
+    axes[1].set_yticks(range(len(broken)), [item["case"] for item in broken], fontsize=8)
+    axes[1].axvline(TARGETS["broken_seconds"], color="grey", linestyle="--", linewidth=1)
+    axes[1].set_xlabel("seconds to the verdict (dashed: the 15 s goal)")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    pyplot.close(figure)
+    return {"results": results, "broken": broken, "table": str(md), "chart": str(png)}
+
+
+# -- 3. a class ----------------------------------------------------------------------------------
+
+
+def bench_class(settings: Settings, out: Path) -> dict:
+    say(f"== 3. A class of {settings.class_size} generated submissions")
+    try:
+        # HOOK: the parallel class grader (`make grade-class`, branch `class`) brings this module.
+        from grader.classroom_bench import bench as class_bench
+    except ImportError:
+        message = ("not measured: the parallel class grader (grader.classroom_bench) is not on this branch yet; "
+                   "once it is, this benchmark runs it")
+        say("   " + message)
+        write(out, "class", "A class", message)
+        return {"skipped": message}
+    jobs = os.cpu_count() or 1
+    result = class_bench(settings.class_size, jobs)
+    per_student = result["seconds"] / max(1, result["students"])
+    projected = per_student * 100
+    rows = [[str(result["students"]), str(result["jobs"]), f"{result['seconds']:.1f}", f"{result['floor']:.1f}",
+             f"{result['ratio']:.2f}x", f"{projected:.0f}"]]
+    text = table(["students", "at once", "seconds", "floor s", "vs floor", "100 students at this rate, s"], rows)
+    say(text)
+    say(f"   a class of 100: about {projected:.0f} s at this rate (target within {TARGETS['class_of_100_seconds']:g} s)")
+    md = write(out, "class", "A class", text)
+    png = out / "class.png"
+    pyplot = plt()
+    figure, axis = pyplot.subplots(figsize=(6, 2.5))
+    axis.barh([1, 0], [result["seconds"], result["floor"]], color=["tab:blue", "tab:orange"])
+    axis.set_yticks([1, 0], [f"{result['students']} students", "floor"])
+    axis.set_xlabel("seconds")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    pyplot.close(figure)
+    return {**result, "projected_100": projected, "table": str(md), "chart": str(png)}
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+BENCHES = {"guards": bench_guards, "verdict": bench_verdict, "class": bench_class}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="tiny settings: does it run, does it write its files")
+    parser.add_argument("--only", action="append", choices=list(BENCHES), help="run only this benchmark")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the tables and charts go (default bench-results/)")
+    parser.add_argument("--rounds", type=int, help="guard benchmark: rounds (default 3)")
+    parser.add_argument("--seconds", type=float, help="guard benchmark: seconds per load run (default 2)")
+    parser.add_argument("--repeat", type=int, help="verdict benchmark: runs per row of one stage (default 3)")
+    parser.add_argument("--repeat-all", type=int, help="verdict benchmark: runs per row of all stages (default 1)")
+    parser.add_argument("--class-size", type=int, help="class benchmark: submissions (default 10)")
+    parser.add_argument("--no-wrk", action="store_true", help="use the asyncio load loop even when wrk is installed")
     options = parser.parse_args(argv)
-    stages = [stage.id for stage in load_stages()]
-    rows = [("one stage (01)", stages[:1]), ("all stages", stages)]
-    print(f"{'':16} {'verdict':>9} {'servers':>9} {'ratio':>7}  (median of {options.repeat})")
-    worst = 0.0
-    for label, ids in rows:
-        floor = statistics.median(servers_start(ids) for _ in range(options.repeat))
-        took = statistics.median(verdict(ids) for _ in range(options.repeat))
-        worst = max(worst, took / floor)
-        print(f"{label:16} {took:8.1f}s {floor:8.1f}s {took / floor:6.1f}x")
-    print(f"\ntarget: at most 2.0x the server start-up floor; worst here {worst:.1f}x")
+    settings = QUICK if options.quick else Settings()
+    for name in ("rounds", "seconds", "repeat", "repeat_all", "class_size"):
+        if getattr(options, name) is not None:
+            setattr(settings, name, getattr(options, name))
+    settings.use_wrk = not options.no_wrk
+    options.out.mkdir(parents=True, exist_ok=True)
+    say(f"Benchmarks on {machine()}{' (quick settings: numbers mean little)' if settings.quick else ''}\n")
+    started = time.perf_counter()
+    summary = {"machine": machine(), "quick": settings.quick}
+    for name in options.only or list(BENCHES):
+        summary[name] = BENCHES[name](settings, options.out)
+        say()
+    summary["seconds"] = time.perf_counter() - started
+    (options.out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
+    say(f"Done in {summary['seconds']:.0f} s. Tables and charts:")
+    for name in options.only or list(BENCHES):
+        for kind in ("table", "chart"):
+            if kind in summary[name]:
+                say(f"   {summary[name][kind]}")
+    say(f"   {options.out / 'results.json'}")
     return 0
 
 

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 
-from grader.harness import keeping_files, run_dir, start_fork_server
+from grader.harness import fork_server_ready, keeping_files, run_dir, start_fork_server
 from grader.launch import worth_a_fork_server
 from grader.session import CheckResult, GradingSession
 from grader.stages import EXERCISES, SOLUTIONS, Stage, StageDataError, load_stages, stage_by_id
@@ -152,6 +152,21 @@ def gradescope(results: list[CheckResult], error: BaseException | None = None) -
             "max_score": round(sum(test["max_score"] for test in tests), 2), "tests": tests}
 
 
+# What the checks import, heaviest last: pytest, the attack table (Hypothesis), the MCP client.
+CHECK_LIBRARIES = ["pytest", "grader.checks.common", "grader.mcp_session"]
+
+
+def load_while_the_fork_server_warms_up() -> None:
+    """The servers start only once the fork server has loaded its libraries: meanwhile this
+    process loads the checks' own (on the other core), for as long as that wait lasts."""
+    import importlib
+
+    for name in CHECK_LIBRARIES:
+        if fork_server_ready():
+            return
+        importlib.import_module(name)
+
+
 def run_checks(session: GradingSession) -> int:
     import pytest  # imported only now: the servers are already booting meanwhile
 
@@ -203,6 +218,7 @@ def grade(argv: list[str] | None) -> int:
         # server warms up beside them and starts the later processes in a fraction of the time.
         if worth_a_fork_server(stages):
             start_fork_server()
+            load_while_the_fork_server_warms_up()
         session.prelaunch()
         print(f"Grading {options.workdir} ({len(stages)} stage{'s' if len(stages) > 1 else ''})\n")
         code = run_checks(session)

@@ -21,10 +21,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-# How long a server may take to answer on its port. Student code that never
-# binds fails after this long. GRADER_START_TIMEOUT overrides it (tests use less).
-START_TIMEOUT = float(os.environ.get("GRADER_START_TIMEOUT", "25"))
+# The most a server may take to answer on its port, whatever else is known. A broken
+# server is normally given up on much sooner, measured against the reference server
+# started beside it (see Server.give_up and grader.launch); this ceiling only counts
+# when nothing is known, so it stays generous for a loaded machine.
+# GRADER_START_TIMEOUT overrides it (tests use less).
+START_TIMEOUT = float(os.environ.get("GRADER_START_TIMEOUT", "60"))
 
 _LIVE: set[subprocess.Popen] = set()
 _RUN_DIR: Path | None = None
@@ -242,6 +246,12 @@ def start_fork_server() -> None:
         _fork_server = _ForkServer()
 
 
+def fork_server_ready() -> bool:
+    """True once the fork server can fork (or when there is none to wait for)."""
+    server = _fork_server
+    return server is None or server.ready.is_set() or server.process.poll() is not None
+
+
 def _forking() -> _ForkServer | None:
     global _fork_server
     server = _fork_server
@@ -288,6 +298,10 @@ class Server:
         if root_path:
             command += ["--root-path", root_path]
         self.process = _spawn(command, folder, child_env(env), self._log)
+        self.spawned_at = time.monotonic()
+        # Asked while waiting for the port: a reason to stop waiting (its code hangs at import,
+        # it is far slower than the reference), or None to go on. Set by grader.launch.
+        self.give_up: Callable[[], str | None] | None = None
         self.started = False
         self.ready_at: float | None = None
         self.failure: str | None = None
@@ -315,21 +329,34 @@ class Server:
             raise ServerDidNotStart(self.failure)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            code = self.process.poll()
-            if code is not None:
-                self.failure = f"`{self.where}` exited with status {code} before it answered on its port."
-                _LIVE.discard(self.process)
+            if self.answering():
+                return self
+            reason = self.give_up() if self.give_up else None
+            if reason:
+                self.stop()
+                self.failure = f"`{self.where}` {reason}"
                 raise ServerDidNotStart(self.failure)
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    self.started = True
-                    self.ready_at = time.monotonic()
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         self.stop()
         self.failure = f"`{self.where}` did not answer on its port within {timeout:.0f} s (it never started listening)."
         raise ServerDidNotStart(self.failure)
+
+    def answering(self) -> bool:
+        """Whether the port accepts connections now (one quick try); raises once the process died."""
+        if self.started:
+            return True
+        code = self.process.poll()
+        if code is not None:
+            self.failure = f"`{self.where}` exited with status {code} before it answered on its port."
+            _LIVE.discard(self.process)
+            raise ServerDidNotStart(self.failure)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                self.started = True
+                self.ready_at = time.monotonic()
+                return True
+        except OSError:
+            return False
 
     def exit_status(self) -> int | None:
         """None while the server runs; its exit status once it has stopped on its own."""
@@ -345,6 +372,7 @@ class Finished:
     returncode: int | None  # None: killed after the time limit
     output: str
     timed_out: bool = False
+    why: str = ""  # when it was cut short: why, in words
 
     @property
     def ok(self) -> bool:
@@ -352,20 +380,31 @@ class Finished:
 
 
 def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = None,
-               timeout: float = 60.0, label: str = "script") -> Finished:
-    """Run `python ARGS` in FOLDER to completion, killed with its group after TIMEOUT seconds."""
+               timeout: float = 60.0, label: str = "script",
+               give_up: Callable[[float], str | None] | None = None) -> Finished:
+    """Run `python ARGS` in FOLDER to completion, killed with its group after TIMEOUT seconds,
+    or sooner once GIVE_UP(seconds it has run) returns a reason."""
     log = new_log(label)
     process = _spawn([sys.executable, *args], folder, child_env(env), log)
+    started = time.monotonic()
+    why = ""
     try:
-        process.wait(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        while True:
+            try:
+                process.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            ran = time.monotonic() - started
+            why = (give_up(ran) if give_up else None) or (
+                f"it did not finish within {timeout:.0f} s" if ran > timeout else "")
+            if why:
+                break
     finally:
         _kill_group(process, grace=1.0)
     output = log.read_text(errors="replace")
     log.unlink(missing_ok=True)
-    return Finished(None if timed_out else process.returncode, output, timed_out)
+    return Finished(None if why else process.returncode, output, bool(why), why)
 
 
 # Imports each module in turn; on failure prints only the student's own frames.

@@ -32,7 +32,7 @@ def test_imports(launch, stage):
                           hint="Pass --workdir a folder laid out like exercises/ (one sub-folder per stage).")
     result = launch.import_result()
     if not result.ok:
-        got = "no result within the time limit" if result.timed_out else f"an error:\n{tail(result.output, 30)}"
+        got = f"no result: {result.why}" if result.timed_out else f"an error:\n{tail(result.output, 30)}"
         raise CheckFailed(sent=f"python -c 'import {modules}' in {launch.student_dir.name}/", got=got,
                           expected="every module imports without error", hint=stage.hint("imports"))
 
