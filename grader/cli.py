@@ -200,6 +200,9 @@ def grade(argv: list[str] | None) -> int:
     # A TERM (a closed terminal, a CI timeout) ends the grader like Ctrl+C does: pytest
     # stops cleanly, and every server it started is killed with its process group.
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl+C interrupts even when the grader was started with SIGINT ignored (some test runners and
+    # job runners pass that on): an interrupt must always end the run cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     options = parse_args(argv)
     try:
         if options.list:
