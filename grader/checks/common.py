@@ -49,7 +49,7 @@ def test_server_starts(launch, stage, imports_ok):
 
 
 # A server must stay up at least this long after it first answered, however fast the checks were.
-MINIMUM_UPTIME = 3.0
+MINIMUM_UPTIME = 2.0
 
 
 @pytest.mark.unscored
