@@ -68,7 +68,7 @@ class Printer:
     def __init__(self, stages: list[Stage], detailed: bool, out=sys.stdout) -> None:
         self.stages, self.detailed, self.out, self.style = stages, detailed, out, Style(out)
         self.current: str | None = None
-        self.hints_shown: set[str] = set()
+        self.hints_shown: dict[tuple[str, str], str] = {}  # a hint, and the check it was first shown for
         self.per_stage: dict[str, list[CheckResult]] = {stage.id: [] for stage in stages}
 
     def write(self, text: str = "", end: str = "\n") -> None:
@@ -94,10 +94,13 @@ class Printer:
             lines = result.output.strip().splitlines()
             hint = next((line for line in lines if line.startswith("hint:")), None)
             if hint and (result.stage, hint) in self.hints_shown:
-                # The same mistake under ten rows of a table: show what came back, not the lecture again.
-                lines = [line for line in lines if line.startswith("got:")][:1] + ["hint:     (as above)"]
+                # The same mistake under ten rows of a table: show what came back, and where the hint is.
+                first = self.hints_shown[(result.stage, hint)]
+                lines = [line for line in lines if line.startswith("got:")][:1] + [
+                    f"hint:     the same as for \"{first}\" above"]
             elif hint:
-                self.hints_shown.add((result.stage, hint))
+                self.hints_shown[(result.stage, hint)] = result.title if len(result.title) <= 70 \
+                    else result.title[:67] + "..."
             for line in lines:
                 self.write("      " + line)
 

@@ -31,6 +31,7 @@ class CheckResult:
     title: str
     scored: bool = True  # False: the untouched starter already passes it, so it is worth nothing
     gate: bool = False  # failing it takes the stage's points (the server died during grading)
+    weight: float = 1.0  # how many ordinary checks it counts as (a whole idea, not one row of a table)
     outcome: str = "not run"  # passed | failed | blocked | not run
     output: str = ""
     failure: CheckFailed | None = None
@@ -111,7 +112,9 @@ class GradingSession:
             stage = stage_of_checks(item.path)
             self.results[item.nodeid] = CheckResult(stage=stage.id, title=self.title_of(item),
                                                     scored=item.get_closest_marker("unscored") is None,
-                                                    gate=item.get_closest_marker("gate") is not None)
+                                                    gate=item.get_closest_marker("gate") is not None,
+                                                    weight=float(weight.args[0]) if (weight := item.get_closest_marker(
+                                                        "weight")) else 1.0)
             self.order.append(item.nodeid)
 
     @pytest.hookimpl(hookwrapper=True)
@@ -179,8 +182,8 @@ class GradingSession:
                                           "stopped before this stage's checks were collected")
                 results.append(placeholder)
                 mine.append(placeholder)
-            scored = [result for result in mine if result.scored]
+            total = sum(result.weight for result in mine if result.scored)
             for result in mine:
-                result.max_score = stage.points / len(scored) if result.scored else 0.0
+                result.max_score = stage.points * result.weight / total if result.scored else 0.0
                 result.score = result.max_score * self.keeps_working(mine) if result.passed and result.scored else 0.0
         return results

@@ -132,11 +132,15 @@ def test_the_solutions_get_full_marks_and_the_others_less(graded):
 
 def test_the_hanging_submission_costs_its_time_limit_and_no_more(graded):
     row = gradebook(graded)["hangs"]
-    assert "time limit" in row["note"], row
-    # Stopped at the limit, plus the moment it takes to kill its processes (not a speed goal).
-    assert TIME_LIMIT <= float(row["seconds"]) < TIME_LIMIT + 10, row
     report = json.loads((graded["results"] / "hangs.json").read_text())
-    assert report["score"] == 0 and "time limit" in report["tests"][-1]["output"], report
+    # The grader itself gives up on an import that hangs (its limits follow the reference's start); the
+    # box's wall-time limit is the backstop. Either way: no more than the limit, plus the moment it
+    # takes to kill its processes (not a speed goal), and nothing earned.
+    assert float(row["seconds"]) < TIME_LIMIT + 10, row
+    assert report["score"] == 0, report
+    if "time limit" not in row["note"]:
+        assert any("did not finish" in test["output"] or "did not start" in test["output"]
+                   for test in report["tests"]), report
 
 
 def test_a_submission_that_writes_outside_its_copy_changes_nothing(graded):

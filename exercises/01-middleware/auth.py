@@ -41,7 +41,7 @@ def key_is_valid(request: Request) -> bool:
     """Whether the request carries the key."""
     # TODO (harden 2): this reads one copy of the header and compares text with ==.
     #       What if the header comes twice? What does == leak, and what does a
-    #       str comparison do with bytes that are not ASCII? (hmac, sys: imported above.)
+    #       str comparison do with bytes that are not ASCII?
     return request.headers.get(HEADER) == API_KEY
 
 

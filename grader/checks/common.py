@@ -77,17 +77,20 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
                          "clientInfo": {"name": "attacker", "version": "1"}}}
 
 
-@pytest.mark.parametrize("below", ["", "anything", "x/y"])
+@pytest.mark.parametrize("below", ["", "anything", "x/y"],
+                         ids=["the endpoint itself", "a path below it: anything", "a path below it: x/y"])
 def test_a_live_session_id_without_the_key_is_refused(request, below, session, student, stage):
-    """POST to a live SSE session's message endpoint (and below it) without the key is refused"""
+    """POST to a live SSE session's message endpoint ({id}) without the key is refused"""
     with live_session(student, session.key) as message_path:
         path, query = message_path.split("?", 1)
         row = Probe("POST", f"{path}{below}?{query}", (), INITIALIZE, note="session id from a keyed stream, no key")
         got = send(student, row)
+        # Refused, but without the challenge: that is what to fix, not the guard's place.
+        topic = "challenge" if got.status == 401 and "challenge" in stage.hints else request.module.LIVE_SESSION_HINT
         check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
               expected="401 Unauthorized with a WWW-Authenticate header: whoever learns a session id "
                        "(it is in the access log) must not run tools with it",
-              hint=stage.hint(request.module.LIVE_SESSION_HINT))
+              hint=stage.hint(topic))
 
 
 # -- the shared attack table ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "unscored: the untouched starter already passes this check: it runs, "
                                        "shows, and is worth no points")
     config.addinivalue_line("markers", "gate: failing this check takes every point of its stage")
+    config.addinivalue_line("markers", "weight(n): this check counts n times in its stage's points (default 1)")
     if not any(isinstance(plugin, GradingSession) for plugin in config.pluginmanager.get_plugins()):
         # Run without the CLI (plain pytest on this folder): grade every stage with a session of our own.
         config.pluginmanager.register(GradingSession(load_stages(), Path(config.getoption("--workdir")),
@@ -88,3 +89,5 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.originalname in getattr(item.module, "UNSCORED", ()):
             item.add_marker(pytest.mark.unscored)
+        if item.originalname in getattr(item.module, "WEIGHTS", {}):
+            item.add_marker(pytest.mark.weight(item.module.WEIGHTS[item.originalname]))

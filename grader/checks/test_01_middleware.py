@@ -22,6 +22,8 @@ from grader.verdict import check
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 ENDPOINTS = [Endpoint("GET", "/items/"), Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
 GUARDED_FILE = "auth.py"  # where the comparison lives (read by the constant-time check)
+# Whole ideas of the stage, not one row of a table: failing closed and comparing in constant time weigh more.
+WEIGHTS = {"test_a_server_without_a_key_does_not_serve": 5, "test_the_comparison_is_constant_time": 5}
 PROTECTED = ENDPOINTS[1]  # what a server started without a key must not serve
 LIVE_SESSION_HINT = "register"
 

@@ -55,6 +55,8 @@ HANDSHAKE = Endpoint("POST", "/mcp", INITIALIZE, (ACCEPT,))
 DISCOVER = modern("server/discover")
 ENDPOINTS = [HANDSHAKE, DISCOVER]
 GUARDED_FILE = "auth_middleware.py"
+# Whole ideas of the stage, not one row of a table: failing closed and comparing in constant time weigh more.
+WEIGHTS = {"test_a_server_without_a_key_does_not_serve": 4, "test_the_comparison_is_constant_time": 4}
 PROTECTED = HANDSHAKE
 MODERN_REQUESTS = {
     "server/discover": DISCOVER,
@@ -165,7 +167,7 @@ def test_a_valid_session_id_without_the_key_is_refused(method, body, words, stud
     got = send(student, row)
     check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
           expected="401 Unauthorized with a WWW-Authenticate header: a session id is not a credential",
-          hint=stage.hint("wrap"))
+          hint=stage.hint("respond_401" if got.status == 401 else "wrap"))
 
 
 def test_the_401_tells_missing_from_invalid(session, student, stage):
