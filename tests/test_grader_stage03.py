@@ -14,7 +14,7 @@ MISTAKES = {
     "get-only": ("every HTTP method on /mcp/messages/ without a key", "POST /mcp/messages/"),
     "str-compare": ("a non-ASCII key", "500"),
     "first-of-duplicates": ("the header twice: right, wrong", "twice"),
-    "live-session-open": ("POST to a live SSE session's message endpoint", "202"),
+    "live-session-open": ("POST to a live SSE session's message endpoint (the endpoint itself)", "202"),
     "allowlists-endpoint-paths": ("every HTTP method on /mcp/messages/anything without a key", "/mcp/messages/anything"),
 }
 
