@@ -7,14 +7,14 @@ A lesson marks a code block with the file (and optionally the names) it shows:
     ...
     ```
 
-The same goes for the walkthroughs in solutions/walkthroughs/.
+The same goes for the walkthroughs, solutions/<stage>.md.
 `python -m course.lessons` rewrites every marked block from its source;
 `python -m course.lessons --check` (run by the tests) fails when a block has drifted.
 Names pick top-level functions, classes and assignments, with their decorators
 and the comment lines right above them; no names means the whole file.
 
 Quote only code the student does not write: the lines a TODO asks for belong in
-the walkthroughs (solutions/walkthroughs/), which a student reads after the stage
+the walkthroughs (solutions/<stage>.md), which a student reads after the stage
 passes. tests/test_lessons_teach.py fails a lesson that quotes one of them.
 """
 
@@ -77,7 +77,7 @@ def render(text: str) -> str:
 
 def lesson_files() -> list[Path]:
     """The lessons, and the walkthroughs of the solutions (which quote the answers a lesson may not)."""
-    return sorted(LESSONS.glob("*/README.md")) + sorted((LESSONS.parent / "solutions" / "walkthroughs").glob("*.md"))
+    return sorted(LESSONS.glob("*/README.md")) + sorted((LESSONS.parent / "solutions").glob("*.md"))
 
 
 def main(argv: list[str] | None = None) -> int:

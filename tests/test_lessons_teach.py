@@ -4,7 +4,7 @@ For every stage, the "answer lines" are the lines of the reference solution that
 differ from the starter (difflib over each file the student edits), without comments,
 lines the starter already shows, and lines too short to give anything away
 (`return key`, `else:`, a closing bracket). No lesson README and no level-1 hint may contain one of them.
-The walkthroughs in solutions/walkthroughs/ may: a student reads them after the
+The walkthroughs (solutions/<stage>.md) may: a student reads them after the
 stage passes.
 """
 
@@ -90,7 +90,7 @@ def test_the_comparison_catches_a_copied_line():
 
 def test_every_stage_links_its_walkthrough_and_the_walkthrough_exists():
     for stage in STAGES:
-        walkthrough = SOLUTIONS / "walkthroughs" / f"{stage.id}.md"
+        walkthrough = SOLUTIONS / f"{stage.id}.md"
         assert walkthrough.is_file(), f"no walkthrough for {stage.id} at {walkthrough.relative_to(ROOT)}"
         lesson = (ROOT / "lessons" / stage.id / "README.md").read_text()
-        assert f"solutions/walkthroughs/{stage.id}.md" in lesson, f"lesson {stage.id} does not link its walkthrough"
+        assert f"solutions/{stage.id}.md" in lesson, f"lesson {stage.id} does not link its walkthrough"

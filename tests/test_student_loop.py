@@ -367,7 +367,7 @@ def test_solution_refuses_on_the_starter_and_shows_the_diff_once_the_stage_passe
     shown = make("solution", workdir, state, "STAGE=01")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert f"+++ reference/{STAGE.id}/main.py" in shown.stdout and "-# my own comment" in shown.stdout, shown.stdout
-    walkthrough = ROOT / "solutions" / "walkthroughs" / f"{STAGE.id}.md"
+    walkthrough = ROOT / "solutions" / f"{STAGE.id}.md"
     if walkthrough.is_file():
         assert walkthrough.read_text().splitlines()[0].strip("# ") in shown.stdout
 

@@ -20,7 +20,7 @@ from grader.stages import ROOT, SOLUTIONS, Stage
 
 from course.loop import common, screen
 
-WALKTHROUGHS = ROOT / "solutions" / "walkthroughs"
+WALKTHROUGHS = ROOT / "solutions"  # solutions/<stage>.md, beside the stage folder
 
 
 def read(path: Path) -> list[str]:
