@@ -194,15 +194,3 @@ def _first_event(source) -> str:
 def tail(text: str, lines: int = 25) -> str:
     kept = text.strip().splitlines()[-lines:]
     return "\n".join("    | " + line for line in kept) if kept else "    | (no output)"
-
-
-# The credentials an attacker (or a forgetful client) would try.
-def key_variants(right_key: str) -> list[tuple[tuple[tuple[str, str | bytes], ...], str, str]]:
-    """(headers, words, outcome) for: no key, empty key, wrong key, right key, right key in other casing."""
-    return [
-        ((), "no X-API-Key header", "refused"),
-        (((KEY_HEADER, ""),), "X-API-Key: ''", "refused"),
-        (((KEY_HEADER, "not-the-key"),), "X-API-Key: not-the-key", "refused"),
-        (((KEY_HEADER, right_key),), f"X-API-Key: {right_key}", "let through"),
-        ((("x-api-key", right_key),), f"x-api-key: {right_key}", "let through"),
-    ]

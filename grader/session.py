@@ -42,10 +42,6 @@ class CheckResult:
     def passed(self) -> bool:
         return self.outcome == "passed"
 
-    @property
-    def status(self) -> str:  # kept for readers of the old name
-        return self.outcome
-
 
 def _random_root_path() -> str:
     # A reverse proxy's prefix a submission cannot know in advance.
@@ -127,28 +123,30 @@ class GradingSession:
         if report.skipped and result.outcome == "not run":
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             reason = reason.removeprefix("Skipped: ")
-            result.outcome, result.output = ("not run" if reason.startswith("not run:") else "blocked"), reason
+            self._record(result, "not run" if reason.startswith("not run:") else "blocked", reason)
         elif report.failed and result.outcome in ("not run", "pending"):
             error = call.excinfo.value if call.excinfo else None
-            result.outcome = "failed"
             if isinstance(error, CheckFailed):
-                result.output, result.failure = str(error), error
+                self._record(result, "failed", str(error), error)
             elif isinstance(error, AssertionError) and str(error).startswith("sent:"):
-                result.output = str(error)
+                self._record(result, "failed", str(error))
             else:
-                result.output = report.longreprtext
+                self._record(result, "failed", report.longreprtext)
         elif report.passed and call.when == "call" and result.outcome == "not run":
             result.outcome = "pending"  # passed, once its teardown is through too
-        if result.output:  # whatever a check shows (a log's tail, an answer), the key is never in it
-            result.output = redact(result.output, self.key)
-            if result.failure is not None:
-                for part in ("sent", "got", "expected"):
-                    setattr(result.failure, part, redact(getattr(result.failure, part), self.key))
         if call.when == "teardown":
             if result.outcome == "pending":
                 result.outcome = "passed"
             if self.on_result:
                 self.on_result(result)
+
+    def _record(self, result: CheckResult, outcome: str, output: str, failure: CheckFailed | None = None) -> None:
+        """Whatever a check shows (a log's tail, an answer), the key is never in it."""
+        result.outcome, result.output = outcome, redact(output, self.key)
+        if failure is not None:
+            for part in ("sent", "got", "expected"):
+                setattr(failure, part, redact(getattr(failure, part), self.key))
+            result.failure = failure
 
     def ordered_results(self) -> list[CheckResult]:
         results = [self.results[nodeid] for nodeid in self.order]
@@ -183,7 +181,8 @@ class GradingSession:
                 results.append(placeholder)
                 mine.append(placeholder)
             total = sum(result.weight for result in mine if result.scored)
+            kept = self.keeps_working(mine)
             for result in mine:
                 result.max_score = stage.points * result.weight / total if result.scored else 0.0
-                result.score = result.max_score * self.keeps_working(mine) if result.passed and result.scored else 0.0
+                result.score = result.max_score * kept if result.passed and result.scored else 0.0
         return results

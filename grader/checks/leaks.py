@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from grader.compare import redact, secret_slices
+from grader.compare import redact, secret_slices, shows
 from grader.probes import tail
 from grader.static import key_printed, read
 from grader.verdict import CheckFailed, blocked_by, check, not_run
@@ -55,6 +55,20 @@ def test_the_key_never_appears_in_the_server_output(session, launch, student, st
         raise CheckFailed(sent="every request above", got="the key (or part of it) in the server's output:\n"
                           + tail("\n".join(leaked)), expected="no line of output holds any part of the key "
                           "(no points for this stage while one does)", hint=stage.hint("leak"))
+
+
+def expect_client_keeps_the_key(session, output: str, reference_log: str, sent: str, *, output_hint: str,
+                                url_hint: str) -> None:
+    """A client's run printed no part of the key, and put none in a URL (the server's access log shows URLs;
+    lines with the run's marker are the grader's own key-in-URL probes)."""
+    if shows(output, session.key):
+        raise CheckFailed(sent=sent, got="part of the key in the output:\n" + tail(redact(output, session.key)),
+                          expected="no part of the key in the output", hint=output_hint)
+    in_urls = [line for line in reference_log.splitlines() if session.marker not in line and shows(line, session.key)]
+    if in_urls:
+        raise CheckFailed(sent=sent, got="the key in the server's log (in a URL, as its access log shows):\n"
+                          + tail(redact("\n".join(in_urls), session.key)), expected="the key in a header only",
+                          hint=url_hint)
 
 
 @dataclass

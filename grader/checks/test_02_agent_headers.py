@@ -12,13 +12,13 @@ import secrets
 import pytest
 
 from grader.checks.common import test_imports  # noqa: F401  (runs first)
-from grader.compare import redact, secret_slices
+from grader.compare import redact
 from grader.connections import HOOK, destinations
 from grader.harness import new_log, run_python
 from grader.listener import listening_on
 from grader.mcp_session import sse_session
 from grader.probes import tail
-from grader.checks.leaks import Strays, stray_check
+from grader.checks.leaks import Strays, expect_client_keeps_the_key, stray_check
 from grader.verdict import CheckFailed, blocked_by
 
 
@@ -68,20 +68,12 @@ def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, st
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage):
-    """the key never appears in a URL (the server's access log), in the agent's output, or anywhere but MCP_SERVER_URL"""
-    _, url, finished, listener, _ = agent_run
+    """the key never appears in a URL (the server's access log) nor in the agent's output"""
+    _, _, finished, _, _ = agent_run
     if not finished.ok:
         blocked_by("the agent did not finish (see the check above)")
-    pieces = secret_slices(session.key)
-    leaked = [line for line in reference.log().splitlines() if any(piece in line for piece in pieces)]
-    if leaked:
-        raise CheckFailed(sent=f"python {stage.client}", got="the key in the server's log:\n"
-                          + tail(redact("\n".join(leaked), session.key)),
-                          expected="no line of the log holds any part of the key", hint=stage.hint("header_only"))
-    if any(piece in finished.output for piece in pieces):
-        raise CheckFailed(sent=f"python {stage.client}", got="part of the key in the agent's output:\n"
-                          + tail(redact(finished.output, session.key)), expected="no part of the key in the output",
-                          hint=stage.hint("header_only"))
+    expect_client_keeps_the_key(session, finished.output, reference.log(), f"python {stage.client}",
+                                output_hint=stage.hint("header_only"), url_hint=stage.hint("header_only"))
 
 
 @pytest.mark.unscored

@@ -17,7 +17,7 @@ from grader.checks.common import test_the_key_under_a_name_from_your_code_is_ref
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.mcp_session import sse_session
-from grader.probes import Probe, ensure_answering, live_session, send
+from grader.probes import Probe, ensure_answering
 from grader.verdict import CheckFailed, check
 
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}

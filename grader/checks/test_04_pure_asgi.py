@@ -20,16 +20,16 @@ from grader.checks.common import (Endpoint, Hints, credential_params, judge, jud
 from grader.checks.common import test_the_key_under_a_name_from_your_code_is_refused  # noqa: F401
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
-from grader.compare import redact, secret_slices
+from grader.compare import redact
 from grader.connections import HOOK, destinations
 from grader.harness import new_log, run_python
-from grader.checks.leaks import Strays, stray_check
+from grader.checks.leaks import Strays, expect_client_keeps_the_key, stray_check
 from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
 from grader.stage_env import FORECAST_NOTE
 from grader.stages import ROOT
-from grader.verdict import CheckFailed, blocked_by, check
+from grader.verdict import blocked_by, check
 
 ACCEPT = ("Accept", "application/json, text/event-stream")
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -261,18 +261,9 @@ def test_the_client_says_plainly_when_the_key_is_refused(client_runs, stage):
 @pytest.mark.gate
 def test_the_client_keeps_the_key_to_itself(session, client_runs, reference, stage):
     """the client prints no part of the key, and never puts it in a URL"""
-    url, right, _, _ = client_runs
-    pieces = secret_slices(session.key)
-    if any(piece in right.output for piece in pieces):
-        raise CheckFailed(sent=f"python {stage.client}", got="part of the key in the client's output:\n"
-                          + tail(redact(right.output, session.key)), expected="no part of the key in the output",
-                          hint=stage.hint("leak"))
-    in_urls = [line for line in reference.log().splitlines() if session.marker not in line
-               and any(piece in line for piece in pieces)]
-    if in_urls:
-        raise CheckFailed(sent=f"python {stage.client}", got="the key in the server's access log (a URL):\n"
-                          + tail(redact("\n".join(in_urls), session.key)), expected="the key in a header only",
-                          hint=stage.hint("client_destination"))
+    _, right, _, _ = client_runs
+    expect_client_keeps_the_key(session, right.output, reference.log(), f"python {stage.client}",
+                                output_hint=stage.hint("leak"), url_hint=stage.hint("client_destination"))
 
 
 @pytest.mark.unscored

@@ -30,7 +30,7 @@ from grader.harness import Finished, Server, ServerDidNotStart, run_python
 from grader.mcp_session import _explain, _with_client
 from grader.probes import Answer, Probe, ensure_answering, send, tail
 from grader.stages import ROOT
-from grader.verdict import CheckFailed, blocked_by, check
+from grader.verdict import CheckFailed, check
 
 ACCEPT = ("Accept", "application/json, text/event-stream")
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -550,7 +550,7 @@ def test_a_restart_keeps_the_keys(keys, student, stage):
             raise CheckFailed(sent=f"{again.where}, with the same KEYS_DB and KEY_PEPPER", got=f"{error}\n"
                               f"{tail(again.log())}", expected="the server starts again", hint=stage.hint("starts"))
         got = send(again, initialize(forecast.key, "the key issued before the restart"))
-        check(got.status == 200, sent=f"a second server on the same KEYS_DB; POST /mcp (the key issued before)",
+        check(got.status == 200, sent="a second server on the same KEYS_DB; POST /mcp (the key issued before)",
               got=got.describe(), expected="200 OK: the key is in the database, not in a process's memory",
               hint=stage.hint("hashing"))
     finally:
