@@ -8,6 +8,8 @@ student's server must refuse the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grader.probes import Answer, Probe, tail
 from grader.redaction import redact, secret_slices, shows  # noqa: F401  (re-exported)
 from grader.verdict import CheckFailed
@@ -32,7 +34,7 @@ def expect_no_secret(probe: Probe, got: Answer, secret: str, hint: str) -> None:
 def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
                           let_in_hint: str, keep_out_hint: str, crash_hint: str = CRASH_HINT,
                           log: str = "", allow_refusal_of_404: bool = True,
-                          reference_with_key: Answer | None = None, challenge_hint: str | None = None,
+                          reference_with_key: Callable[[], Answer] | None = None, challenge_hint: str | None = None,
                           secret: str | None = None, leak_hint: str = "") -> None:
     """Fail unless GOT answers PROBE the way REFERENCE does.
 
@@ -48,8 +50,9 @@ def expect_like_reference(probe: Probe, got: Answer, reference: Answer, *,
     if reference.status == 401:
         if got.status == 401 and got.challenge:
             return
+        # Asked only when it can matter: a request per row saved on every refusal.
         if (reference_with_key is not None and got.status in NOT_REACHED
-                and got.status == reference_with_key.status):
+                and got.status == reference_with_key().status):
             return
         if got.status == 401:
             hint = challenge_hint or "A 401 must carry a WWW-Authenticate header that names the scheme (RFC 9110)."

@@ -306,6 +306,24 @@ class Server:
         self.ready_at: float | None = None
         self.failure: str | None = None
         self.hung: str | None = None  # set once a request got no answer in time
+        # When the port first answered, seen as it happens: the minimum uptime counts from then,
+        # however late a check first asks (so that wait overlaps with the grader's own start).
+        self._first_answer_lock = threading.Lock()
+        threading.Thread(target=self._watch_first_answer, daemon=True, name=f"watch-{label}").start()
+
+    def _watch_first_answer(self) -> None:
+        while self.process.poll() is None and self.ready_at is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    self._answered()
+                    return
+            except OSError:
+                time.sleep(0.05)
+
+    def _answered(self) -> None:
+        with self._first_answer_lock:
+            if self.ready_at is None:
+                self.ready_at = time.monotonic()
 
     @property
     def base_url(self) -> str:
@@ -352,8 +370,8 @@ class Server:
             raise ServerDidNotStart(self.failure)
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                self._answered()
                 self.started = True
-                self.ready_at = time.monotonic()
                 return True
         except OSError:
             return False
@@ -363,7 +381,8 @@ class Server:
         return self.process.poll()
 
     def stop(self) -> None:
-        _kill_group(self.process)
+        # A server that stopped answering cannot shut down gracefully either: no grace to wait out.
+        _kill_group(self.process, grace=0.0 if self.hung else 3.0)
         self.started = False
 
 

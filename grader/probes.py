@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -108,7 +108,7 @@ def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
     headers = list(probe.headers)
     if content is not None:
         headers.append(("Content-Type", "application/json"))
-    try:
+    with answered_or_explained(server, probe.method, probe.path, probe.describe()):
         with _shared_client().stream(probe.method, url, headers=headers, content=content) as response:
             answer = Answer(response.status_code, response.headers, "")
             if answer.is_event_stream:
@@ -120,16 +120,26 @@ def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
             else:
                 answer.body = response.read().decode(errors="replace")
             return answer
-    except httpx.TimeoutException:
-        server.hung = f"no answer to {probe.method} {probe.path} within {REQUEST_TIMEOUT:.0f} s"
+
+
+@contextmanager
+def answered_or_explained(server: Server, method: str, path: str, described: str):
+    """Turn a request that got no answer into what a student reads: what was sent, what came back.
+
+    A timeout marks the server as hung, so every later check skips it at once
+    instead of waiting out the same timeout again."""
+    try:
+        yield
+    except (httpx.TimeoutException, TimeoutError):
+        server.hung = f"no answer to {method} {path} within {REQUEST_TIMEOUT:.0f} s"
         raise AssertionError(
-            f"sent:     {probe.describe()}\ngot:      no answer within {REQUEST_TIMEOUT:.0f} s\n"
+            f"sent:     {described}\ngot:      no answer within {REQUEST_TIMEOUT:.0f} s\n"
             "expected: an answer\nhint:     something in the request path blocks forever; look for a loop, "
-            "a lock or a blocking call in your middleware"
+            "a lock or a blocking call (time.sleep, a synchronous request) in your middleware"
         ) from None
-    except httpx.TransportError as error:
+    except (httpx.TransportError, OSError) as error:
         raise AssertionError(
-            f"sent:     {probe.describe()}\ngot:      the connection failed ({error.__class__.__name__}: {error})\n"
+            f"sent:     {described}\ngot:      the connection failed ({error.__class__.__name__}: {error})\n"
             f"expected: an HTTP answer\nhint:     the server may have crashed; its log:\n{tail(server.log())}"
         ) from None
 
@@ -138,22 +148,19 @@ def _send_raw(server: Server, probe: Probe, base_path: str) -> Answer:
     """http.client sends the request target exactly as given: dot segments and all."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=REQUEST_TIMEOUT)
     try:
-        connection.putrequest(probe.method, base_path + probe.path, skip_accept_encoding=True)
-        for name, value in probe.headers:
-            connection.putheader(name, value)
-        connection.endheaders()
-        response = connection.getresponse()
-        headers = httpx.Headers(response.getheaders())
-        answer = Answer(response.status, headers, "")
-        if answer.is_event_stream:
-            answer.first_event = response.fp.readline().decode(errors="replace").strip()
-        else:
-            answer.body = response.read().decode(errors="replace")
-        return answer
-    except TimeoutError:
-        server.hung = f"no answer to {probe.method} {probe.path} within {REQUEST_TIMEOUT:.0f} s"
-        raise AssertionError(f"sent:     {probe.describe()}\ngot:      no answer within {REQUEST_TIMEOUT:.0f} s\n"
-                             "expected: an answer") from None
+        with answered_or_explained(server, probe.method, probe.path, probe.describe()):
+            connection.putrequest(probe.method, base_path + probe.path, skip_accept_encoding=True)
+            for name, value in probe.headers:
+                connection.putheader(name, value)
+            connection.endheaders()
+            response = connection.getresponse()
+            headers = httpx.Headers(response.getheaders())
+            answer = Answer(response.status, headers, "")
+            if answer.is_event_stream:
+                answer.first_event = response.fp.readline().decode(errors="replace").strip()
+            else:
+                answer.body = response.read().decode(errors="replace")
+            return answer
     finally:
         connection.close()
 
@@ -166,13 +173,19 @@ def live_session(server: Server, key: str, base_path: str = ""):
     read a session id from an access log would post to.
     """
     ensure_answering(server)
-    with _shared_client().stream("GET", server.base_url + base_path + "/mcp/sse",
-                                 headers={KEY_HEADER: key}) as response:
+    path = base_path + "/mcp/sse"
+    with ExitStack() as stack:
+        with answered_or_explained(server, "GET", path, f"GET {path} with the key (X-API-Key), to open a session"):
+            response = stack.enter_context(_shared_client().stream("GET", server.base_url + path,
+                                                                   headers={KEY_HEADER: key}))
         if response.status_code != 200:
             blocked_by(f"an SSE stream with the key could not be opened (got {response.status_code})")
         # Keep the line iterator alive: dropping it closes the connection, and the session with it.
         lines = response.iter_lines()
-        event = _first_event(lines)
+        try:
+            event = _first_event(lines)
+        except httpx.ReadTimeout:
+            blocked_by(f"the SSE stream with the key sent no event within {REQUEST_TIMEOUT:.0f} s")
         data = [part.removeprefix("data: ").strip() for part in event.split(" / ") if part.startswith("data:")]
         if not data or "session_id=" not in data[0]:
             blocked_by(f"the SSE stream did not advertise a message endpoint (first event {event!r})")

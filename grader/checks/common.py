@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -17,7 +18,7 @@ from grader import attacks
 from grader.attacks import KeyRow
 from grader.compare import expect_like_reference
 from grader.harness import Server, ServerDidNotStart
-from grader.probes import Probe, live_session, send, tail
+from grader.probes import Answer, Probe, live_session, send, tail
 from grader.static import string_literals
 from grader.verdict import CheckFailed, check
 
@@ -48,8 +49,9 @@ def test_server_starts(launch, stage, imports_ok):
                           expected="the server answers on its port", hint=stage.hint("starts")) from None
 
 
-# A server must stay up at least this long after it first answered, however fast the checks were.
-MINIMUM_UPTIME = 2.0
+# A server must stay up at least this long after it first answered (seen as it happened), however fast
+# the checks were: long enough to catch one that dies a second in.
+MINIMUM_UPTIME = 1.5
 
 
 @pytest.mark.unscored
@@ -59,6 +61,14 @@ def test_server_is_still_running(launch, stage, student):
     waited = MINIMUM_UPTIME - (time.monotonic() - (student.ready_at or time.monotonic()))
     if waited > 0:
         time.sleep(waited)
+    if student.hung:
+        raise CheckFailed(sent="every request above, to `" + student.where + "`",
+                          got=f"the server stopped answering during grading ({student.hung}); it is still running, "
+                              "but a server that answers nothing serves nobody",
+                          expected="the server answers every request until the grader stops it (no points for this "
+                                   "stage while it does not)",
+                          hint="Something in the request path blocks the event loop: a time.sleep, a synchronous "
+                               "network call or a lock inside an async function stops every request, not just one.")
     stopped = [server for server in [student, *launch.extras.values()]
                if server.started and server.exit_status() is not None]
     if stopped:
@@ -130,12 +140,28 @@ class Hints:
         return self.compare
 
 
+# The reference answers on a thread of its own while the student's server answers here:
+# two servers, two processes, both cores busy, half the wait.
+_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-requests")
+
+
+def send_to_both(probe: Probe, student: Server, reference: Server) -> tuple[Answer, Answer]:
+    """The same request to both servers at once; (the student's answer, the reference's)."""
+    asked = _BESIDE.submit(send, reference, probe)
+    try:
+        got = send(student, probe)
+    finally:
+        expected = asked.result()  # never leave a request in flight behind a failure
+    return got, expected
+
+
 def judge(probe: Probe, student: Server, reference: Server, key: str, hints: Hints, *,
           let_in_hint: str | None = None, keep_out_hint: str | None = None) -> None:
     kwargs = {"crash_hint": hints.crash} if hints.crash else {}
-    expect_like_reference(probe, send(student, probe), send(reference, probe),
+    got, expected = send_to_both(probe, student, reference)
+    expect_like_reference(probe, got, expected,
                           let_in_hint=let_in_hint or hints.let_in, keep_out_hint=keep_out_hint or hints.keep_out,
-                          log=student.log(), reference_with_key=send(reference, probe.with_key(key)),
+                          log=student.log(), reference_with_key=lambda: send(reference, probe.with_key(key)),
                           challenge_hint=hints.challenge, secret=key, leak_hint=hints.leak, **kwargs)
 
 
