@@ -43,7 +43,7 @@ from grader.harness import Server, stop_servers
 from grader.launch import KEYLESS
 from grader.loadgen import FALLBACK, Request, run_load, wrk_path
 from grader.stage_env import PREPARE
-from grader.stages import ROOT, SOLUTIONS, Stage, load_stages
+from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages
 
 OUT = ROOT / "bench-results"
 
@@ -269,6 +269,50 @@ def grade(stage_ids: list[str], workdir: Path, *, forkserver: bool | None = None
     return {"seconds": took, "returncode": done.returncode, "first_failure": " ".join(said.split())}
 
 
+def watch_regrade(stage: Stage, *, limit: float = 120) -> float:
+    """Seconds from a save to the verdict `make watch` shows: the watcher runs on the starter, the
+    student saves the solution's files, the clock stops when the pass appears on screen."""
+    import queue
+    import threading
+
+    with tempfile.TemporaryDirectory(prefix="bench-watch-") as scratch:
+        workdir = Path(scratch) / "work"
+        shutil.copytree(EXERCISES / stage.id, workdir / stage.id, ignore=shutil.ignore_patterns("__pycache__"))
+        env = {**os.environ, "NO_COLOR": "1", "WORKSHOP_STATE": str(Path(scratch) / "progress.json")}
+        env.pop("MAKEFLAGS", None)
+        watcher = subprocess.Popen([sys.executable, "-m", "course.loop.watch", stage.id, "--workdir", str(workdir),
+                                    "--until-pass"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=env)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout] + [lines.put(None)],
+                         daemon=True).start()
+
+        def wait_for(text: str) -> None:
+            end = time.monotonic() + limit
+            while time.monotonic() < end:
+                try:
+                    line = lines.get(timeout=1)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    break
+                if text in line:
+                    return
+            raise RuntimeError(f"make watch never printed {text!r}")
+
+        try:
+            wait_for("not yet (")  # the starter's verdict: the watcher is up and waiting for a save
+            saved = time.perf_counter()
+            for name in stage.files:
+                shutil.copyfile(SOLUTIONS / stage.id / name, workdir / stage.id / name)
+            wait_for("done (")
+            return time.perf_counter() - saved
+        finally:
+            if watcher.poll() is None:
+                watcher.terminate()
+            watcher.wait(timeout=60)
+
+
 # Broken submissions of stage 01, each one edit of the reference solution.
 def _syntax_error(folder: Path) -> None:
     (folder / "main.py").write_text((folder / "main.py").read_text() + "\nif True\n    pass\n")
@@ -335,6 +379,13 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
             results.append(result)
             rows.append([label, "on" if mode else "off", str(repeat), f"{took:.1f}", f"{base:.1f}",
                          f"{took / base:.2f}x"])
+        if label.startswith("one stage"):  # the same stage, re-graded by `make watch` after a save
+            watched = [watch_regrade(chosen[0]) for _ in range(1 if settings.quick else repeat)]
+            took = statistics.median(watched)
+            results.append({"row": "make watch, save to verdict", "forkserver": True, "seconds": took, "floor": base,
+                            "ratio": took / base, "runs": watched, "floors": floors})
+            rows.append(["make watch (01), save to verdict", "on", str(len(watched)), f"{took:.1f}", f"{base:.1f}",
+                         f"{took / base:.2f}x"])
     broken = []
     with tempfile.TemporaryDirectory(prefix="bench-broken-") as scratch:
         cases = list(BROKEN.items())[:1] if settings.quick else list(BROKEN.items())
@@ -353,6 +404,10 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
     every = [r for r in results if r["row"] == "all stages"]
     say(f"   one stage: {one['seconds']:.1f} s, {one['ratio']:.2f}x its floor (targets: under "
         f"{TARGETS['one_stage_seconds']:g} s, within {TARGETS['one_stage_vs_floor']:g}x)")
+    watched = [r for r in results if r["row"].startswith("make watch")]
+    if watched:
+        say(f"   make watch: {watched[0]['seconds']:.1f} s from a save to the verdict, {watched[0]['ratio']:.2f}x the "
+            "floor")
     if every:
         best = min(every, key=lambda r: r["ratio"])
         say(f"   all stages: {best['ratio']:.2f}x the floor with the fork server "

@@ -381,8 +381,9 @@ class Server:
         return self.process.poll()
 
     def stop(self) -> None:
-        # A server that stopped answering cannot shut down gracefully either: no grace to wait out.
-        _kill_group(self.process, grace=0.0 if self.hung else 3.0)
+        # A server that never answered (stuck in its start-up) or stopped answering cannot shut down
+        # gracefully either: no grace period to wait out, it would only delay the verdict.
+        _kill_group(self.process, grace=3.0 if self.ready_at is not None and not self.hung else 0.0)
         self.started = False
 
 
@@ -420,7 +421,7 @@ def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = No
             if why:
                 break
     finally:
-        _kill_group(process, grace=1.0)
+        _kill_group(process, grace=0.0 if why else 1.0)  # one that ran out of time gets no more
     output = log.read_text(errors="replace")
     log.unlink(missing_ok=True)
     return Finished(None if why else process.returncode, output, bool(why), why)
