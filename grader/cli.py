@@ -15,11 +15,13 @@ import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 from grader.harness import fork_server_ready, keeping_files, run_dir, start_fork_server
 from grader.launch import worth_a_fork_server
-from grader.session import CheckResult, GradingSession
+if TYPE_CHECKING:  # loaded at run time only once the fork server has started
+    from grader.session import CheckResult, GradingSession
 from grader.stages import EXERCISES, SOLUTIONS, Stage, StageDataError, load_stages, stage_by_id
 
 
@@ -221,12 +223,17 @@ def grade(argv: list[str] | None) -> int:
         return 2
     detailed = options.details or (len(stages) == 1 and not options.summary)
     printer = Printer(stages, detailed)
+    # The fork server first, before this process even loads pytest: it loads uvicorn and the
+    # MCP SDK on the other core meanwhile, and then starts every process in a fraction of the time.
+    forking = worth_a_fork_server(stages)
+    if forking:
+        start_fork_server()
+    from grader.session import GradingSession
+
     session = GradingSession(stages, options.workdir, options.reference, on_result=printer.on_result)
     try:
-        # Servers first: they boot while pytest and the MCP client libraries load. The fork
-        # server warms up beside them and starts the later processes in a fraction of the time.
-        if worth_a_fork_server(stages):
-            start_fork_server()
+        # Servers next: they boot while pytest and the MCP client libraries load.
+        if forking:
             load_while_the_fork_server_warms_up()
         session.prelaunch()
         print(f"Grading {options.workdir} ({len(stages)} stage{'s' if len(stages) > 1 else ''})\n")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from grader.harness import (IMPORT_SCRIPT, START_TIMEOUT, Finished, Server, ServerDidNotStart, run_dir, run_python,
                             stop_servers)
-from grader.stage_env import PREPARE
 from grader.stages import Stage
 
 # How a server is started without a usable key: each must refuse to serve (or refuse everyone).
@@ -44,6 +43,8 @@ class Launch:
     def server_env(self, folder: Path, base: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a server of this stage in FOLDER: the run's key and what the stage prepares."""
         env = dict(self.env if base is None else base)
+        from grader.stage_env import PREPARE  # here, not at the top: it loads PyJWT, not needed to start
+
         prepare = PREPARE.get(self.stage.id)
         if prepare is not None:
             private = Path(tempfile.mkdtemp(prefix=f"{self.stage.number}-", dir=run_dir()))
