@@ -74,12 +74,13 @@ def test_a_missing_stage_folder_fails_clearly(tmp_path):
 
 def test_the_json_report_is_written_even_when_the_grader_itself_fails(tmp_path, monkeypatch):
     from grader import cli
+    from grader.session import GradingSession
 
     def broken(*args, **kwargs):
         raise RuntimeError("the grader tripped over its own feet")
 
     monkeypatch.setattr(cli, "run_checks", broken)
-    monkeypatch.setattr(cli.GradingSession, "prelaunch", lambda self: None)  # nothing to start for this test
+    monkeypatch.setattr(GradingSession, "prelaunch", lambda self: None)  # nothing to start for this test
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # leave this process's SIGTERM alone
     report = tmp_path / "report.json"
     assert cli.main(["01-middleware", "--json", str(report)]) == 2
