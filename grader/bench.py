@@ -430,7 +430,7 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
     axes[1].barh(range(len(broken)), [item["seconds"] for item in broken], color="tab:red")
     axes[1].set_yticks(range(len(broken)), [item["case"] for item in broken], fontsize=8)
     axes[1].axvline(TARGETS["broken_seconds"], color="grey", linestyle="--", linewidth=1)
-    axes[1].set_xlabel("seconds to the verdict (dashed: the 15 s goal)")
+    axes[1].set_xlabel("seconds to the verdict (dashed: 15 s goal)")
     figure.tight_layout()
     figure.savefig(png, dpi=100)
     pyplot.close(figure)
