@@ -5,12 +5,14 @@
     python -m grader.bench --quick           tiny settings: checks that the machinery runs
 
 1. Guards. The same app (stage 04's reference server) with no guard, with the
-   BaseHTTPMiddleware guard of stages 01/03 and with the pure ASGI guard of
-   stage 04, each under uvicorn on a free loopback port. Each is loaded with a
-   plain GET and with an MCP tools/call (one stateless 2026-07-28 POST), by wrk
-   when installed, else by an asyncio loop (the output names which). Rounds
-   alternate the order of the guards; the table holds medians, and ratios to
-   the unguarded app.
+   BaseHTTPMiddleware guard of stages 01/03, the pure ASGI guard of stage 04,
+   stage 05's key store and stage 06's token verifier (per request, and behind
+   a cache), each under uvicorn on a free loopback port and each with the
+   credential it expects (grader/bench_guards.py). Each is loaded with a plain
+   GET and with an MCP tools/call (one stateless 2026-07-28 POST), by wrk when
+   installed, else by a headless locust (the output names which, with its
+   version). Rounds alternate the order of the guards; the table holds medians,
+   and ratios to the unguarded app.
 2. Time to a verdict. `python -m grader` on the reference solutions, for one
    stage and for all stages, with the fork server on and off, beside the floor:
    the servers those checks need, all started cold at once, until each answered.
@@ -38,10 +40,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.bench_guards import GUARDS
-from grader.harness import Server, stop_servers
+from grader.bench_guards import GUARDS, Credential
+from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
-from grader.loadgen import FALLBACK, Request, run_load, wrk_path
+from grader.loadgen import Request, load_tool, run_load
 from grader.stage_env import PREPARE
 from grader.stages import ROOT, SOLUTIONS, Stage, load_stages
 
@@ -109,66 +111,80 @@ def plt():
 # -- 1. guards -----------------------------------------------------------------------------------
 
 
-def workloads(key: str) -> dict[str, Request]:
+def workloads(credential: Credential) -> dict[str, Request]:
+    """The two requests of the benchmark, each carrying the credential its guard expects."""
     from grader.checks.test_04_pure_asgi import MODERN_REQUESTS  # the grader's own 2026-07-28 request
 
     call = MODERN_REQUESTS["tools/call get_forecast"]
+    carried = (credential.header, credential.value)
     return {
-        "GET /health": Request("GET", "/health", (("X-API-Key", key),)),
-        "MCP tools/call": Request(call.method, call.path, (*call.headers, ("X-API-Key", key)), call.body),
+        "GET /health": Request("GET", "/health", (carried,)),
+        "MCP tools/call": Request(call.method, call.path, (*call.headers, carried), call.body),
     }
 
 
-def check_guards_guard(servers: dict[str, Server], load: dict[str, Request]) -> None:
-    """A benchmark of a guard that lets everyone in measures nothing: each must refuse a request without the key."""
+def check_guards_guard(servers: dict[str, Server], loads: dict[str, dict[str, Request]],
+                       credentials: dict[str, Credential]) -> None:
+    """A benchmark of a guard that lets everyone in measures nothing: each must let its credential in (200)
+    and refuse the same request without it (401)."""
     import httpx
 
     for name, server in servers.items():
-        for label, request in load.items():
+        for label, request in loads[name].items():
             headers = dict(request.headers) | ({"Content-Type": "application/json"} if request.body else {})
             body = json.dumps(request.body) if request.body is not None else None
-            with_key = httpx.request(request.method, server.base_url + request.path, headers=headers,
-                                     content=body, timeout=10)
-            headers.pop("X-API-Key")
+            with_it = httpx.request(request.method, server.base_url + request.path, headers=headers,
+                                    content=body, timeout=10)
+            headers.pop(credentials[name].header)
             without = httpx.request(request.method, server.base_url + request.path, headers=headers,
                                     content=body, timeout=10)
             expected = 200 if name == "none" else 401
-            if with_key.status_code != 200 or without.status_code != expected:
-                raise RuntimeError(f"guard {name!r}, {label}: with the key {with_key.status_code}, without "
-                                   f"{without.status_code} (expected 200 and {expected}): {without.text[:200]}")
+            if with_it.status_code != 200 or without.status_code != expected:
+                raise RuntimeError(f"guard {name!r}, {label}: with its {credentials[name].header} "
+                                   f"{with_it.status_code}, without {without.status_code} (expected 200 and "
+                                   f"{expected}): {(with_it.text if with_it.status_code != 200 else without.text)[:200]}")
 
 
 def bench_guards(settings: Settings, out: Path) -> dict:
     key = secrets.token_urlsafe(24)
-    tool = "wrk" if settings.use_wrk and wrk_path() else FALLBACK
+    tool = load_tool(settings.use_wrk)
     say(f"== 1. What each guard costs ({tool}, {settings.connections} connections, {settings.rounds} rounds of "
         f"{settings.seconds:g} s, order alternated)")
-    if tool == FALLBACK:
-        say("   wrk is not installed: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
-            "then run again.")
-    servers = {guard.name: Server(ROOT, "grader.bench_guards:app", env={"BENCH_GUARD": guard.name, "API_KEY": key},
+    if not tool.startswith("wrk"):
+        say("   wrk is not installed: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS) "
+            "for sharper numbers; locust is a Python load generator and shares the CPU with the server.")
+    # Each guard's credential (a stored key, a signed token) is made before its server starts, in this
+    # run's private folder (removed at exit); the servers get what they need to check it.
+    credentials = {guard.name: guard.credential(run_dir() / "bench-guards" / guard.name, key) for guard in GUARDS}
+    servers = {guard.name: Server(ROOT, "grader.bench_guards:app",
+                                  env={"BENCH_GUARD": guard.name, "API_KEY": key, **credentials[guard.name].env},
                                   label=f"guard-{guard.name}") for guard in GUARDS}
-    load = workloads(key)
-    samples: dict[tuple[str, str], list] = {(w, g.name): [] for w in load for g in GUARDS}
+    loads = {guard.name: workloads(credentials[guard.name]) for guard in GUARDS}
+    labels = list(loads[GUARDS[0].name])
+    samples: dict[tuple[str, str], list] = {(w, g.name): [] for w in labels for g in GUARDS}
     try:
         for server in servers.values():
             server.wait_ready()
-        check_guards_guard(servers, load)
-        for label, request in load.items():  # warm every server up (first requests build caches)
-            for guard in GUARDS if settings.warmup > 0 else []:
-                run_load("127.0.0.1", servers[guard.name].port, request, connections=settings.connections,
-                         seconds=settings.warmup, use_wrk=settings.use_wrk)
+        check_guards_guard(servers, loads, credentials)
+        # Warm every server up (first requests build caches). locust needs no separate warm-up: it counts
+        # nothing until all its users run, so the ramp of every run warms the server up unmeasured.
+        warm_up = settings.warmup > 0 and tool.startswith("wrk")
+        for label in labels:
+            for guard in GUARDS if warm_up else []:
+                run_load("127.0.0.1", servers[guard.name].port, loads[guard.name][label],
+                         connections=settings.connections, seconds=settings.warmup, use_wrk=settings.use_wrk)
         for round_ in range(settings.rounds):
             order = GUARDS if round_ % 2 == 0 else GUARDS[::-1]
-            for label, request in load.items():
+            for label in labels:
                 for guard in order:
                     samples[(label, guard.name)].append(
-                        run_load("127.0.0.1", servers[guard.name].port, request, connections=settings.connections,
-                                 seconds=settings.seconds, use_wrk=settings.use_wrk))
+                        run_load("127.0.0.1", servers[guard.name].port, loads[guard.name][label],
+                                 connections=settings.connections, seconds=settings.seconds,
+                                 use_wrk=settings.use_wrk))
     finally:
         stop_servers(list(servers.values()))
     rows, results = [], []
-    for label in load:
+    for label in labels:
         base = statistics.median(run.rps for run in samples[(label, "none")])
         for guard in GUARDS:
             runs = samples[(label, guard.name)]
@@ -184,7 +200,9 @@ def bench_guards(settings: Settings, out: Path) -> dict:
     text = table(["request", "guard", "req/s", "vs none", "p50 ms", "p99 ms", "errors"], rows)
     note = (f"Load: {tool}, {settings.connections} connections, medians of {settings.rounds} rounds of "
             f"{settings.seconds:g} s (order of the guards alternated); uvicorn as a student runs it (one process, "
-            "access log on), on 127.0.0.1.")
+            "access log on), on 127.0.0.1."
+            + ("" if tool.startswith("wrk") else " locust counts only what is answered once all its users run: "
+               "its start-up and ramp (a few seconds per run) warm the server up and are not measured."))
     say(text)
     pure = [r for r in results if r["guard"] == "pure-asgi"]
     worst = min(r["ratio"] for r in pure)
@@ -197,11 +215,11 @@ def bench_guards(settings: Settings, out: Path) -> dict:
     width = 0.8 / len(GUARDS)
     for index, guard in enumerate(GUARDS):
         mine = [r for r in results if r["guard"] == guard.name]
-        positions = [n + index * width for n in range(len(load))]
+        positions = [n + index * width for n in range(len(labels))]
         axes[0].bar(positions, [r["ratio"] for r in mine], width, label=guard.label)
         axes[1].bar(positions, [r["p99_ms"] for r in mine], width, label=guard.label)
     for axis, title in zip(axes, ["throughput vs no guard (higher is better)", "p99 latency, ms (lower is better)"]):
-        axis.set_xticks([n + width * (len(GUARDS) - 1) / 2 for n in range(len(load))], list(load))
+        axis.set_xticks([n + width * (len(GUARDS) - 1) / 2 for n in range(len(labels))], labels)
         axis.set_title(title)
     axes[0].axhline(TARGETS["pure_asgi_keeps"], color="grey", linestyle="--", linewidth=1)
     axes[0].legend(fontsize=8, loc="lower left")
@@ -434,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="verdict benchmark: runs per row of one stage (default 3)")
     parser.add_argument("--repeat-all", type=int, help="verdict benchmark: runs per row of all stages (default 1)")
     parser.add_argument("--class-size", type=int, help="class benchmark: submissions (default 10)")
-    parser.add_argument("--no-wrk", action="store_true", help="use the asyncio load loop even when wrk is installed")
+    parser.add_argument("--no-wrk", action="store_true", help="load with locust even when wrk is installed")
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else Settings()
     for name in ("rounds", "seconds", "repeat", "repeat_all", "class_size"):

@@ -177,6 +177,9 @@ def run_checks(session: GradingSession) -> int:
     args = [str(stage.checks_file) for stage in stages] + [
         "--workdir", str(session.workdir), "--reference", str(session.reference),
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
+        # locust (the benchmark's load generator) installs a pytest plugin whose `session` fixture
+        # would stand in for the grader's own: keep it out.
+        "-p", "no:locust",
         "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths=",
     ]
     return int(pytest.main(args, plugins=[session]))

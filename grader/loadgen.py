@@ -1,30 +1,37 @@
-"""Load a loopback server with one request over and over: wrk when installed, else a small asyncio loop.
+"""Load a loopback server with one request over and over: wrk when installed, else a headless locust.
 
     run_load("127.0.0.1", port, request, connections=16, seconds=3.0) -> Load
 
 wrk (Debian/Ubuntu: `apt-get install wrk`, macOS: `brew install wrk`) is a
 C load generator: it costs the server's CPU little, so what it measures is the
-server. Without it, the fallback is an asyncio loop in this process that keeps
-CONNECTIONS keep-alive connections busy with pre-built request bytes: slower
-(Python parses every answer), so its numbers are lower and its ratios a little
-flatter, and the output says which one ran. Both stop after SECONDS and after
-MAX_REQUESTS, whichever comes first, and talk to 127.0.0.1 only.
+server. Without it, locust (a pinned dependency) runs headless in a process of
+its own: FastHttpUser users, one keep-alive connection each, as many as
+CONNECTIONS. locust is Python: on a small machine it competes with the server
+for the CPU, so its numbers are lower and its ratios flatter, and the output
+says which tool ran, with its version. Both talk to 127.0.0.1 only and stop
+after SECONDS of load; locust also stops sending after MAX_REQUESTS.
+
+locust needs a second or two to start (it imports gevent and patches the
+standard library, in its own process, never in this one), and its users start
+over about a second: it times and counts only the requests answered once every
+user is running, so neither start-up nor ramp is in its numbers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
+import os
 import shutil
-import statistics
 import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 MAX_REQUESTS = 2_000_000
-FALLBACK = "asyncio fallback (install wrk for sharper numbers)"
+RAMP_SECONDS = 1.0  # locust starts its users at CONNECTIONS per second: all of them within a second
 
 
 @dataclass(frozen=True)
@@ -34,14 +41,6 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     body: dict | None = None
 
-    def payload(self, host: str, port: int) -> bytes:
-        body = json.dumps(self.body).encode() if self.body is not None else b""
-        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive",
-                 *(f"{name}: {value}" for name, value in self.headers)]
-        if self.body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
 
 @dataclass
 class Load:
@@ -50,7 +49,7 @@ class Load:
     seconds: float
     p50_ms: float
     p99_ms: float
-    errors: int  # answers other than 2xx, and broken connections
+    errors: int  # answers 400 and over, and broken connections or timeouts
 
     @property
     def rps(self) -> float:
@@ -61,12 +60,21 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
+def load_tool(use_wrk: bool = True) -> str:
+    """The load generator run_load uses, with its version: "wrk 4.1.0" or "locust 2.47.0"."""
+    if use_wrk and wrk_path():
+        said = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+        first = (said.stdout + said.stderr).split()
+        return " ".join(first[:2]) if first[:1] == ["wrk"] else "wrk"
+    return f"locust {metadata.version('locust')}"
+
+
 def run_load(host: str, port: int, request: Request, *, connections: int = 16, seconds: float = 3.0,
              use_wrk: bool = True) -> Load:
     assert host in ("127.0.0.1", "localhost", "::1"), "loopback only"
     if use_wrk and wrk_path():
         return _wrk(host, port, request, connections, seconds)
-    return asyncio.run(_asyncio_load(host, port, request, connections, seconds))
+    return _locust(host, port, request, connections, seconds)
 
 
 # -- wrk ------------------------------------------------------------------------------------------
@@ -110,54 +118,88 @@ def _wrk(host: str, port: int, request: Request, connections: int, seconds: floa
     return Load("wrk", int(count), int(micros) / 1e6, float(p50) / 1000, float(p99) / 1000, int(bad))
 
 
-# -- the asyncio fallback ------------------------------------------------------------------------------
+# -- locust --------------------------------------------------------------------------------------------
+
+# locust runs this file in its own process. Each user repeats the one request on its keep-alive
+# connection; the listeners count and time only what is answered between "every user is running"
+# and "stopping", with the exact latencies (locust's own percentiles are rounded to whole milliseconds,
+# too coarse for loopback), and write them as JSON where the benchmark reads them.
+LOCUSTFILE = """
+import json, os, time
+
+from locust import FastHttpUser, constant, events, task
+from locust.exception import StopUser
+
+SPEC = json.loads(open(os.environ["BENCH_LOAD_SPEC"]).read())
+BODY = SPEC["body"].encode() if SPEC["body"] is not None else None
+HEADERS = dict(SPEC["headers"])
+window = {"start": None, "end": None}
+latencies, failures, sent = [], [0], [0]
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> int:
-    """Read one HTTP/1.1 answer (Content-Length or chunked); return its status."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    if "content-length" in fields:
-        await reader.readexactly(int(fields["content-length"]))
-    elif fields.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    return status
+class Bench(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def repeat(self):
+        sent[0] += 1
+        if sent[0] > SPEC["max_requests"]:
+            raise StopUser()
+        self.client.request(SPEC["method"], SPEC["path"], headers=HEADERS, data=BODY, name="bench")
 
 
-async def _connection(host: str, port: int, payload: bytes, deadline: float, latencies: list[float],
-                      errors: list[int], budget: list[int]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < deadline and budget[0] > 0:
-            budget[0] -= 1
-            sent = time.perf_counter()
-            writer.write(payload)
-            status = await asyncio.wait_for(_read_answer(reader), timeout=5.0)
-            latencies.append(time.perf_counter() - sent)
-            if not 200 <= status < 300:
-                errors.append(status)
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-        errors.append(0)
-    finally:
-        writer.close()
+@events.spawning_complete.add_listener
+def every_user_runs(**kwargs):
+    window["start"] = time.perf_counter()
 
 
-async def _asyncio_load(host: str, port: int, request: Request, connections: int, seconds: float) -> Load:
-    payload = request.payload(host, port)
-    latencies: list[float] = []
-    errors: list[int] = []
-    budget = [MAX_REQUESTS]
-    started = time.perf_counter()
-    await asyncio.gather(*(_connection(host, port, payload, started + seconds, latencies, errors, budget)
-                           for _ in range(connections)))
-    took = time.perf_counter() - started
-    if not latencies:
-        return Load(FALLBACK, 0, took, float("nan"), float("nan"), len(errors))
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Load(FALLBACK, len(latencies), took, cuts[49] * 1000, cuts[98] * 1000, len(errors))
+@events.request.add_listener
+def answered(response_time, exception, **kwargs):
+    if window["start"] is not None and window["end"] is None:
+        latencies.append(response_time)
+        failures[0] += exception is not None
+
+
+@events.test_stopping.add_listener
+def stopping(**kwargs):
+    window["end"] = time.perf_counter()
+
+
+@events.quitting.add_listener
+def report(**kwargs):
+    start, end = window["start"], window["end"] or time.perf_counter()
+    ranked = sorted(latencies)
+    at = lambda share: ranked[min(len(ranked) - 1, int(share * len(ranked)))] if ranked else float("nan")
+    with open(os.environ["BENCH_LOAD_OUT"], "w") as out:
+        json.dump({"requests": len(ranked), "failures": failures[0],
+                   "seconds": (end - start) if start is not None else 0.0,
+                   "p50_ms": at(0.50), "p99_ms": at(0.99)}, out)
+"""
+
+
+def _locust(host: str, port: int, request: Request, connections: int, seconds: float) -> Load:
+    tool = load_tool(use_wrk=False)
+    with tempfile.TemporaryDirectory(prefix="bench-locust-") as scratch:
+        folder = Path(scratch)
+        spec = {"method": request.method, "path": request.path, "max_requests": MAX_REQUESTS,
+                "headers": list(request.headers) + ([("Content-Type", "application/json")] if request.body is not None
+                                                    else []),
+                "body": json.dumps(request.body) if request.body is not None else None}
+        (folder / "spec.json").write_text(json.dumps(spec))
+        (folder / "locustfile.py").write_text(LOCUSTFILE)
+        out = folder / "out.json"
+        run_time = math.ceil(RAMP_SECONDS + seconds)
+        # Users = connections, all started within RAMP_SECONDS; failures are counted, not an exit status.
+        command = [sys.executable, "-m", "locust", "-f", str(folder / "locustfile.py"), "--headless",
+                   "--host", f"http://{host}:{port}", "-u", str(connections), "-r", str(connections),
+                   "-t", f"{run_time}s", "--stop-timeout", "0", "--only-summary", "--exit-code-on-error", "0",
+                   "--loglevel", "WARNING"]
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=run_time + 60,
+                              env={**os.environ, "BENCH_LOAD_SPEC": str(folder / "spec.json"),
+                                   "BENCH_LOAD_OUT": str(out)})
+        if done.returncode != 0 or not out.exists():
+            raise RuntimeError(f"{tool} exited {done.returncode} without its summary:\n{done.stdout[-2000:]}\n"
+                               f"{done.stderr[-2000:]}")
+        summary = json.loads(out.read_text())
+    return Load(tool, summary["requests"], summary["seconds"], summary["p50_ms"], summary["p99_ms"],
+                summary["failures"])
