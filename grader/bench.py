@@ -222,7 +222,7 @@ def bench_guards(settings: Settings, out: Path) -> dict:
     md = write(out, "guards", "What each guard costs", f"{note}\n\n{text}")
     png = out / "guards.png"
     pyplot = plt()
-    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4))
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4.6))
     width = 0.8 / len(GUARDS)
     for index, guard in enumerate(GUARDS):
         mine = [r for r in results if r["guard"] == guard.name]
@@ -236,9 +236,10 @@ def bench_guards(settings: Settings, out: Path) -> dict:
         axis.set_xticks([n + width * (len(GUARDS) - 1) / 2 for n in range(len(labels))], labels)
         axis.set_title(title)
     axes[0].axhline(TARGETS["pure_asgi_keeps"], color="grey", linestyle="--", linewidth=1)
-    axes[0].legend(fontsize=8, loc="lower left")
+    handles, names = axes[0].get_legend_handles_labels()
+    figure.legend(handles, names, fontsize=8, loc="lower center", ncol=3)  # under the bars, hiding none
     figure.suptitle(f"What a guard costs ({tool})", fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
     figure.savefig(png, dpi=100)
     pyplot.close(figure)
     return {"tool": tool, "results": results, "table": str(md), "chart": str(png),
