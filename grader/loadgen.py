@@ -139,6 +139,7 @@ latencies, failures, sent = [], [0], [0]
 
 class Bench(FastHttpUser):
     wait_time = constant(0)
+    network_timeout = connection_timeout = 5.0  # as wrk's --timeout: a hung request counts as a failure
 
     @task
     def repeat(self):
