@@ -214,7 +214,7 @@ def bench_guards(settings: Settings, out: Path) -> dict:
     target = TARGETS["pure_asgi_keeps"]
     pure = min((r for r in results if r["guard"] == "pure-asgi"), key=lambda r: r["ratio"])
     worst = pure["ratio"]
-    say(f"   pure ASGI guard keeps {worst:.0%} of the unguarded throughput at worst ({pure['workload']}; "
+    say(f"   pure ASGI guard keeps {worst:.1%} of the unguarded throughput at worst ({pure['workload']}; "
         f"target at least {target:.0%})")
     if worst < target <= max(pure["ratio_rounds"]):
         say(f"   its rounds ranged from {min(pure['ratio_rounds']):.0%} to {max(pure['ratio_rounds']):.0%}: too "
