@@ -43,7 +43,7 @@ from pathlib import Path
 from grader.bench_guards import GUARDS, Credential
 from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
-from grader.loadgen import Request, load_tool, run_load
+from grader.loadgen import Request, load_tool, run_loads
 from grader.stage_env import PREPARE
 from grader.stages import ROOT, SOLUTIONS, Stage, load_stages
 
@@ -167,21 +167,18 @@ def bench_guards(settings: Settings, out: Path) -> dict:
         for server in servers.values():
             server.wait_ready()
         check_guards_guard(servers, loads, credentials)
-        # Warm every server up (first requests build caches). locust needs no separate warm-up: it counts
-        # nothing until all its users run, so the ramp of every run warms the server up unmeasured.
-        warm_up = settings.warmup > 0 and tool.startswith("wrk")
-        for label in labels:
-            for guard in GUARDS if warm_up else []:
-                run_load("127.0.0.1", servers[guard.name].port, loads[guard.name][label],
-                         connections=settings.connections, seconds=settings.warmup, use_wrk=settings.use_wrk)
+        # Warm every server up (first requests build caches), unmeasured.
+        for label in labels if settings.warmup > 0 else []:
+            run_loads("127.0.0.1", [(servers[g.name].port, loads[g.name][label]) for g in GUARDS],
+                      connections=settings.connections, seconds=settings.warmup, use_wrk=settings.use_wrk)
         for round_ in range(settings.rounds):
             order = GUARDS if round_ % 2 == 0 else GUARDS[::-1]
-            for label in labels:
-                for guard in order:
-                    samples[(label, guard.name)].append(
-                        run_load("127.0.0.1", servers[guard.name].port, loads[guard.name][label],
+            for label in labels:  # every guard in turn, back to back (one locust process for them all)
+                runs = run_loads("127.0.0.1", [(servers[g.name].port, loads[g.name][label]) for g in order],
                                  connections=settings.connections, seconds=settings.seconds,
-                                 use_wrk=settings.use_wrk))
+                                 use_wrk=settings.use_wrk)
+                for guard, run in zip(order, runs):
+                    samples[(label, guard.name)].append(run)
     finally:
         stop_servers(list(servers.values()))
     rows, results = [], []
@@ -208,8 +205,9 @@ def bench_guards(settings: Settings, out: Path) -> dict:
             "127.0.0.1. req/s, p50 and p99: medians over the rounds. vs none: the median of each round's ratio "
             "to the unguarded app in that round; rounds: the lowest and highest of those ratios (a wide range "
             "means a busy machine: the differences inside it are noise)."
-            + ("" if tool.startswith("wrk") else " locust counts only what is answered once all its users run: "
-               "its start-up and ramp (a few seconds per run) warm the server up and are not measured."))
+            + ("" if tool.startswith("wrk") else " One locust process per round and request loads every guard in "
+               "turn: its start-up and ramp, and a quarter second after each move to the next server, are not "
+               "measured."))
     say(text)
     target = TARGETS["pure_asgi_keeps"]
     pure = min((r for r in results if r["guard"] == "pure-asgi"), key=lambda r: r["ratio"])

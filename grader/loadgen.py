@@ -13,8 +13,10 @@ after SECONDS of load; locust also stops sending after MAX_REQUESTS.
 
 locust needs a second or two to start (it imports gevent and patches the
 standard library, in its own process, never in this one), and its users start
-over about a second: it times and counts only the requests answered once every
-user is running, so neither start-up nor ramp is in its numbers.
+over about a second. So run_loads gives one locust process several targets in
+turn, and it times and counts only the requests answered once every user is
+running, and not in the first SETTLE_SECONDS on each new target: neither
+start-up, ramp nor new connections are in its numbers.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 MAX_REQUESTS = 2_000_000
 RAMP_SECONDS = 1.0  # locust starts its users at CONNECTIONS per second: all of them within a second
+SETTLE_SECONDS = 0.25  # locust, after its users move to the next target: not measured (connections open)
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,21 @@ def load_tool(use_wrk: bool = True) -> str:
 
 def run_load(host: str, port: int, request: Request, *, connections: int = 16, seconds: float = 3.0,
              use_wrk: bool = True) -> Load:
+    return run_loads(host, [(port, request)], connections=connections, seconds=seconds, use_wrk=use_wrk)[0]
+
+
+def run_loads(host: str, targets: list[tuple[int, Request]], *, connections: int = 16, seconds: float = 3.0,
+              use_wrk: bool = True) -> list[Load]:
+    """Load each (port, request) in turn for SECONDS, back to back: one Load per target, in order.
+
+    wrk runs once per target. locust runs once for them all (its start-up is paid once): its users
+    move from one target to the next together, and each target's window opens SETTLE_SECONDS after
+    they moved, so the connections it opens are not measured.
+    """
     assert host in ("127.0.0.1", "localhost", "::1"), "loopback only"
     if use_wrk and wrk_path():
-        return _wrk(host, port, request, connections, seconds)
-    return _locust(host, port, request, connections, seconds)
+        return [_wrk(host, port, request, connections, seconds) for port, request in targets]
+    return _locust(host, targets, connections, seconds)
 
 
 # -- wrk ------------------------------------------------------------------------------------------
@@ -120,21 +134,36 @@ def _wrk(host: str, port: int, request: Request, connections: int, seconds: floa
 
 # -- locust --------------------------------------------------------------------------------------------
 
-# locust runs this file in its own process. Each user repeats the one request on its keep-alive
-# connection; the listeners count and time only what is answered between "every user is running"
-# and "stopping", with the exact latencies (locust's own percentiles are rounded to whole milliseconds,
-# too coarse for loopback), and write them as JSON where the benchmark reads them.
+# locust runs this file in its own process. Its users start together on the first target (the ramp:
+# not measured), then all move from target to target on one clock: SETTLE seconds unmeasured (new
+# connections open), then SECONDS measured. A request counts for a target when it was sent to that
+# target and answered inside its window, as wrk counts what is answered within its run. Latencies are
+# timed here, exactly (locust's own percentiles are rounded to whole milliseconds, too coarse for
+# loopback), and written as JSON where the benchmark reads them.
 LOCUSTFILE = """
 import json, os, time
 
+import gevent
 from locust import FastHttpUser, constant, events, task
 from locust.exception import StopUser
 
 SPEC = json.loads(open(os.environ["BENCH_LOAD_SPEC"]).read())
-BODY = SPEC["body"].encode() if SPEC["body"] is not None else None
-HEADERS = dict(SPEC["headers"])
-window = {"start": None, "end": None}
-latencies, failures, sent = [], [0], [0]
+SETTLE, SECONDS = SPEC["settle"], SPEC["seconds"]
+TARGETS = SPEC["targets"]
+for target in TARGETS:
+    target.update(body=target["body"].encode() if target["body"] is not None else None, latencies=[], failures=0)
+clock = {"start": None}
+sent = [0]
+
+
+def now():
+    \"\"\"The target every user loads now, and whether its window is open; (None, False) once all are done.\"\"\"
+    if clock["start"] is None:
+        return TARGETS[0], False  # the ramp
+    index, into = divmod(time.perf_counter() - clock["start"], SETTLE + SECONDS)
+    if index >= len(TARGETS):
+        return None, False
+    return TARGETS[int(index)], into >= SETTLE
 
 
 class Bench(FastHttpUser):
@@ -143,64 +172,73 @@ class Bench(FastHttpUser):
 
     @task
     def repeat(self):
+        target, _ = now()
         sent[0] += 1
-        if sent[0] > SPEC["max_requests"]:
+        if target is None or sent[0] > SPEC["max_requests"]:
             raise StopUser()
-        self.client.request(SPEC["method"], SPEC["path"], headers=HEADERS, data=BODY, name="bench")
+        started = time.perf_counter()
+        with self.client.request(target["method"], target["url"], headers=target["headers"], data=target["body"],
+                                 catch_response=True) as response:
+            failed = response.status_code == 0 or response.status_code >= 400  # as wrk counts errors
+            response.success()  # counted here, not in locust's own statistics
+        answered = time.perf_counter()
+        still, open_ = now()
+        if still is target and open_:
+            target["latencies"].append((answered - started) * 1000)
+            target["failures"] += failed
+
+
+@events.init.add_listener
+def keep(environment, **kwargs):
+    clock["environment"] = environment
 
 
 @events.spawning_complete.add_listener
 def every_user_runs(**kwargs):
-    window["start"] = time.perf_counter()
-
-
-@events.request.add_listener
-def answered(response_time, exception, **kwargs):
-    if window["start"] is not None and window["end"] is None:
-        latencies.append(response_time)
-        failures[0] += exception is not None
-
-
-@events.test_stopping.add_listener
-def stopping(**kwargs):
-    window["end"] = time.perf_counter()
+    clock["start"] = time.perf_counter()
+    gevent.spawn_later(len(TARGETS) * (SETTLE + SECONDS) + 0.05, clock["environment"].runner.quit)
 
 
 @events.quitting.add_listener
 def report(**kwargs):
-    start, end = window["start"], window["end"] or time.perf_counter()
-    ranked = sorted(latencies)
-    at = lambda share: ranked[min(len(ranked) - 1, int(share * len(ranked)))] if ranked else float("nan")
+    summary = []
+    for target in TARGETS:
+        ranked = sorted(target["latencies"])
+        at = lambda share: ranked[min(len(ranked) - 1, int(share * len(ranked)))] if ranked else float("nan")
+        summary.append({"requests": len(ranked), "failures": target["failures"],
+                        "seconds": SECONDS if clock["start"] is not None else 0.0,
+                        "p50_ms": at(0.50), "p99_ms": at(0.99)})
     with open(os.environ["BENCH_LOAD_OUT"], "w") as out:
-        json.dump({"requests": len(ranked), "failures": failures[0],
-                   "seconds": (end - start) if start is not None else 0.0,
-                   "p50_ms": at(0.50), "p99_ms": at(0.99)}, out)
+        json.dump(summary, out)
 """
 
 
-def _locust(host: str, port: int, request: Request, connections: int, seconds: float) -> Load:
+def _locust(host: str, targets: list[tuple[int, Request]], connections: int, seconds: float) -> list[Load]:
     tool = load_tool(use_wrk=False)
     with tempfile.TemporaryDirectory(prefix="bench-locust-") as scratch:
         folder = Path(scratch)
-        spec = {"method": request.method, "path": request.path, "max_requests": MAX_REQUESTS,
-                "headers": list(request.headers) + ([("Content-Type", "application/json")] if request.body is not None
-                                                    else []),
-                "body": json.dumps(request.body) if request.body is not None else None}
+        spec = {"settle": SETTLE_SECONDS, "seconds": seconds, "max_requests": MAX_REQUESTS, "targets": [
+            {"url": f"http://{host}:{port}{request.path}", "method": request.method,
+             "headers": dict(request.headers) | ({"Content-Type": "application/json"} if request.body is not None
+                                                 else {}),
+             "body": json.dumps(request.body) if request.body is not None else None}
+            for port, request in targets]}
         (folder / "spec.json").write_text(json.dumps(spec))
         (folder / "locustfile.py").write_text(LOCUSTFILE)
         out = folder / "out.json"
-        run_time = math.ceil(RAMP_SECONDS + seconds)
-        # Users = connections, all started within RAMP_SECONDS; failures are counted, not an exit status.
+        # Users = connections, all started within RAMP_SECONDS; the run ends itself after the last
+        # window, and -t only bounds it in case it does not. Failures are counted, not an exit status.
+        bound = math.ceil(RAMP_SECONDS + len(targets) * (SETTLE_SECONDS + seconds)) + 30
         command = [sys.executable, "-m", "locust", "-f", str(folder / "locustfile.py"), "--headless",
-                   "--host", f"http://{host}:{port}", "-u", str(connections), "-r", str(connections),
-                   "-t", f"{run_time}s", "--stop-timeout", "0", "--only-summary", "--exit-code-on-error", "0",
+                   "--host", f"http://{host}:{targets[0][0]}", "-u", str(connections), "-r", str(connections),
+                   "-t", f"{bound}s", "--stop-timeout", "0", "--only-summary", "--exit-code-on-error", "0",
                    "--loglevel", "WARNING"]
-        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=run_time + 60,
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=bound + 30,
                               env={**os.environ, "BENCH_LOAD_SPEC": str(folder / "spec.json"),
                                    "BENCH_LOAD_OUT": str(out)})
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"{tool} exited {done.returncode} without its summary:\n{done.stdout[-2000:]}\n"
                                f"{done.stderr[-2000:]}")
         summary = json.loads(out.read_text())
-    return Load(tool, summary["requests"], summary["seconds"], summary["p50_ms"], summary["p99_ms"],
-                summary["failures"])
+    return [Load(tool, run["requests"], run["seconds"], run["p50_ms"], run["p99_ms"], run["failures"])
+            for run in summary]
