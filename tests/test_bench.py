@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from grader.bench_guards import GUARDS
-from grader.loadgen import Request, run_load
+from grader.loadgen import Request, run_load, run_loads
 from grader.stages import ROOT
 
 
@@ -33,21 +33,25 @@ def test_the_quick_benchmark_writes_a_table_and_a_chart_per_benchmark_and_prints
     assert broken and broken[0]["returncode"] == 1 and "the code imports" in broken[0]["first_failure"], broken
 
 
-def test_the_locust_fallback_counts_answers_and_refusals(tmp_path):
-    """Without wrk a headless locust does the loading: it must count answers, and count refusals as errors."""
+def test_the_locust_fallback_counts_answers_and_refusals_per_target(tmp_path):
+    """Without wrk a headless locust does the loading, one process for several targets in turn: it must
+    count each target's answers, and count refusals as errors of the target that refused them."""
     from grader.harness import Server
 
     server = Server(ROOT, "grader.bench_guards:app", env={"BENCH_GUARD": "pure-asgi", "API_KEY": "bench-test-key"},
                     label="fallback")
     try:
         server.wait_ready()
-        let_in = run_load("127.0.0.1", server.port, Request("GET", "/health", (("X-API-Key", "bench-test-key"),)),
-                          connections=2, seconds=0.5, use_wrk=False)
-        refused = run_load("127.0.0.1", server.port, Request("GET", "/health"), connections=2, seconds=0.5,
-                           use_wrk=False)
+        let_in, refused = run_loads("127.0.0.1", [
+            (server.port, Request("GET", "/health", (("X-API-Key", "bench-test-key"),))),
+            (server.port, Request("GET", "/health")),
+        ], connections=2, seconds=0.5, use_wrk=False)
+        alone = run_load("127.0.0.1", server.port, Request("GET", "/health"), connections=2, seconds=0.5,
+                         use_wrk=False)
     finally:
         server.stop()
     assert let_in.tool.startswith("locust "), let_in
+    assert alone.requests > 0 and alone.errors == alone.requests, alone
     assert let_in.requests > 0 and let_in.errors == 0 and let_in.p50_ms <= let_in.p99_ms, let_in
     assert refused.requests > 0 and refused.errors == refused.requests, refused
 
