@@ -168,17 +168,17 @@ def bench_guards(settings: Settings, out: Path) -> dict:
             server.wait_ready()
         check_guards_guard(servers, loads, credentials)
         # Warm every server up (first requests build caches), unmeasured.
-        for label in labels if settings.warmup > 0 else []:
-            run_loads("127.0.0.1", [(servers[g.name].port, loads[g.name][label]) for g in GUARDS],
+        if settings.warmup > 0:
+            run_loads("127.0.0.1", [(servers[g.name].port, loads[g.name][label]) for label in labels for g in GUARDS],
                       connections=settings.connections, seconds=settings.warmup, use_wrk=settings.use_wrk)
         for round_ in range(settings.rounds):
             order = GUARDS if round_ % 2 == 0 else GUARDS[::-1]
-            for label in labels:  # every guard in turn, back to back (one locust process for them all)
-                runs = run_loads("127.0.0.1", [(servers[g.name].port, loads[g.name][label]) for g in order],
-                                 connections=settings.connections, seconds=settings.seconds,
-                                 use_wrk=settings.use_wrk)
-                for guard, run in zip(order, runs):
-                    samples[(label, guard.name)].append(run)
+            # Every request on every guard in turn, back to back (under locust, one process for them all).
+            sweep = [(label, guard) for label in labels for guard in order]
+            runs = run_loads("127.0.0.1", [(servers[g.name].port, loads[g.name][label]) for label, g in sweep],
+                             connections=settings.connections, seconds=settings.seconds, use_wrk=settings.use_wrk)
+            for (label, guard), run in zip(sweep, runs):
+                samples[(label, guard.name)].append(run)
     finally:
         stop_servers(list(servers.values()))
     rows, results = [], []
@@ -205,9 +205,8 @@ def bench_guards(settings: Settings, out: Path) -> dict:
             "127.0.0.1. req/s, p50 and p99: medians over the rounds. vs none: the median of each round's ratio "
             "to the unguarded app in that round; rounds: the lowest and highest of those ratios (a wide range "
             "means a busy machine: the differences inside it are noise)."
-            + ("" if tool.startswith("wrk") else " One locust process per round and request loads every guard in "
-               "turn: its start-up and ramp, and a quarter second after each move to the next server, are not "
-               "measured."))
+            + ("" if tool.startswith("wrk") else " One locust process per round loads every guard in turn: its "
+               "start-up and ramp, and a quarter second after each move to the next server, are not measured."))
     say(text)
     target = TARGETS["pure_asgi_keeps"]
     pure = min((r for r in results if r["guard"] == "pure-asgi"), key=lambda r: r["ratio"])
