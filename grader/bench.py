@@ -151,7 +151,7 @@ def bench_guards(settings: Settings, out: Path) -> dict:
     tool = load_tool(settings.use_wrk)
     say(f"== 1. What each guard costs ({tool}, {settings.connections} connections, {settings.rounds} rounds of "
         f"{settings.seconds:g} s, order alternated)")
-    if not tool.startswith("wrk"):
+    if not tool.startswith("wrk") and settings.use_wrk:
         say("   wrk is not installed: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS) "
             "for sharper numbers; locust is a Python load generator and shares the CPU with the server.")
     # Each guard's credential (a stored key, a signed token) is made before its server starts, in this
