@@ -1,30 +1,40 @@
-"""Load a loopback server with one request over and over: wrk when installed, else a small asyncio loop.
+"""Load a loopback server with one request over and over: wrk when installed, else a headless locust.
 
     run_load("127.0.0.1", port, request, connections=16, seconds=3.0) -> Load
 
 wrk (Debian/Ubuntu: `apt-get install wrk`, macOS: `brew install wrk`) is a
 C load generator: it costs the server's CPU little, so what it measures is the
-server. Without it, the fallback is an asyncio loop in this process that keeps
-CONNECTIONS keep-alive connections busy with pre-built request bytes: slower
-(Python parses every answer), so its numbers are lower and its ratios a little
-flatter, and the output says which one ran. Both stop after SECONDS and after
-MAX_REQUESTS, whichever comes first, and talk to 127.0.0.1 only.
+server. Without it, locust (a pinned dependency) runs headless in a process of
+its own: FastHttpUser users, one keep-alive connection each, as many as
+CONNECTIONS. locust is Python: on a small machine it competes with the server
+for the CPU, so its numbers are lower and its ratios flatter, and the output
+says which tool ran, with its version. Both talk to 127.0.0.1 only and stop
+after SECONDS of load; locust also stops sending after MAX_REQUESTS.
+
+locust needs a second or two to start (it imports gevent and patches the
+standard library, in its own process, never in this one), and its users start
+over about a second. So run_loads gives one locust process several targets in
+turn, and it times and counts only the requests answered once every user is
+running, and not in the first SETTLE_SECONDS on each new target: neither
+start-up, ramp nor new connections are in its numbers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
+import os
 import shutil
-import statistics
 import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 MAX_REQUESTS = 2_000_000
-FALLBACK = "asyncio fallback (install wrk for sharper numbers)"
+RAMP_SECONDS = 1.0  # locust starts its users at CONNECTIONS per second: all of them within a second
+SETTLE_SECONDS = 0.25  # locust, after its users move to the next target: not measured (connections open)
 
 
 @dataclass(frozen=True)
@@ -34,14 +44,6 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     body: dict | None = None
 
-    def payload(self, host: str, port: int) -> bytes:
-        body = json.dumps(self.body).encode() if self.body is not None else b""
-        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive",
-                 *(f"{name}: {value}" for name, value in self.headers)]
-        if self.body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
 
 @dataclass
 class Load:
@@ -50,7 +52,7 @@ class Load:
     seconds: float
     p50_ms: float
     p99_ms: float
-    errors: int  # answers other than 2xx, and broken connections
+    errors: int  # answers 400 and over, and broken connections or timeouts
 
     @property
     def rps(self) -> float:
@@ -61,12 +63,32 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
+def load_tool(use_wrk: bool = True) -> str:
+    """The load generator run_load uses, with its version: "wrk 4.1.0" or "locust 2.47.0"."""
+    if use_wrk and wrk_path():
+        said = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+        first = (said.stdout + said.stderr).split()
+        return " ".join(first[:2]) if first[:1] == ["wrk"] else "wrk"
+    return f"locust {metadata.version('locust')}"
+
+
 def run_load(host: str, port: int, request: Request, *, connections: int = 16, seconds: float = 3.0,
              use_wrk: bool = True) -> Load:
+    return run_loads(host, [(port, request)], connections=connections, seconds=seconds, use_wrk=use_wrk)[0]
+
+
+def run_loads(host: str, targets: list[tuple[int, Request]], *, connections: int = 16, seconds: float = 3.0,
+              use_wrk: bool = True) -> list[Load]:
+    """Load each (port, request) in turn for SECONDS, back to back: one Load per target, in order.
+
+    wrk runs once per target. locust runs once for them all (its start-up is paid once): its users
+    move from one target to the next together, and each target's window opens SETTLE_SECONDS after
+    they moved, so the connections it opens are not measured.
+    """
     assert host in ("127.0.0.1", "localhost", "::1"), "loopback only"
     if use_wrk and wrk_path():
-        return _wrk(host, port, request, connections, seconds)
-    return asyncio.run(_asyncio_load(host, port, request, connections, seconds))
+        return [_wrk(host, port, request, connections, seconds) for port, request in targets]
+    return _locust(host, targets, connections, seconds)
 
 
 # -- wrk ------------------------------------------------------------------------------------------
@@ -110,54 +132,113 @@ def _wrk(host: str, port: int, request: Request, connections: int, seconds: floa
     return Load("wrk", int(count), int(micros) / 1e6, float(p50) / 1000, float(p99) / 1000, int(bad))
 
 
-# -- the asyncio fallback ------------------------------------------------------------------------------
+# -- locust --------------------------------------------------------------------------------------------
+
+# locust runs this file in its own process. Its users start together on the first target (the ramp:
+# not measured), then all move from target to target on one clock: SETTLE seconds unmeasured (new
+# connections open), then SECONDS measured. A request counts for a target when it was sent to that
+# target and answered inside its window, as wrk counts what is answered within its run. Latencies are
+# timed here, exactly (locust's own percentiles are rounded to whole milliseconds, too coarse for
+# loopback), and written as JSON where the benchmark reads them.
+LOCUSTFILE = """
+import json, os, time
+
+import gevent
+from locust import FastHttpUser, constant, events, task
+from locust.exception import StopUser
+
+SPEC = json.loads(open(os.environ["BENCH_LOAD_SPEC"]).read())
+SETTLE, SECONDS = SPEC["settle"], SPEC["seconds"]
+TARGETS = SPEC["targets"]
+for target in TARGETS:
+    target.update(body=target["body"].encode() if target["body"] is not None else None, latencies=[], failures=0)
+clock = {"start": None}
+sent = [0]
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> int:
-    """Read one HTTP/1.1 answer (Content-Length or chunked); return its status."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    if "content-length" in fields:
-        await reader.readexactly(int(fields["content-length"]))
-    elif fields.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    return status
+def now():
+    \"\"\"The target every user loads now, and whether its window is open; (None, False) once all are done.\"\"\"
+    if clock["start"] is None:
+        return TARGETS[0], False  # the ramp
+    index, into = divmod(time.perf_counter() - clock["start"], SETTLE + SECONDS)
+    if index >= len(TARGETS):
+        return None, False
+    return TARGETS[int(index)], into >= SETTLE
 
 
-async def _connection(host: str, port: int, payload: bytes, deadline: float, latencies: list[float],
-                      errors: list[int], budget: list[int]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < deadline and budget[0] > 0:
-            budget[0] -= 1
-            sent = time.perf_counter()
-            writer.write(payload)
-            status = await asyncio.wait_for(_read_answer(reader), timeout=5.0)
-            latencies.append(time.perf_counter() - sent)
-            if not 200 <= status < 300:
-                errors.append(status)
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-        errors.append(0)
-    finally:
-        writer.close()
+class Bench(FastHttpUser):
+    wait_time = constant(0)
+    network_timeout = connection_timeout = 5.0  # as wrk's --timeout: a hung request counts as a failure
+
+    @task
+    def repeat(self):
+        target, _ = now()
+        sent[0] += 1
+        if target is None or sent[0] > SPEC["max_requests"]:
+            raise StopUser()
+        started = time.perf_counter()
+        with self.client.request(target["method"], target["url"], headers=target["headers"], data=target["body"],
+                                 catch_response=True) as response:
+            failed = response.status_code == 0 or response.status_code >= 400  # as wrk counts errors
+            response.success()  # counted here, not in locust's own statistics
+        answered = time.perf_counter()
+        still, open_ = now()
+        if still is target and open_:
+            target["latencies"].append((answered - started) * 1000)
+            target["failures"] += failed
 
 
-async def _asyncio_load(host: str, port: int, request: Request, connections: int, seconds: float) -> Load:
-    payload = request.payload(host, port)
-    latencies: list[float] = []
-    errors: list[int] = []
-    budget = [MAX_REQUESTS]
-    started = time.perf_counter()
-    await asyncio.gather(*(_connection(host, port, payload, started + seconds, latencies, errors, budget)
-                           for _ in range(connections)))
-    took = time.perf_counter() - started
-    if not latencies:
-        return Load(FALLBACK, 0, took, float("nan"), float("nan"), len(errors))
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Load(FALLBACK, len(latencies), took, cuts[49] * 1000, cuts[98] * 1000, len(errors))
+@events.init.add_listener
+def keep(environment, **kwargs):
+    clock["environment"] = environment
+
+
+@events.spawning_complete.add_listener
+def every_user_runs(**kwargs):
+    clock["start"] = time.perf_counter()
+    gevent.spawn_later(len(TARGETS) * (SETTLE + SECONDS) + 0.05, clock["environment"].runner.quit)
+
+
+@events.quitting.add_listener
+def report(**kwargs):
+    summary = []
+    for target in TARGETS:
+        ranked = sorted(target["latencies"])
+        at = lambda share: ranked[min(len(ranked) - 1, int(share * len(ranked)))] if ranked else float("nan")
+        summary.append({"requests": len(ranked), "failures": target["failures"],
+                        "seconds": SECONDS if clock["start"] is not None else 0.0,
+                        "p50_ms": at(0.50), "p99_ms": at(0.99)})
+    with open(os.environ["BENCH_LOAD_OUT"], "w") as out:
+        json.dump(summary, out)
+"""
+
+
+def _locust(host: str, targets: list[tuple[int, Request]], connections: int, seconds: float) -> list[Load]:
+    tool = load_tool(use_wrk=False)
+    with tempfile.TemporaryDirectory(prefix="bench-locust-") as scratch:
+        folder = Path(scratch)
+        spec = {"settle": SETTLE_SECONDS, "seconds": seconds, "max_requests": MAX_REQUESTS, "targets": [
+            {"url": f"http://{host}:{port}{request.path}", "method": request.method,
+             "headers": dict(request.headers) | ({"Content-Type": "application/json"} if request.body is not None
+                                                 else {}),
+             "body": json.dumps(request.body) if request.body is not None else None}
+            for port, request in targets]}
+        (folder / "spec.json").write_text(json.dumps(spec))
+        (folder / "locustfile.py").write_text(LOCUSTFILE)
+        out = folder / "out.json"
+        # Users = connections, all started within RAMP_SECONDS; the run ends itself after the last
+        # window, and -t only bounds it in case it does not. Failures are counted, not an exit status.
+        bound = math.ceil(RAMP_SECONDS + len(targets) * (SETTLE_SECONDS + seconds)) + 30
+        command = [sys.executable, "-m", "locust", "-f", str(folder / "locustfile.py"), "--headless",
+                   "--host", f"http://{host}:{targets[0][0]}", "-u", str(connections), "-r", str(connections),
+                   "-t", f"{bound}s", "--stop-timeout", "0", "--only-summary", "--exit-code-on-error", "0",
+                   "--loglevel", "WARNING"]
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=bound + 30,
+                              env={**os.environ, "BENCH_LOAD_SPEC": str(folder / "spec.json"),
+                                   "BENCH_LOAD_OUT": str(out)})
+        if done.returncode != 0 or not out.exists():
+            raise RuntimeError(f"{tool} exited {done.returncode} without its summary:\n{done.stdout[-2000:]}\n"
+                               f"{done.stderr[-2000:]}")
+        summary = json.loads(out.read_text())
+    return [Load(tool, run["requests"], run["seconds"], run["p50_ms"], run["p99_ms"], run["failures"])
+            for run in summary]
