@@ -179,9 +179,9 @@ def run_checks(session: GradingSession) -> int:
     args = [str(stage.checks_file) for stage in stages] + [
         "--workdir", str(session.workdir), "--reference", str(session.reference),
         "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
-        # The checks need no third-party plugin: not loading them (xdist, anyio, hypothesis's, and locust's, whose
-        # `session` fixture would stand in for the grader's own) saves their
-        # imports, and the two exception collectors end every run with a full garbage collection.
+        # The checks need no third-party plugin. Not loading them saves their imports (xdist, anyio,
+        # hypothesis's) and keeps locust's out: its `session` fixture would stand in for the grader's.
+        # The two exception collectors would end every run with a full garbage collection.
         "--disable-plugin-autoload", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths=",
     ]
