@@ -231,7 +231,7 @@ def project_to_100(result: dict, stage: Stage, solos: dict[str, Solo], jobs: int
     return per_student * 100, "rough: seconds per student x 100 (this class lacks some kinds of a class of 100)"
 
 
-def describe(result: dict) -> str:
+def describe(result: dict, projection: bool = True) -> str:
     lines = [f"{result['students']} students ({', '.join(f'{n} {k}' for k, n in Counter(r['kind'] for r in result['rows']).items())}), "
              f"{result['jobs']} at a time: {result['seconds']:.1f} s; floor {result['floor']:.1f} s; "
              f"{result['ratio']:.2f}x the floor",
@@ -239,7 +239,7 @@ def describe(result: dict) -> str:
     for row in result["per_kind"]:
         lines.append(f"{row['label']:<40} {row['count']:>5} {row['median']:>16.1f} {row['solo']:>8.1f} "
                      f"{row['score']:>10g}")
-    if result["students"] < 100:
+    if projection and result["students"] < 100:
         lines.append(f"a class of 100: about {result['projected_100']:.0f} s ({result['projection']}); "
                      f"NOT measured: run -n 100 for the real figure")
     if result["differ"]:
