@@ -388,9 +388,10 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
 
 
 def bench_class(settings: Settings, out: Path) -> dict:
+    from grader.classroom import default_jobs
     from grader.classroom_bench import bench as class_bench, counts, describe
 
-    jobs = os.cpu_count() or 1
+    jobs = default_jobs()  # as `make grade-class` grades
     mix = ", ".join(f"{count} {kind}" for kind, count in counts(settings.class_size).items() if count)
     say(f"== 3. A class of {settings.class_size} generated submissions of stage 01 ({mix}), {jobs} at a time, "
         "beside the floor (one plain grading of each kind, shared out over the workers)")
@@ -404,16 +405,18 @@ def bench_class(settings: Settings, out: Path) -> dict:
     how = "measured" if result["students"] >= 100 else f"projected from {result['students']}, not measured"
     verdict = "within" if hundred <= TARGETS["class_of_100_seconds"] else "OVER"
     summary = (f"a class of 100: {hundred:.0f} s ({how}; {verdict} the target of "
-               f"{TARGETS['class_of_100_seconds']:g} s on {jobs} cores)")
+               f"{TARGETS['class_of_100_seconds']:g} s on {os.cpu_count()} cores)")
     say("   " + summary)
-    rows = [[row["label"], str(row["count"]), f"{row['median']:.1f}", f"{row['solo']:.1f}", f"{row['score']:g}"]
-            for row in result["per_kind"]]
+    rows = [[row["label"], str(row["count"]), f"{row['median']:.1f}", f"{row['solo']:.1f}", f"{row['solo_cpu']:.1f}",
+             f"{row['score']:g}"] for row in result["per_kind"]]
     md = write(out, "class", "A class", "\n\n".join([
         f"{result['students']} generated submissions of stage {result['stage']} graded as `make grade-class` does "
         f"(each in a box, {result['jobs']} at a time): **{result['seconds']:.1f} s**, floor {result['floor']:.1f} s "
         f"({result['ratio']:.2f}x). The floor: one plain grading (no box, nothing beside it) of each kind of "
-        "submission, times how many hand it in, divided by the number of workers.",
-        table(["submission", "students", "median s in its box", "plain grading s", "score (plain)"], rows),
+        "submission, times how many hand it in, divided by the number of workers; or, when more, the CPU "
+        f"time of those gradings divided by the {os.cpu_count()} cores (workers beyond the cores share them).",
+        table(["submission", "students", "median s in its box", "plain grading s", "its CPU s", "score (plain)"],
+              rows),
         f"**{summary}**" + ("" if result["students"] >= 100 else f" Projection: {result['projection']}."),
         "Every student's grade equals its submission's plain grading." if not result["differ"] else
         "**Grades that differ from the plain grading:** " + "; ".join(

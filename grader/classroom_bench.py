@@ -22,6 +22,7 @@ import json
 import math
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from grader.classroom import grade_class
+from grader.classroom import default_jobs, grade_class
 from grader.sandbox import Limits
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, stage_by_id
 
@@ -154,7 +155,8 @@ def generate(folder: Path, size: int, stage_id: str) -> dict[str, Variant]:
 
 @dataclass
 class Solo:
-    seconds: float
+    seconds: float  # wall time
+    cpu: float      # CPU seconds of the grader and every process it started
     score: float
 
 
@@ -163,20 +165,28 @@ def plain_grading(stage: Stage, variant: Variant, scratch: Path) -> Solo:
     workdir = scratch / f"solo-{len(list(scratch.iterdir()))}"
     variant.fill(workdir)
     results = workdir / "results.json"
-    started = time.perf_counter()
+    used, started = _children_cpu(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "grader", stage.id, "--workdir", str(workdir), "--json", str(results),
                     "--summary"], cwd=ROOT, capture_output=True, check=False, env={**os.environ, "NO_COLOR": "1"})
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, _children_cpu() - used
     try:
         score = float(json.loads(results.read_text())["score"])
     except (OSError, ValueError, KeyError):
         score = float("nan")
-    return Solo(took, score)
+    return Solo(took, cpu, score)
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def class_floor(solos: dict[str, Solo], how_many: Counter, jobs: int) -> float:
-    """Seconds a class cannot go below on JOBS workers: every student's plain grading, shared out."""
-    return sum(solos[label].seconds * count for label, count in how_many.items()) / jobs
+    """Seconds a class cannot go below on JOBS workers: every student's plain grading shared out over the
+    workers, and (more workers than cores sharing the cores) every student's CPU time over the cores."""
+    wall = sum(solos[label].seconds * count for label, count in how_many.items()) / jobs
+    cpu = sum(solos[label].cpu * count for label, count in how_many.items()) / (os.cpu_count() or 1)
+    return max(wall, cpu)
 
 
 # -- the run ---------------------------------------------------------------------------------------------
@@ -215,7 +225,7 @@ def per_kind(rows: list[dict], solos: dict[str, Solo], students: dict[str, Varia
     for label in dict.fromkeys(variant.label for variant in sorted(students.values(), key=lambda v: KINDS.index(v.kind))):
         seconds = [row["seconds"] for row in rows if row["label"] == label]
         table.append({"label": label, "count": len(seconds), "median": statistics.median(seconds),
-                      "solo": solos[label].seconds, "score": solos[label].score})
+                      "solo": solos[label].seconds, "solo_cpu": solos[label].cpu, "score": solos[label].score})
     return table
 
 
@@ -235,10 +245,11 @@ def describe(result: dict, projection: bool = True) -> str:
     lines = [f"{result['students']} students ({', '.join(f'{n} {k}' for k, n in Counter(r['kind'] for r in result['rows']).items())}), "
              f"{result['jobs']} at a time: {result['seconds']:.1f} s; floor {result['floor']:.1f} s; "
              f"{result['ratio']:.2f}x the floor",
-             f"{'submission':<40} {'count':>5} {'median s in box':>16} {'plain s':>8} {'solo score':>10}"]
+             f"{'submission':<40} {'count':>5} {'median s in box':>16} {'plain s':>8} {'plain CPU s':>11} "
+             f"{'solo score':>10}"]
     for row in result["per_kind"]:
         lines.append(f"{row['label']:<40} {row['count']:>5} {row['median']:>16.1f} {row['solo']:>8.1f} "
-                     f"{row['score']:>10g}")
+                     f"{row['solo_cpu']:>11.1f} {row['score']:>10g}")
     if projection and result["students"] < 100:
         lines.append(f"a class of 100: about {result['projected_100']:.0f} s ({result['projection']}); "
                      f"NOT measured: run -n 100 for the real figure")
@@ -255,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.classroom_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20, help="how many submissions (default 20)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="students graded at once (default: two per core, as make grade-class)")
     parser.add_argument("--stage", default="01-middleware")
     parser.add_argument("--progress", action="store_true", help="print each student as it is graded")
     options = parser.parse_args(argv)
