@@ -9,8 +9,9 @@ The mix is the same for the same N. It grades them as `make grade-class` does
 (boxes, JOBS at a time) and prints the wall time beside the floor.
 
 The floor is what a class cannot avoid: one plain grading (no box) of each variant,
-times how many students hand that variant in, summed, divided by JOBS. The ratio is
-what the boxes, the copies and sharing the cores cost. Every student's grade is
+times how many students hand that variant in, summed, divided by JOBS; or, when
+larger, the CPU time of those gradings divided by the cores (more workers than
+cores share them). The ratio is what the boxes, the copies and sharing the cores cost. Every student's grade is
 compared with its variant's plain grading: a faster class that grades differently
 is not faster. Not a test: `make bench` territory.
 """
