@@ -402,7 +402,8 @@ def bench_class(settings: Settings, out: Path) -> dict:
     text = describe(result, projection=False)
     say("   " + text.replace("\n", "\n   "))
     hundred = result["projected_100"]
-    how = "measured" if result["students"] >= 100 else f"projected from {result['students']}, not measured"
+    how = ("measured" if result["students"] >= 100 else
+           f"projected from {result['students']}, not measured: {result['projection']}")
     verdict = "within" if hundred <= TARGETS["class_of_100_seconds"] else "OVER"
     summary = (f"a class of 100: {hundred:.0f} s ({how}; {verdict} the target of "
                f"{TARGETS['class_of_100_seconds']:g} s on {os.cpu_count()} cores)")
@@ -417,7 +418,7 @@ def bench_class(settings: Settings, out: Path) -> dict:
         f"time of those gradings divided by the {os.cpu_count()} cores (workers beyond the cores share them).",
         table(["submission", "students", "median s in its box", "plain grading s", "its CPU s", "score (plain)"],
               rows),
-        f"**{summary}**" + ("" if result["students"] >= 100 else f" Projection: {result['projection']}."),
+        f"**{summary}**",
         "Every student's grade equals its submission's plain grading." if not result["differ"] else
         "**Grades that differ from the plain grading:** " + "; ".join(
             f"{row['student']} ({row['label']}): {row['score']:g} in the class, {row['solo_score']:g} alone"
@@ -445,7 +446,7 @@ def class_chart(result: dict, png: Path) -> None:
     axes[1].barh([name for name, _ in bars][::-1], [value for _, value in bars][::-1],
                  color=["tab:blue", "tab:orange", "tab:grey"][:len(bars)][::-1])
     axes[1].axvline(TARGETS["class_of_100_seconds"], color="grey", linestyle="--", linewidth=1)
-    axes[1].set_xlabel(f"seconds on {result['jobs']} workers (dashed: 100 students' target)")
+    axes[1].set_xlabel(f"seconds, {result['jobs']} at a time (dashed: target, 100)")
     figure.suptitle(f"A class of {result['students']} (stage {result['stage']})", fontsize=10)
     figure.tight_layout()
     figure.savefig(png, dpi=100)

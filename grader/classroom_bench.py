@@ -232,14 +232,16 @@ def per_kind(rows: list[dict], solos: dict[str, Solo], students: dict[str, Varia
 
 def project_to_100(result: dict, stage: Stage, solos: dict[str, Solo], jobs: int) -> tuple[float, str]:
     """A class of 100 at this run's pace: its floor times this run's ratio to the floor, when every
-    variant of a class of 100 was measured; else (a small class) simply per student."""
+    variant of a class of 100 was measured; else (a small class) simply per student. Both overstate a
+    little: a small class pays its start (every worker starting at once) and its tail over fewer students."""
     if result["students"] >= 100:
         return result["seconds"], "measured"
     hundred = Counter(variant.label for variant in plan(100, stage))
     if all(label in solos for label in hundred):
         return class_floor(solos, hundred, jobs) * result["ratio"], "this run's ratio to the floor, on a class of 100's floor"
     per_student = result["seconds"] / max(1, result["students"])
-    return per_student * 100, "rough: seconds per student x 100 (this class lacks some kinds of a class of 100)"
+    return per_student * 100, ("rough: seconds per student x 100, which overstates: this class lacks some kinds of "
+                               "a class of 100, its first students all start at once and its last finish alone")
 
 
 def describe(result: dict, projection: bool = True) -> str:
