@@ -66,7 +66,7 @@ agent: setup
 stages: setup
 	@$(VENV_PY) -m grader --list
 
-# A whole class, one folder per student: in parallel (JOBS, default one per core), each in
+# A whole class, one folder per student: in parallel (JOBS, default two per core), each in
 # a box (loopback-only network, read-only files but its copy, limits). `make class` is the same.
 JOBS ?=
 STAGES ?=

@@ -18,8 +18,10 @@
    the servers those checks need, all started cold at once, until each answered.
    And the verdict for broken code (a syntax error, an import that hangs, a
    server that never binds, a request that blocks): what a student meets most.
-3. A class: N generated submissions through the parallel class grader, when
-   it is there (grader.classroom_bench); a marked hook until then.
+3. A class: N generated submissions of stage 01 (solutions, starters, broken,
+   hanging; grader.classroom_bench) through the parallel class grader, beside
+   the floor: one plain grading of each kind, times how many, over the workers.
+   10 by default, projected to 100; --class-size 100 measures a full class.
 
 Each writes a table (Markdown) and a chart (PNG) under bench-results/ (git-ignored).
 A benchmark, not a test: the numbers depend on the machine and on its load.
@@ -73,7 +75,7 @@ class Settings:
     quick: bool = False
 
 
-QUICK = Settings(rounds=1, seconds=1.0, warmup=0, connections=4, repeat=1, class_size=2, quick=True)
+QUICK = Settings(rounds=1, seconds=1.0, warmup=0, connections=4, repeat=1, class_size=3, quick=True)
 
 
 def say(text: str = "") -> None:
@@ -471,36 +473,69 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
 
 
 def bench_class(settings: Settings, out: Path) -> dict:
-    say(f"== 3. A class of {settings.class_size} generated submissions")
-    try:
-        # HOOK: the parallel class grader (`make grade-class`, branch `class`) brings this module.
-        from grader.classroom_bench import bench as class_bench
-    except ImportError:
-        message = ("not measured: the parallel class grader (grader.classroom_bench) is not on this branch yet; "
-                   "once it is, this benchmark runs it")
-        say("   " + message)
-        write(out, "class", "A class", message)
-        return {"skipped": message}
-    jobs = os.cpu_count() or 1
+    from grader.classroom import default_jobs
+    from grader.classroom_bench import bench as class_bench, counts, describe
+
+    jobs = default_jobs()  # as `make grade-class` grades
+    mix = ", ".join(f"{count} {kind}" for kind, count in counts(settings.class_size).items() if count)
+    say(f"== 3. A class of {settings.class_size} generated submissions of stage 01 ({mix}), {jobs} at a time, "
+        "beside the floor (one plain grading of each kind, shared out over the workers)")
+    if settings.class_size < 100:
+        say(f"   {settings.class_size} students, not 100, to keep `make bench` short: the figure for 100 is a "
+            "projection; `--only class --class-size 100` measures it")
     result = class_bench(settings.class_size, jobs)
-    per_student = result["seconds"] / max(1, result["students"])
-    projected = per_student * 100
-    rows = [[str(result["students"]), str(result["jobs"]), f"{result['seconds']:.1f}", f"{result['floor']:.1f}",
-             f"{result['ratio']:.2f}x", f"{projected:.0f}"]]
-    text = table(["students", "at once", "seconds", "floor s", "vs floor", "100 students at this rate, s"], rows)
-    say(text)
-    say(f"   a class of 100: about {projected:.0f} s at this rate (target within {TARGETS['class_of_100_seconds']:g} s)")
-    md = write(out, "class", "A class", text)
+    text = describe(result, projection=False)
+    say("   " + text.replace("\n", "\n   "))
+    hundred = result["projected_100"]
+    how = ("measured" if result["students"] >= 100 else
+           f"projected from {result['students']}, not measured: {result['projection']}")
+    verdict = "within" if hundred <= TARGETS["class_of_100_seconds"] else "OVER"
+    summary = (f"a class of 100: {hundred:.0f} s ({how}; {verdict} the target of "
+               f"{TARGETS['class_of_100_seconds']:g} s on {os.cpu_count()} cores)")
+    say("   " + summary)
+    rows = [[row["label"], str(row["count"]), f"{row['median']:.1f}", f"{row['solo']:.1f}", f"{row['solo_cpu']:.1f}",
+             f"{row['score']:g}"] for row in result["per_kind"]]
+    md = write(out, "class", "A class", "\n\n".join([
+        f"{result['students']} generated submissions of stage {result['stage']} graded as `make grade-class` does "
+        f"(each in a box, {result['jobs']} at a time): **{result['seconds']:.1f} s**, floor {result['floor']:.1f} s "
+        f"({result['ratio']:.2f}x). The floor: one plain grading (no box, nothing beside it) of each kind of "
+        "submission, times how many hand it in, divided by the number of workers; or, when more, the CPU "
+        f"time of those gradings divided by the {os.cpu_count()} cores (workers beyond the cores share them).",
+        table(["submission", "students", "median s in its box", "plain grading s", "its CPU s", "score (plain)"],
+              rows),
+        f"**{summary}**",
+        "Every student's grade equals its submission's plain grading." if not result["differ"] else
+        "**Grades that differ from the plain grading:** " + "; ".join(
+            f"{row['student']} ({row['label']}): {row['score']:g} in the class, {row['solo_score']:g} alone"
+            for row in result["differ"])]))
     png = out / "class.png"
+    class_chart(result, png)
+    return {**{key: value for key, value in result.items() if key != "rows"}, "table": str(md), "chart": str(png)}
+
+
+def class_chart(result: dict, png: Path) -> None:
+    """Left: each submission's seconds in its box, by kind (a cross: its plain grading). Right: total vs floor."""
     pyplot = plt()
-    figure, axis = pyplot.subplots(figsize=(6, 2.5))
-    axis.barh([1, 0], [result["seconds"], result["floor"]], color=["tab:blue", "tab:orange"])
-    axis.set_yticks([1, 0], [f"{result['students']} students", "floor"])
-    axis.set_xlabel("seconds")
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    labels = [row["label"] for row in result["per_kind"]]
+    for y, label in enumerate(labels):
+        seconds = [row["seconds"] for row in result["rows"] if row["label"] == label]
+        axes[0].scatter(seconds, [y] * len(seconds), alpha=0.6, s=18)
+        axes[0].scatter([result["solo"][label]["seconds"]], [y], marker="x", color="black", s=40)
+    axes[0].set_yticks(range(len(labels)), labels, fontsize=8)
+    axes[0].invert_yaxis()
+    axes[0].set_xlabel("seconds per submission in its box (x: its plain grading alone)")
+    bars = [(f"{result['students']} students", result["seconds"]), ("floor", result["floor"])]
+    if result["students"] < 100:
+        bars.append(("100 (projected)", result["projected_100"]))
+    axes[1].barh([name for name, _ in bars][::-1], [value for _, value in bars][::-1],
+                 color=["tab:blue", "tab:orange", "tab:grey"][:len(bars)][::-1])
+    axes[1].axvline(TARGETS["class_of_100_seconds"], color="grey", linestyle="--", linewidth=1)
+    axes[1].set_xlabel(f"seconds, {result['jobs']} at a time (dashed: target, 100)")
+    figure.suptitle(f"A class of {result['students']} (stage {result['stage']})", fontsize=10)
     figure.tight_layout()
     figure.savefig(png, dpi=100)
     pyplot.close(figure)
-    return {**result, "projected_100": projected, "table": str(md), "chart": str(png)}
 
 
 # -- the command ---------------------------------------------------------------------------------
