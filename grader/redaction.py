@@ -7,6 +7,7 @@ form or in the encodings a careless program prints (hex, base64, reversed).
 from __future__ import annotations
 
 import base64
+import functools
 import re
 
 WIDTH = 8
@@ -19,12 +20,13 @@ def forms(secret: str) -> list[str]:
             base64.urlsafe_b64encode(raw).decode().rstrip("="), secret[::-1]]
 
 
-def secret_slices(secret: str, width: int = WIDTH) -> set[str]:
+@functools.lru_cache(maxsize=32)  # asked for every answer the grader reads, always of the same few keys
+def secret_slices(secret: str, width: int = WIDTH) -> frozenset[str]:
     """Every WIDTH-character slice of the secret and of its printed forms."""
     slices = set()
     for form in forms(secret) if secret else []:
         slices |= {form[start:start + width] for start in range(max(len(form) - width + 1, 1))}
-    return slices
+    return frozenset(slices)
 
 
 def shows(text: str, secret: str) -> bool:
