@@ -48,7 +48,7 @@ from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
 from grader.loadgen import Request, load_tool, run_loads
 from grader.stage_env import PREPARE
-from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages
+from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages, stage_by_id
 
 OUT = ROOT / "bench-results"
 
@@ -378,13 +378,10 @@ BROKEN = {"a syntax error": _syntax_error, "an import that hangs": _import_hangs
 
 
 def broken_submission(scratch: Path, name: str, edit) -> Path:
+    from grader.classroom_bench import edited_solution  # the class benchmark breaks code the same way
+
     workdir = scratch / name.replace(" ", "-")
-    folder = workdir / "01-middleware"
-    shutil.copytree(SOLUTIONS / "01-middleware", folder, ignore=shutil.ignore_patterns("__pycache__"))
-    before = {path: path.read_text() for path in folder.glob("*.py")}
-    edit(folder)
-    if before == {path: path.read_text() for path in folder.glob("*.py")}:
-        raise RuntimeError(f"the edit for {name!r} no longer applies to the reference solution")
+    edited_solution(stage_by_id("01-middleware"), edit, workdir)
     return workdir
 
 

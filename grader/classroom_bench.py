@@ -79,7 +79,8 @@ def _copy(source: Path, folder: Path) -> Path:
     return folder
 
 
-def _edited(stage: Stage, edit: Callable[[Path], None], folder: Path) -> None:
+def edited_solution(stage: Stage, edit: Callable[[Path], None], folder: Path) -> None:
+    """FOLDER/<stage id>: the reference solution with EDIT applied; fails loudly when EDIT changes nothing."""
     target = _copy(SOLUTIONS / stage.id, folder / stage.id)
     before = {path: path.read_text() for path in target.glob("*.py")}
     edit(target)
@@ -87,19 +88,31 @@ def _edited(stage: Stage, edit: Callable[[Path], None], folder: Path) -> None:
         raise RuntimeError(f"an edit of {stage.id} no longer applies to the reference solution")
 
 
-def _fixture(stage: Stage, case: str, folder: Path) -> None:
-    """The reference solution broken as tests/broken/STAGE/CASE says (a folder laid over it, or CASE.toml)."""
-    target = _copy(SOLUTIONS / stage.id, folder / stage.id)
-    overlay, edits = FIXTURES / stage.id / case, FIXTURES / stage.id / f"{case}.toml"
+def broken_fixture(stage_id: str, case: str, workdir: Path) -> Path:
+    """WORKDIR/STAGE_ID: the reference solution broken as tests/broken/STAGE_ID/CASE says.
+
+    A fixture is either a folder of whole files laid over the solution, or a CASE.toml of
+    [[replace]] entries (file, old, new) applied to it: one mistake each, and it fails loudly
+    when the solution no longer holds the old text. The project's tests build theirs with it too.
+    """
+    target = _copy(SOLUTIONS / stage_id, workdir / stage_id)
+    overlay, edits = FIXTURES / stage_id / case, FIXTURES / stage_id / f"{case}.toml"
     if overlay.is_dir():
         shutil.copytree(overlay, target, dirs_exist_ok=True)
-        return
+        return target
+    if not edits.is_file():
+        raise RuntimeError(f"no such fixture submission: {overlay} or {edits}")
     for edit in tomllib.loads(edits.read_text())["replace"]:
         path = target / edit["file"]
         text = path.read_text()
         if text.count(edit["old"]) != 1:
-            raise RuntimeError(f"{edits}: the solution's {edit['file']} no longer holds {edit['old']!r}")
+            raise RuntimeError(f"{edits.name}: the solution's {edit['file']} no longer holds {edit['old']!r}")
         path.write_text(text.replace(edit["old"], edit["new"]))
+    return target
+
+
+def _fixture(stage: Stage, case: str, folder: Path) -> None:
+    broken_fixture(stage.id, case, folder)
 
 
 def _hangs_at_import(stage: Stage, folder: Path) -> None:
@@ -116,7 +129,7 @@ def variants(stage: Stage) -> dict[str, list[Variant]]:
     plain = {"solution": [Variant("solution", "solution", partial(lambda s, f: _copy(SOLUTIONS / s.id, f / s.id), stage))],
              "starter": [Variant("starter", "starter", partial(lambda s, f: _copy(EXERCISES / s.id, f / s.id), stage))]}
     if stage.id == "01-middleware":
-        edit = lambda name: partial(_edited, stage, BROKEN[name])  # noqa: E731
+        edit = lambda name: partial(edited_solution, stage, BROKEN[name])  # noqa: E731
         broken = [Variant("broken", "a syntax error", edit("a syntax error")),
                   Variant("broken", "a server that never binds", edit("a server that never binds")),
                   Variant("broken", "lets everyone in", partial(_fixture, stage, "lets-everyone-in")),
@@ -127,7 +140,7 @@ def variants(stage: Stage) -> dict[str, list[Variant]]:
         cases = sorted(path.name.removesuffix(".toml") for path in (FIXTURES / stage.id).glob("*")
                        if not path.name.startswith(("alt-", "attack-", ".")))
         broken = [Variant("broken", case.replace("-", " "), partial(_fixture, stage, case)) for case in cases[:4]]
-        hanging = [Variant("hanging", "an import that hangs", partial(_edited, stage, partial(_hangs_at_import, stage)))]
+        hanging = [Variant("hanging", "an import that hangs", partial(edited_solution, stage, partial(_hangs_at_import, stage)))]
     return {**plain, "broken": broken, "hanging": hanging}
 
 

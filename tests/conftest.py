@@ -8,12 +8,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from grader.classroom_bench import broken_fixture
 from grader.stages import ROOT, SOLUTIONS
 
 BROKEN = Path(__file__).parent / "broken"
@@ -70,19 +70,10 @@ def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path
     each, and the test fails loudly if the solution no longer holds the old text.
     """
     workdir = tmp_path / (case or "solution")
-    shutil.copytree(SOLUTIONS / stage, workdir / stage, ignore=shutil.ignore_patterns("__pycache__"))
-    if not case:
-        return workdir
-    overlay, edits = BROKEN / stage / case, BROKEN / stage / f"{case}.toml"
-    if overlay.is_dir():
-        shutil.copytree(overlay, workdir / stage, dirs_exist_ok=True)
-        return workdir
-    assert edits.is_file(), f"no such fixture submission: {overlay} or {edits}"
-    for edit in tomllib.loads(edits.read_text())["replace"]:
-        target = workdir / stage / edit["file"]
-        text = target.read_text()
-        assert text.count(edit["old"]) == 1, f"{edits.name}: the solution's {edit['file']} no longer holds {edit['old']!r}"
-        target.write_text(text.replace(edit["old"], edit["new"]))
+    if case:
+        broken_fixture(stage, case, workdir)
+    else:
+        shutil.copytree(SOLUTIONS / stage, workdir / stage, ignore=shutil.ignore_patterns("__pycache__"))
     return workdir
 
 
