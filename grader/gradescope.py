@@ -47,20 +47,26 @@ SETUP_SH = """#!/usr/bin/env bash
 # notebooks and the Node.js clients, which grading never uses).
 set -euo pipefail
 cd "$(dirname "$0")"
-python_3_11() {
+# The lock needs Python 3.11.5 or newer (soupsieve 4.1 and others say so), whatever pyproject says.
+python_new_enough() {
   for candidate in python3.13 python3.12 python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+       "$candidate" -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11, 5))' >/dev/null 2>&1; then
       command -v "$candidate"
       return 0
     fi
   done
   return 1
 }
-if ! PYTHON="$(python_3_11)"; then  # Ubuntu 22.04 images ship Python 3.10
+if ! PYTHON="$(python_new_enough)"; then
+  # Ubuntu 22.04 images ship 3.10, and its own python3.11 is a 3.11.0 release candidate: take deadsnakes'.
+  export DEBIAN_FRONTEND=noninteractive
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y python3.11 python3.11-venv
-  PYTHON="$(python_3_11)"
+  apt-get install -y software-properties-common
+  add-apt-repository -y ppa:deadsnakes/ppa
+  apt-get update
+  apt-get install -y python3.11 python3.11-venv
+  PYTHON="$(python_new_enough)"
 fi
 "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock

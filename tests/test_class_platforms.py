@@ -111,10 +111,11 @@ done
 
 
 def plain_environment() -> dict[str, str]:
-    """This machine's environment without the dev .venv: no VIRTUAL_ENV, no PYTHONPATH, the system's PATH."""
+    """This machine's environment without the dev .venv: no VIRTUAL_ENV, no PYTHONPATH; on PATH the system's
+    folders after the Python the .venv was made from (Debian's 3.11.2 is older than the lock needs)."""
     drop = {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST"}
     env = {name: value for name, value in os.environ.items() if name not in drop}
-    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    env["PATH"] = f"{Path(sys.base_prefix) / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     return env
 
 
@@ -173,21 +174,66 @@ def test_the_classroom_workflow_hands_the_grader_result_to_the_reporter():
         assert "-m grader" in step["run"] and "grader.github_classroom" in step["run"], step
 
 
-def test_the_classroom_grading_step_reports_the_graders_points(tmp_path):
+def student_checkout(folder: Path, exercises: Path) -> Path:
+    """A student's repository after `make setup`, with EXERCISES as its exercises/ folder."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("grader", "workshop", "solutions"):
+        shutil.copytree(ROOT / name, folder / name, ignore=ignore)
+    shutil.copy2(ROOT / "stages.toml", folder / "stages.toml")
+    shutil.copytree(exercises, folder / "exercises", ignore=ignore)
+    (folder / ".venv").symlink_to(ROOT / ".venv")
+    return folder
+
+
+def run_the_classroom_step(checkout: Path, stages: str = "") -> tuple[str, dict, dict]:
+    """The workflow's grading step, run in a student's CHECKOUT: (the payload, decoded, the grader's report)."""
     step = next(step for step in workflow_steps() if step.get("id") == "grader")
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")  # the checkout's .venv, as after `make setup`
-    output = tmp_path / "github-output"
-    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "STAGES": STAGE, "GITHUB_OUTPUT": str(output)})
+    output = checkout / "github-output"
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=checkout, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "STAGES": stages, "GITHUB_OUTPUT": str(output),
+                                            "NO_COLOR": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     name, encoded = output.read_text().strip().split("=", 1)
     assert name == "result"
-    result = json.loads(base64.b64decode(encoded))
-    report = json.loads((tmp_path / "results.json").read_text())
-    assert result["max_score"] == report["max_score"] == 20
-    assert sum(test["score"] for test in result["tests"]) == pytest.approx(report["score"], abs=0.01)
-    assert result["status"] in ("pass", "fail") and {test["status"] for test in result["tests"]} <= {"pass", "fail"}
-    assert result["status"] == ("pass" if report["score"] == 20 else "fail")
+    return encoded, json.loads(base64.b64decode(encoded)), json.loads((checkout / "results.json").read_text())
+
+
+def reporter_total(result: dict) -> float:
+    """What the reporter prints: the tests' scores added up in floating point, as JavaScript adds them."""
+    total = 0.0
+    for test in result["tests"]:
+        total += test["score"]
+    return total
+
+
+def broken_exercises(folder: Path) -> Path:
+    """Every stage solved, but stage 01's guard lets HEAD through and its stage 03 lets everyone in."""
+    from grader.classroom_bench import broken_fixture
+
+    shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for stage, case in (("01-middleware", "attack-skips-head"), ("03-prefix-only", "lets-everyone-in")):
+        shutil.rmtree(folder / stage)
+        broken_fixture(stage, case, folder)
+    return folder
+
+
+@pytest.mark.parametrize("submission", ["starters", "solutions", "broken"])
+def test_the_classroom_payload_stays_small_and_adds_up_exactly(tmp_path, submission):
+    exercises = {"starters": EXERCISES, "solutions": SOLUTIONS}.get(submission) or broken_exercises(tmp_path / "ex")
+    encoded, result, report = run_the_classroom_step(student_checkout(tmp_path / "repo", exercises))
+    full = sum(stage.points for stage in load_stages())
+    assert len(encoded) < 64 * 1024, f"{len(encoded)} bytes in one environment variable"
+    assert result["max_score"] == report["max_score"] == full
+    total = reporter_total(result)
+    assert repr(total) == repr(float(f"{total:.2f}")), f"the reporter would print {total}/{full}"
+    expected = {"starters": 0, "solutions": full}.get(submission)
+    if expected is not None:
+        assert total == report["score"] == expected, result
+    else:
+        assert 0 < total < full and abs(total - report["score"]) < 0.25 * len(load_stages()), (total, report["score"])
+    assert [test["name"].split(": ")[0] for test in result["tests"]] == [stage.id for stage in load_stages()]
+    assert result["status"] == ("pass" if total == full else "fail")
+    assert all(len(test["message"]) <= 400 for test in result["tests"]), result
 
 
 def test_the_dev_container_sets_up_the_workshop_and_forwards_every_stage_port():
