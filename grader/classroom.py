@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import class_report
+from grader.results_channel import ResultsPipe, distrust, known_checks
 from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
@@ -73,21 +74,11 @@ def stand_in_report(stages: list[Stage], why: str) -> dict:
             "tests": [{"name": "grader", "score": 0, "max_score": 0, "status": "failed", "output": why}]}
 
 
-def _read_report(path: Path) -> dict | None:
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(report, dict) or not isinstance(report.get("tests"), list):
-        return None
-    return report
-
-
 def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
-                  isolation: Isolation) -> Graded:
+                  isolation: Isolation, known: set[str] | None = None) -> Graded:
     """Copy FOLDER into WORK, grade the copy in a box, and return the report."""
     try:
-        return _grade_in_a_box(folder, work, stages, limits, isolation)
+        return _grade_in_a_box(folder, work, stages, limits, isolation, known)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # one student's odd folder must not stop the class
@@ -96,19 +87,25 @@ def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
 
 
 def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limits,
-                    isolation: Isolation) -> Graded:
+                    isolation: Isolation, known: set[str] | None = None) -> Graded:
     box = new_box(work, isolation, folder)
-    results = box.tmp / "results.json"
+    # The report comes back through a pipe the box cannot reopen once the grader is gone, never
+    # through a file: the student's code runs beside the grader and could write any file the grader can.
+    pipe = ResultsPipe()
+    if box.uid is not None:
+        pipe.give_to(box.uid)
     command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
-               "--json", str(results), "--summary"]
-    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log")
-    report = _read_report(results)
+               "--json", pipe.path, "--summary"]
+    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log", pass_fds=pipe.pass_fds)
+    report = pipe.report()
     note = ""
     if outcome.timed_out:
         note = f"stopped at the time limit ({limits.wall:g} s): the submission hangs or is far too slow"
-        report = stand_in_report(stages, note + ".\n\nLast output:\n" + outcome.output[-2000:])
     elif report is None:
         note = f"the grader ended with status {outcome.returncode} and wrote no results"
+    else:
+        note = distrust(report, outcome.returncode, outcome.seconds, stages, known)
+    if note:
         report = stand_in_report(stages, note + ".\n\nLast output:\n" + outcome.output[-2000:])
     report["execution_time"] = round(outcome.seconds, 2)
     if note:
@@ -153,12 +150,13 @@ def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, li
     progress(f"grading {len(students)} students, {jobs} at a time, "
              f"stages {', '.join(stage.id for stage in stages)}\n")
     out.mkdir(parents=True, exist_ok=True)
+    known = known_checks(stages)  # a report naming any other check was not written by the grader
     work = Path(tempfile.mkdtemp(prefix="grade-class-"))
     work.chmod(0o711)
     graded: list[Graded] = []
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation)
+        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation, known)
                    for index, folder in enumerate(students)]
         for future in as_completed(futures):
             result = future.result()

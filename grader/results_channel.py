@@ -44,6 +44,10 @@ class ResultsPipe:
     def pass_fds(self) -> tuple[int, ...]:
         return (self._write,)
 
+    def give_to(self, uid: int) -> None:
+        """A pipe is its creator's (mode 0600): the grader, run as UID, must be able to open /dev/fd/N."""
+        os.fchown(self._write, uid, uid)
+
     def started(self) -> None:
         """The grader's process has its copy of the write end: drop ours, so EOF comes when it exits."""
         if self._write >= 0:

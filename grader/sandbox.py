@@ -198,7 +198,8 @@ def box_env(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation, *, cwd: Path = ROOT,
-              env: dict[str, str] | None = None, log: Path | None = None) -> Outcome:
+              env: dict[str, str] | None = None, log: Path | None = None,
+              pass_fds: tuple[int, ...] = ()) -> Outcome:
     """Run COMMAND in a box; stop it (and everything it started) at the wall-time limit.
 
     CWD defaults to the repository, not the copy: `python -m grader` puts its working
@@ -222,7 +223,8 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
             if _STOPPING:
                 raise KeyboardInterrupt
             process = subprocess.Popen(enter + ["--", *command], cwd=ROOT, env=environment, stdout=out,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                       pass_fds=pass_fds)
             _RUNNING[process.pid] = mark
         try:
             returncode = process.wait(timeout=limits.wall)

@@ -39,6 +39,36 @@ for _path in {paths!r}:
 '''
 
 
+# Runs at import in the grader's children: finds the grader, writes full marks where its --json goes
+# (a file, or the pipe it holds, reopened through /proc), and kills it before it writes its own.
+FORGER = '''
+def _forge():
+    import json, os, signal
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+            parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            return
+        if b"grader" in argv and b"--json" in argv:
+            path = argv[argv.index(b"--json") + 1].decode()
+            forged = {"score": 20, "max_score": 20, "tests": [{"name": "01-middleware: every check", "score": 20,
+                                                               "max_score": 20, "status": "passed", "output": ""}]}
+            for target in (path.replace("/dev/fd/", f"/proc/{pid}/fd/"), path):
+                try:
+                    with open(target, "w") as out:
+                        out.write(json.dumps(forged))
+                    break
+                except OSError:
+                    pass
+            os.kill(pid, signal.SIGKILL)
+            return
+        pid = parent
+_forge()
+'''
+
+
 def solution(folder: Path) -> Path:
     shutil.copytree(SOLUTIONS / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
     return folder / STAGE
@@ -52,6 +82,9 @@ def build_class(root: Path, canaries: list[Path]) -> Path:
         shutil.copytree(BROKEN / STAGE / case, solution(submissions / case), dirs_exist_ok=True)
     hangs = solution(submissions / "hangs") / "main.py"
     hangs.write_text("import time\ntime.sleep(3600)  # never imports, never binds\n" + hangs.read_text())
+    forger = submissions / "forges-its-results" / STAGE
+    shutil.copytree(EXERCISES / STAGE, forger, ignore=shutil.ignore_patterns("__pycache__"))
+    (forger / "main.py").write_text(FORGER + (forger / "main.py").read_text())
     vandal = solution(submissions / "solution-bob-writes-outside") / "main.py"
     vandal.write_text(VANDAL.format(paths=[str(path) for path in canaries]) + vandal.read_text())
     return submissions
@@ -124,10 +157,31 @@ def test_the_solutions_get_full_marks_and_the_others_less(graded):
     rows = gradebook(graded)
     for student in ("solution-ada", "solution-bob-writes-outside"):
         assert float(rows[student]["total"]) == 20, (rows[student], graded["output"])
-    for student in ("starter", "does-not-import", "hangs", "lets-everyone-in"):
+    for student in ("starter", "does-not-import", "hangs", "lets-everyone-in", "forges-its-results"):
         assert float(rows[student]["total"]) < 20, (rows[student], graded["output"])
     assert float(rows["does-not-import"]["total"]) == 0
     assert float(rows["starter"]["total"]) == 0, rows["starter"]  # honest points: an untouched starter earns nothing
+
+
+def test_a_submission_that_forges_its_results_and_kills_the_grader_gets_nothing_and_a_note(graded):
+    row = gradebook(graded)["forges-its-results"]
+    assert float(row["total"]) == 0, (row, graded["output"])
+    assert row["note"], row
+
+
+def test_a_report_is_distrusted_when_killed_unknown_or_too_fast():
+    from grader.results_channel import distrust
+    from grader.stages import stage_by_id
+
+    stages = [stage_by_id(STAGE)]
+    real = {"tests": [{"name": f"{STAGE}: a real check", "score": 20, "status": "passed"}]}
+    known = {f"{STAGE}: a real check"}
+    assert distrust(real, 1, 12.0, stages, known) == ""
+    assert "killed (signal 9)" in distrust(real, 137, 12.0, stages, known)
+    assert "killed (signal 9)" in distrust(real, -9, 12.0, stages, known)
+    invented = {"tests": [{"name": f"{STAGE}: every check", "score": 20, "status": "passed"}]}
+    assert "do not exist" in distrust(invented, 0, 12.0, stages, known)
+    assert "faster than its servers can start" in distrust(real, 0, 0.4, stages, known)
 
 
 def test_the_hanging_submission_costs_its_time_limit_and_no_more(graded):
