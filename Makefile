@@ -75,7 +75,8 @@ class: grade-class
 
 grade-class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
-		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT))
+		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) \
+		$(if $(ACCEPT_WEAK_ISOLATION),--accept-weak-isolation) $(if $(LMS_IDS),--lms-ids $(LMS_IDS))
 
 # The autograder zip to upload on Gradescope (STAGES=01 for an assignment of one stage).
 gradescope: setup

@@ -75,10 +75,10 @@ def stand_in_report(stages: list[Stage], why: str) -> dict:
 
 
 def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
-                  isolation: Isolation, known: set[str] | None = None) -> Graded:
+                  isolation: Isolation, known: set[str] | None = None, hide: tuple[Path, ...] = ()) -> Graded:
     """Copy FOLDER into WORK, grade the copy in a box, and return the report."""
     try:
-        return _grade_in_a_box(folder, work, stages, limits, isolation, known)
+        return _grade_in_a_box(folder, work, stages, limits, isolation, known, hide)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # one student's odd folder must not stop the class
@@ -87,7 +87,7 @@ def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
 
 
 def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limits,
-                    isolation: Isolation, known: set[str] | None = None) -> Graded:
+                    isolation: Isolation, known: set[str] | None = None, hide: tuple[Path, ...] = ()) -> Graded:
     box = new_box(work, isolation, folder)
     # The report comes back through a pipe the box cannot reopen once the grader is gone, never
     # through a file: the student's code runs beside the grader and could write any file the grader can.
@@ -96,7 +96,9 @@ def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limit
         pipe.give_to(box.uid)
     command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
                "--json", pipe.path, "--summary"]
-    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log", pass_fds=pipe.pass_fds)
+    # The box sees neither the class's submissions, nor the results, nor the other boxes: only its own copy.
+    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log", pass_fds=pipe.pass_fds,
+                        hide=hide)
     report = pipe.report()
     note = ""
     if outcome.timed_out:
@@ -141,11 +143,30 @@ def default_jobs() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+ACCEPT_FLAG = "--accept-weak-isolation"
+
+
+class WeakIsolation(RuntimeError):
+    """The box is not whole here, and nobody said student code may run with less."""
+
+
+def refusal(isolation: Isolation) -> str:
+    return (isolation.describe() + "\n\nRefusing to grade untrusted code without full isolation (its own namespaces "
+            "and a throwaway user): a submission could read your files, reach your network, or change other "
+            f"students' results. Run as root on Linux with util-linux `unshare`, or pass {ACCEPT_FLAG} "
+            "(make grade-class ACCEPT_WEAK_ISOLATION=1) to grade anyway, accepting that risk.")
+
+
 def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, limits: Limits,
-                isolation: Isolation | None = None, progress=print) -> list[Graded]:
+                isolation: Isolation | None = None, progress=print,
+                accept_weak_isolation: bool = False) -> list[Graded]:
     students = sorted(path for path in submissions.iterdir()
                       if path.is_dir() and not path.name.startswith(".") and path.resolve() != out.resolve())
     isolation = check_the_box(isolation or detect(), limits)
+    if not (isolation.namespaces and isolation.user):
+        if not accept_weak_isolation:
+            raise WeakIsolation(refusal(isolation))
+        progress(f"WARNING: grading with weak isolation, as {ACCEPT_FLAG} asked")
     progress(isolation.describe())
     progress(f"grading {len(students)} students, {jobs} at a time, "
              f"stages {', '.join(stage.id for stage in stages)}\n")
@@ -156,7 +177,8 @@ def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, li
     graded: list[Graded] = []
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation, known)
+        hide = (submissions, out, work)
+        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation, known, hide)
                    for index, folder in enumerate(students)]
         for future in as_completed(futures):
             result = future.result()
@@ -202,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=default_jobs(),
                         help="students graded at once (default: two per core)")
     defaults = Limits()
+    parser.add_argument(ACCEPT_FLAG, action="store_true",
+                        help="grade even where the full box is not available (student code then runs with "
+                             "your rights and your network): only for code you trust")
     parser.add_argument("--time-limit", type=float, default=defaults.wall, help="seconds per student (wall time)")
     parser.add_argument("--cpu-limit", type=int, default=defaults.cpu, help="CPU seconds per process")
     parser.add_argument("--memory-limit", type=int, default=defaults.memory // 2 ** 20, help="MiB per process")
@@ -227,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl+C or a TERM (a closed terminal, a CI timeout): every box is killed, none starts.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits)
+        graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits,
+                             accept_weak_isolation=options.accept_weak_isolation)
+    except WeakIsolation as refused:
+        print(refused, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: every box stopped; no gradebook written", file=sys.stderr)
         return 130

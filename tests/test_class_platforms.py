@@ -207,11 +207,11 @@ def reporter_total(result: dict) -> float:
 
 
 def broken_exercises(folder: Path) -> Path:
-    """Every stage solved, but stage 01's guard lets HEAD through and its stage 03 lets everyone in."""
+    """Every stage solved, but stage 01's guard lets HEAD through and stage 03 allowlists endpoint paths."""
     from grader.classroom_bench import broken_fixture
 
     shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for stage, case in (("01-middleware", "attack-skips-head"), ("03-prefix-only", "lets-everyone-in")):
+    for stage, case in (("01-middleware", "attack-skips-head"), ("03-prefix-only", "allowlists-endpoint-paths")):
         shutil.rmtree(folder / stage)
         broken_fixture(stage, case, folder)
     return folder
