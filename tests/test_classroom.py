@@ -14,7 +14,9 @@ import json
 import os
 import shutil
 import subprocess
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -317,3 +319,92 @@ def test_a_terminated_class_grading_stops_every_box_at_once(tmp_path):
     output, _ = grading.communicate(timeout=30)  # not the 300 s time limit
     assert grading.returncode == 130 and "every box stopped" in output, output
     assert boxes_running(grading.pid) == [], output
+
+
+def test_grade_class_refuses_without_full_isolation_and_names_the_flag():
+    """As a user who cannot build the box (not root), `make grade-class` grades nothing and says which flag accepts it."""
+    if os.geteuid() != 0:
+        as_user: list[str] = []  # already without a box
+    elif shutil.which("setpriv"):
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]  # nobody
+    else:
+        pytest.skip("root without setpriv: cannot try as a user without a box")
+    scratch = Path(tempfile.mkdtemp(prefix="refuse-"))
+    try:
+        scratch.chmod(0o755)
+        solution(scratch / "class" / "ada")
+        done = subprocess.run(as_user + ["make", "--no-print-directory", "grade-class", f"SUBMISSIONS={scratch / 'class'}",
+                                         f"OUT={scratch / 'results'}", f"STAGES={STAGE}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HOME": str(scratch), "PATH": "/usr/local/bin:/usr/bin:/bin"})
+        said = done.stdout + done.stderr
+        assert done.returncode != 0, said
+        assert "--accept-weak-isolation" in said and "ACCEPT_WEAK_ISOLATION=1" in said, said
+        assert not (scratch / "results" / "gradebook.csv").exists(), said
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# Runs at import: reads what it should not see, lists the other boxes, and fails the import with what it
+# got, so that all of it lands in its own results (which the instructor's report shows).
+PROBER = '''
+def _probe():
+    import os
+    from pathlib import Path
+    got = []
+    for path in {paths!r}:
+        try:
+            got.append(Path(path).read_text()[:200])
+        except OSError as error:
+            got.append(type(error).__name__)
+    try:
+        got.append("boxes: " + ",".join(sorted(os.listdir(Path(__file__).resolve().parents[3]))))
+    except OSError as error:
+        got.append(type(error).__name__)
+    raise RuntimeError("PROBE-RAN " + " | ".join(got))
+_probe()
+'''
+
+
+def test_a_box_from_a_private_folder_sees_only_its_own_copy():
+    """Submissions, results and temp folder under a 0700 folder (a clone in /root, a mktemp -d): the full box
+    works there, and a submission that reads an instructor's file, another student's folder, the results or
+    the other boxes gets nothing."""
+    isolation = detect()
+    if not isolation.namespaces:
+        pytest.skip("no box on this machine: " + "; ".join(isolation.missing))
+    private = Path(tempfile.mkdtemp(prefix="private-"))  # 0700, owned by root
+    try:
+        secret = private / "instructor-secret.txt"
+        secret.write_text("SECRET-OF-THE-INSTRUCTOR")
+        secret.chmod(0o644)  # readable by anyone who can reach it: only the closed folder stands in the way
+        submissions = private / "class"
+        solution(submissions / "ada")
+        neighbour = solution(submissions / "neighbour")
+        (neighbour / "notes.py").write_text("# NEIGHBOURS-OWN-WORK\n")
+        prober = submissions / "prober" / STAGE
+        shutil.copytree(EXERCISES / STAGE, prober, ignore=shutil.ignore_patterns("__pycache__"))
+        results = private / "results"
+        ada = submissions / "ada" / STAGE / "main.py"
+        ada.write_text("# ADAS-OWN-WORK\n" + ada.read_text())
+        paths = [secret, neighbour / "notes.py", ada, results / "ada.json"]
+        (prober / "main.py").write_text(PROBER.format(paths=[str(path) for path in paths])
+                                        + (prober / "main.py").read_text())
+        (private / "tmp").mkdir(mode=0o700)
+        done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+                               "--out", str(results), "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "NO_COLOR": "1", "TMPDIR": str(private / "tmp")})
+        said = done.stdout + done.stderr
+        assert done.returncode == 0 and "NOT AVAILABLE" not in said, said
+        assert "a throwaway user per student" in said, said
+        rows = {row["student"]: row for row in csv.DictReader((results / "gradebook.csv").open())}
+        assert float(rows["ada"]["total"]) == float(rows["neighbour"]["total"]) == 20, said
+        report = (results / "prober.json").read_text()
+        assert "PROBE-RAN" in report, report[:3000]  # its words did reach its results
+        for leaked in ("SECRET-OF-THE-INSTRUCTOR", "NEIGHBOURS-OWN-WORK", "ADAS-OWN-WORK"):
+            assert leaked not in report, f"the box read {leaked!r}: " + report[:3000]
+        listed = re.search(r"boxes: ([^\\\"|]*)", report)
+        assert listed is None or len(listed.group(1).split(",")) <= 1, f"the box saw the other boxes: {listed.group(1)}"
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
