@@ -408,3 +408,44 @@ def test_a_box_from_a_private_folder_sees_only_its_own_copy():
         assert listed is None or len(listed.group(1).split(",")) <= 1, f"the box saw the other boxes: {listed.group(1)}"
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def test_a_regrade_merges_layouts_are_found_and_each_student_gets_feedback(tmp_path):
+    """The class grader lays out what Gradescope accepts (a nested exercises/), notes what it cannot, regrades
+    one student into the existing gradebook, adds LMS ids, rates stages and checks, and writes feedback files."""
+    submissions = tmp_path / "class"
+    solution(submissions / "ada")
+    shutil.copytree(SOLUTIONS / STAGE, submissions / "bob" / "bobs-repo" / "exercises" / STAGE,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (submissions / "carol").mkdir(parents=True)
+    (submissions / "carol" / "README.md").write_text("I forgot my code\n")
+    lms = tmp_path / "lms.csv"
+    lms.write_text("student,lms_id\nada,1001\nbob,1002\ncarol,1003\n")
+    results = tmp_path / "results"
+
+    def grade(*extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+                               "--out", str(results), "--jobs", "2", "--time-limit", str(TIME_LIMIT),
+                               "--lms-ids", str(lms), *extra],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    grade()
+    (submissions / "ada" / STAGE / "auth.py").write_text((EXERCISES / STAGE / "auth.py").read_text())  # ada breaks it
+    output = grade("--student", "ada")
+    assert "grading 1 students" in output, output
+    with (results / "gradebook.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == ["ada", "bob", "carol"], rows  # merged, not rewritten with one row
+    assert float(rows["ada"]["total"]) < 20 and float(rows["bob"]["total"]) == 20, rows  # bob: nested exercises/
+    assert float(rows["carol"]["total"]) == 0 and "No stage folder" in rows["carol"]["note"], rows["carol"]
+    assert [rows[name]["lms_id"] for name in ("ada", "bob", "carol")] == ["1001", "1002", "1003"]
+    page = (results / "report.html").read_text()
+    assert '<table id="stages">' in page and '<table id="checks">' in page
+    assert f"<td>{STAGE}</td><td>33%</td>" in page, "one student of three has every point of the stage"
+    for name in ("ada", "bob", "carol"):
+        feedback = (results / "feedback" / f"{name}.txt").read_text()
+        assert feedback.startswith(f"{name}: "), feedback
+        assert not {"ada", "bob", "carol"} - {name} & set(re.findall(r"\b(ada|bob|carol)\b", feedback)), feedback
+    assert "FAILED" in (results / "feedback" / "ada.txt").read_text()
