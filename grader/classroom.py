@@ -120,8 +120,6 @@ def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limit
     note = ""
     if outcome.timed_out:
         note = f"stopped at the time limit ({limits.wall:g} s): the submission hangs or is far too slow"
-    elif report is None:
-        note = f"the grader ended with status {outcome.returncode} and wrote no results"
     else:
         note = distrust(report, outcome.returncode, outcome.seconds, stages, known)
     if note:

@@ -32,7 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from grader.results_channel import ResultsPipe, distrust
+from grader.results_channel import ResultsPipe, distrust, known_checks
 from grader.stage_summary import by_stage, grader_notes, shorten
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
@@ -98,7 +98,9 @@ def build(stages: list[Stage], out: Path, visibility: str = "visible") -> Path:
             info.external_attr = 0o100755 << 16  # executable once unzipped
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, text)
-        config = {"stages": [stage.id for stage in stages], "visibility": visibility}
+        # The checks' names, so that run can refuse a report naming others (a forgery).
+        config = {"stages": [stage.id for stage in stages], "visibility": visibility,
+                  "checks": sorted(known_checks(stages))}
         archive.writestr(CONFIG, json.dumps(config, indent=2) + "\n")
         for name in PACKED:
             path = ROOT / name
@@ -163,14 +165,14 @@ def run(root: Path) -> int:
     results.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="gradescope-"))
     try:
-        report = grade_into(root, stages, scratch / "workdir")
+        report = grade_into(root, stages, scratch / "workdir", set(config["checks"]) if "checks" in config else None)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results.write_text(json.dumps(results_for_students(report, stages, visibility), indent=2))
     return 0
 
 
-def grade_into(root: Path, stages: list[Stage], workdir: Path) -> dict:
+def grade_into(root: Path, stages: list[Stage], workdir: Path, known: set[str] | None = None) -> dict:
     """Grade ROOT/submission laid out in WORKDIR; the grader's report (one entry per check), vetted."""
     workdir.mkdir()
     found = lay_out(root / "submission", stages, workdir)
@@ -189,8 +191,7 @@ def grade_into(root: Path, stages: list[Stage], workdir: Path) -> dict:
     pipe.started()
     returncode = grading.wait()
     report = pipe.report()
-    why = ("the grader ended with status %s and wrote no results" % returncode if report is None else
-           distrust(report, returncode, time.monotonic() - started, stages, None))
+    why = distrust(report, returncode, time.monotonic() - started, stages, known)
     if why:
         return {"score": 0, "max_score": sum(stage.points for stage in stages), "output": why,
                 "tests": [{"name": "grader", "score": 0, "max_score": 0, "status": "failed", "output": why}]}

@@ -58,7 +58,8 @@ def test_the_gradescope_zip_has_the_scripts_at_its_top(autograder):
     assert {"setup.sh", "run_autograder", "stages.toml", "requirements.lock", "grader/cli.py"} <= names
     assert f"solutions/{STAGE}/main.py" in names and not any("__pycache__" in name for name in names)
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
-    assert config == {"stages": [STAGE], "visibility": "visible"}
+    assert config["stages"] == [STAGE] and config["visibility"] == "visible"
+    assert len(config["checks"]) > 20 and all(name.startswith(f"{STAGE}: ") for name in config["checks"])
 
 
 def test_run_autograder_grades_a_submission_of_loose_files_one_test_per_stage(autograder, tmp_path):
@@ -81,6 +82,17 @@ def test_a_gradescope_submission_is_found_in_any_usual_layout(tmp_path, layout):
     found = lay_out(tmp_path / "submission", [stage_by_id(STAGE)], workdir)
     assert len(found) == 1, found
     assert sorted(path.name for path in (workdir / STAGE).iterdir()) == sorted(stage_by_id(STAGE).files)
+
+
+def test_run_autograder_gives_nothing_to_a_submission_that_forges_its_results(autograder, tmp_path):
+    from tests.test_classroom import FORGER
+
+    submission = tmp_path / "submission" / STAGE
+    shutil.copytree(EXERCISES / STAGE, submission, ignore=shutil.ignore_patterns("__pycache__"))
+    (submission / "main.py").write_text(FORGER + (submission / "main.py").read_text())
+    results = run_autograder(autograder, tmp_path)
+    assert results["score"] == 0 and results["tests"][0]["status"] == "failed", results
+    assert "killed (signal 9)" in results["output"], results
 
 
 def test_run_autograder_explains_an_empty_submission(autograder, tmp_path):
