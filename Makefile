@@ -24,8 +24,8 @@ help:
 	@echo "make notebooks                    the instructor notebooks in Jupyter Lab"
 	@echo "make tls-demo                     the stage-04 server over HTTPS with a local CA (instructor demo)"
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
-	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03]  the same, in parallel boxes"
-	@echo "make gradescope [STAGES=01]       build the Gradescope autograder zip"
+	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03] [LMS_IDS=ids.csv]  the same, in parallel boxes"
+	@echo "make gradescope [STAGES=01] [VISIBILITY=after_due_date]  build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
 	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
@@ -75,11 +75,13 @@ class: grade-class
 
 grade-class: setup
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
-		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT))
+		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) \
+		$(if $(ACCEPT_WEAK_ISOLATION),--accept-weak-isolation) $(if $(LMS_IDS),--lms-ids $(LMS_IDS))
 
 # The autograder zip to upload on Gradescope (STAGES=01 for an assignment of one stage).
 gradescope: setup
-	@$(VENV_PY) -m grader.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT))
+	@$(VENV_PY) -m grader.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT)) \
+		$(if $(VISIBILITY),--visibility $(VISIBILITY))
 
 # How long a class takes to grade, beside the floor (N generated submissions).
 bench-class: setup

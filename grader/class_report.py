@@ -1,9 +1,11 @@
 """What an instructor reads after grading a class: a gradebook, a chart, a report.
 
-    gradebook.csv   one row per student: each stage's points, the total, the time
+    gradebook.csv   one row per student: each stage's points, the total, the time (an lms_id column on request)
+    feedback/       one text file per student to hand back: its points per stage, failed checks, what came back
     summary.png     the score distribution and the checks failed most often
-    report.html     the same chart inline, a table sortable by any column, and each
-                    student's failed checks with what came back; one file, no server
+    report.html     the same chart inline, a table sortable by any column, the pass rate of
+                    every stage and check across the class, and each student's failed checks
+                    with what came back; one file, no server
 """
 
 from __future__ import annotations
@@ -21,30 +23,71 @@ from typing import TYPE_CHECKING
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from grader.stage_summary import by_stage, outcome
+
 if TYPE_CHECKING:
     from grader.classroom import Graded
     from grader.stages import Stage
 
 
-def write_all(graded: list[Graded], stages: list[Stage], out: Path, isolation: str = "") -> None:
-    write_gradebook(graded, stages, out / "gradebook.csv")
+def write_all(graded: list[Graded], stages: list[Stage], out: Path, isolation: str = "",
+              lms_ids: dict[str, str] | None = None) -> None:
+    write_gradebook(graded, stages, out / "gradebook.csv", lms_ids)
+    write_feedback(graded, stages, out / "feedback")
     png = summary_png(graded)
     (out / "summary.png").write_bytes(png)
     (out / "report.html").write_text(report_html(graded, stages, png, isolation), encoding="utf-8")
 
 
-def write_gradebook(graded: list[Graded], stages: list[Stage], path: Path) -> None:
+def write_gradebook(graded: list[Graded], stages: list[Stage], path: Path,
+                    lms_ids: dict[str, str] | None = None) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", *[stage.id for stage in stages], "total", "max", "seconds", "note"])
+        lms = ["lms_id"] if lms_ids else []
+        writer.writerow(["student", *lms, *[stage.id for stage in stages], "total", "max", "seconds", "note"])
         for result in graded:
-            writer.writerow([result.student, *[f"{result.stages.get(stage.id, 0):g}" for stage in stages],
+            ids = [lms_ids.get(result.student, "")] if lms_ids else []
+            writer.writerow([result.student, *ids, *[f"{result.stages.get(stage.id, 0):g}" for stage in stages],
                              f"{result.score:g}", f"{result.max_score:g}", f"{result.seconds:.1f}", result.note])
 
 
-def outcome(test: dict) -> str:
-    """passed, failed, blocked (an earlier check it needs failed) or not run: the grader's extra_data says."""
-    return test.get("extra_data", {}).get("outcome") or test.get("status", "failed")
+def feedback_text(result: Graded, stages: list[Stage]) -> str:
+    """What a student gets back: its own points and failed checks, nothing of anyone else's, no key
+    (the grader redacts every key it sends from what it records)."""
+    lines = [f"{result.student}: {result.score:g}/{result.max_score:g}"]
+    if result.note:
+        lines += ["", f"Note: {result.note}"]
+    for summary in by_stage(result.report, stages):
+        lines += ["", f"== {summary.stage.id}: {float(summary.score):g}/{summary.stage.points:g}", summary.feedback()]
+    return "\n".join(lines) + "\n"
+
+
+def write_feedback(graded: list[Graded], stages: list[Stage], folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    for result in graded:
+        (folder / f"{result.student}.txt").write_text(feedback_text(result, stages), encoding="utf-8")
+
+
+def pass_rates(graded: list[Graded], stages: list[Stage]) -> tuple[list[tuple[str, float, float]],
+                                                                  list[tuple[str, float, int]]]:
+    """Across the class: per stage (id, share of students with every point, mean points), and per check
+    (name, share of the students graded on it who pass it, how many were), lowest pass rate first."""
+    per_stage = []
+    for stage in stages:
+        got = [result.stages.get(stage.id, 0) for result in graded]
+        full = sum(points >= stage.points - 1e-6 for points in got)
+        per_stage.append((stage.id, full / len(got) if got else 0.0, sum(got) / len(got) if got else 0.0))
+    passes: Counter = Counter()
+    seen: Counter = Counter()
+    for result in graded:
+        for test in result.report.get("tests", []):
+            name = test.get("name", "")
+            if name.split(": ", 1)[0] in {stage.id for stage in stages}:
+                seen[name] += 1
+                passes[name] += test.get("status") == "passed"
+    per_check = sorted(((name, passes[name] / count, count) for name, count in seen.items()),
+                       key=lambda row: (row[1], row[0]))
+    return per_stage, per_check
 
 
 def failed_themselves(result: Graded) -> list[dict]:
@@ -149,6 +192,11 @@ def report_html(graded: list[Graded], stages: list[Stage], png: bytes, isolation
         details.append(f'<section id="{escape(result.student)}"><h3>{escape(result.student)}: '
                        f"{result.score:g}/{result.max_score:g}</h3>"
                        + (items or '<p class="muted">every check passes</p>') + "</section>")
+    per_stage, per_check = pass_rates(graded, stages)
+    stage_rows = "".join(f"<tr><td>{escape(name)}</td><td>{100 * full:.0f}%</td><td>{mean:.2f}</td></tr>"
+                         for name, full, mean in per_stage)
+    check_rows = "".join(f"<tr><td>{escape(name)}</td><td data-value=\"{rate:.4f}\">{100 * rate:.0f}%</td>"
+                         f"<td>{count}</td></tr>" for name, rate, count in per_check)
     chart = base64.b64encode(png).decode()
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report</title>
@@ -163,6 +211,12 @@ def report_html(graded: list[Graded], stages: list[Stage], png: bytes, isolation
 <table id="gradebook"><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>
+<h2>Pass rates across the class</h2>
+<table id="stages"><thead><tr><th>stage</th><th>students with every point</th><th>mean points</th></tr></thead>
+<tbody>{stage_rows}</tbody></table>
+<details><summary>Every check, lowest pass rate first ({len(per_check)} checks)</summary>
+<table id="checks"><thead><tr><th>check</th><th>pass rate</th><th>students</th></tr></thead>
+<tbody>{check_rows}</tbody></table></details>
 <h2>Failed checks, student by student</h2>
 {chr(10).join(details)}
 <script>{SCRIPT}</script>

@@ -3,7 +3,10 @@
     python -m grader.classroom SUBMISSIONS [--out DIR] [--jobs N] [--stage STAGE ...]
 
 SUBMISSIONS holds one folder per student, each laid out like exercises/ (one
-sub-folder per stage). Each student is graded in a temporary copy of its folder,
+sub-folder per stage), or any layout the Gradescope adapter accepts (an exercises/
+folder, also one level down; stage numbers; for one stage, its files); a folder
+that cannot be laid out gets a note. --student NAME regrades one student and
+merges it into the existing gradebook. Each student is graded in a temporary copy of its folder,
 by its own grader process (`python -m grader --workdir COPY --json FILE`), inside
 a box (grader/sandbox.py): loopback-only network, read-only files but the copy,
 a throwaway user, limits on time, CPU, memory and processes. N students are
@@ -12,14 +15,17 @@ limit, and never holds up the others.
 
 DIR (default: SUBMISSIONS/../results) receives:
     <student>.json   Gradescope-style results, one per student
-    gradebook.csv    one row per student: each stage's points, the total
+    feedback/<student>.txt  what to hand back: points per stage, failed checks, what came back
+    gradebook.csv    one row per student: each stage's points, the total (--lms-ids: an lms_id column)
     summary.png      the score distribution and the checks failed most often
-    report.html      all of it in one file that opens in any browser, offline
+    report.html      all of it in one file that opens in any browser, offline, with the pass
+                     rate of every stage and every check across the class
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -32,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import class_report
+from grader.gradescope import lay_out, nothing_found
+from grader.results_channel import ResultsPipe, distrust, known_checks
 from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
@@ -73,21 +81,11 @@ def stand_in_report(stages: list[Stage], why: str) -> dict:
             "tests": [{"name": "grader", "score": 0, "max_score": 0, "status": "failed", "output": why}]}
 
 
-def _read_report(path: Path) -> dict | None:
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(report, dict) or not isinstance(report.get("tests"), list):
-        return None
-    return report
-
-
 def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
-                  isolation: Isolation) -> Graded:
+                  isolation: Isolation, known: set[str] | None = None, hide: tuple[Path, ...] = ()) -> Graded:
     """Copy FOLDER into WORK, grade the copy in a box, and return the report."""
     try:
-        return _grade_in_a_box(folder, work, stages, limits, isolation)
+        return _grade_in_a_box(folder, work, stages, limits, isolation, known, hide)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # one student's odd folder must not stop the class
@@ -96,19 +94,35 @@ def grade_student(folder: Path, work: Path, stages: list[Stage], limits: Limits,
 
 
 def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limits,
-                    isolation: Isolation) -> Graded:
-    box = new_box(work, isolation, folder)
-    results = box.tmp / "results.json"
+                    isolation: Isolation, known: set[str] | None = None, hide: tuple[Path, ...] = ()) -> Graded:
+    # Laid out as the Gradescope adapter lays a submission out (exercises/, nested, stage numbers, ...).
+    staging = work.parent / f"{work.name}-laid-out"
+    staging.mkdir()
+    try:
+        if not lay_out(folder, stages, staging):
+            note = "not graded: " + nothing_found(stages)
+            report = {**stand_in_report(stages, note), "output": note}
+            return Graded(folder.name, report, 0.0, note, {stage.id: 0.0 for stage in stages})
+        box = new_box(work, isolation, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    # The report comes back through a pipe the box cannot reopen once the grader is gone, never
+    # through a file: the student's code runs beside the grader and could write any file the grader can.
+    pipe = ResultsPipe()
+    if box.uid is not None:
+        pipe.give_to(box.uid)
     command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
-               "--json", str(results), "--summary"]
-    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log")
-    report = _read_report(results)
+               "--json", pipe.path, "--summary"]
+    # The box sees neither the class's submissions, nor the results, nor the other boxes: only its own copy.
+    outcome = run_boxed(command, box, limits, isolation, log=work / "output.log", pass_fds=pipe.pass_fds,
+                        hide=hide)
+    report = pipe.report()
     note = ""
     if outcome.timed_out:
         note = f"stopped at the time limit ({limits.wall:g} s): the submission hangs or is far too slow"
-        report = stand_in_report(stages, note + ".\n\nLast output:\n" + outcome.output[-2000:])
-    elif report is None:
-        note = f"the grader ended with status {outcome.returncode} and wrote no results"
+    else:
+        note = distrust(report, outcome.returncode, outcome.seconds, stages, known)
+    if note:
         report = stand_in_report(stages, note + ".\n\nLast output:\n" + outcome.output[-2000:])
     report["execution_time"] = round(outcome.seconds, 2)
     if note:
@@ -144,21 +158,73 @@ def default_jobs() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+ACCEPT_FLAG = "--accept-weak-isolation"
+
+
+class WeakIsolation(RuntimeError):
+    """The box is not whole here, and nobody said student code may run with less."""
+
+
+def refusal(isolation: Isolation) -> str:
+    return (isolation.describe() + "\n\nRefusing to grade untrusted code without full isolation (its own namespaces "
+            "and a throwaway user): a submission could read your files, reach your network, or change other "
+            f"students' results. Run as root on Linux with util-linux `unshare`, or pass {ACCEPT_FLAG} "
+            "(make grade-class ACCEPT_WEAK_ISOLATION=1) to grade anyway, accepting that risk.")
+
+
+def earlier_grades(out: Path, stages: list[Stage], skip: set[str]) -> list[Graded]:
+    """The students graded before into OUT (their <student>.json), but for SKIP: a regrade merges with them."""
+    earlier = []
+    for path in sorted(out.glob("*.json")):
+        if path.stem in skip:
+            continue
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and isinstance(report.get("tests"), list):
+            note = report.get("output", "") if isinstance(report.get("output"), str) else ""
+            earlier.append(Graded(path.stem, report, float(report.get("execution_time", 0)), note,
+                                  stage_points(report, stages)))
+    return earlier
+
+
+def read_lms_ids(path: Path | None) -> dict[str, str]:
+    """A CSV with the columns student (the folder's name) and lms_id: the gradebook's column for the LMS."""
+    if path is None:
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["student"].strip(): row.get("lms_id", "").strip() for row in csv.DictReader(handle)}
+
+
 def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, limits: Limits,
-                isolation: Isolation | None = None, progress=print) -> list[Graded]:
+                isolation: Isolation | None = None, progress=print,
+                accept_weak_isolation: bool = False, only: list[str] | None = None,
+                lms_ids: dict[str, str] | None = None) -> list[Graded]:
     students = sorted(path for path in submissions.iterdir()
                       if path.is_dir() and not path.name.startswith(".") and path.resolve() != out.resolve())
+    if only:  # a regrade of some students: the others keep their grades from OUT
+        unknown = sorted(set(only) - {path.name for path in students})
+        if unknown:
+            raise KeyError(f"no such student folder in {submissions}: {', '.join(unknown)}")
+        students = [path for path in students if path.name in only]
     isolation = check_the_box(isolation or detect(), limits)
+    if not (isolation.namespaces and isolation.user):
+        if not accept_weak_isolation:
+            raise WeakIsolation(refusal(isolation))
+        progress(f"WARNING: grading with weak isolation, as {ACCEPT_FLAG} asked")
     progress(isolation.describe())
     progress(f"grading {len(students)} students, {jobs} at a time, "
              f"stages {', '.join(stage.id for stage in stages)}\n")
     out.mkdir(parents=True, exist_ok=True)
+    known = known_checks(stages)  # a report naming any other check was not written by the grader
     work = Path(tempfile.mkdtemp(prefix="grade-class-"))
     work.chmod(0o711)
     graded: list[Graded] = []
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation)
+        hide = (submissions, out, work)
+        futures = [pool.submit(grade_student, folder, work / str(index), stages, limits, isolation, known, hide)
                    for index, folder in enumerate(students)]
         for future in as_completed(futures):
             result = future.result()
@@ -173,8 +239,10 @@ def grade_class(submissions: Path, out: Path, stages: list[Stage], jobs: int, li
     finally:
         pool.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
+    if only:
+        graded += earlier_grades(out, stages, {result.student for result in graded})
     graded.sort(key=lambda result: result.student)
-    class_report.write_all(graded, stages, out, isolation.describe())
+    class_report.write_all(graded, stages, out, isolation.describe(), lms_ids or {})
     return graded
 
 
@@ -204,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=default_jobs(),
                         help="students graded at once (default: two per core)")
     defaults = Limits()
+    parser.add_argument(ACCEPT_FLAG, action="store_true",
+                        help="grade even where the full box is not available (student code then runs with "
+                             "your rights and your network): only for code you trust")
+    parser.add_argument("--student", action="append", default=[],
+                        help="grade only these students (repeat); the gradebook keeps the others' grades")
+    parser.add_argument("--lms-ids", type=Path, help="CSV with columns student,lms_id: adds an lms_id column")
     parser.add_argument("--time-limit", type=float, default=defaults.wall, help="seconds per student (wall time)")
     parser.add_argument("--cpu-limit", type=int, default=defaults.cpu, help="CPU seconds per process")
     parser.add_argument("--memory-limit", type=int, default=defaults.memory // 2 ** 20, help="MiB per process")
@@ -229,7 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl+C or a TERM (a closed terminal, a CI timeout): every box is killed, none starts.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits)
+        graded = grade_class(options.submissions.resolve(), out.resolve(), stages, max(1, options.jobs), limits,
+                             accept_weak_isolation=options.accept_weak_isolation, only=options.student,
+                             lms_ids=read_lms_ids(options.lms_ids))
+    except KeyError as error:
+        print(error.args[0], file=sys.stderr)
+        return 2
+    except WeakIsolation as refused:
+        print(refused, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: every box stopped; no gradebook written", file=sys.stderr)
         return 130

@@ -217,8 +217,9 @@ def bench(count: int, jobs: int, stage_id: str = "01-middleware", quiet: bool = 
         (scratch / "solo").mkdir()
         solos = {label: plain_grading(stage, by_label[label], scratch / "solo") for label in how_many}
         started = time.perf_counter()
+        # Generated submissions, not a student's: the benchmark runs where the full box is not available too.
         graded = grade_class(scratch / "class", scratch / "results", [stage], jobs, Limits(),
-                             progress=(lambda *_: None) if quiet else print)
+                             progress=(lambda *_: None) if quiet else print, accept_weak_isolation=True)
         took = time.perf_counter() - started
     rows = [{"student": result.student, "label": students[result.student].label,
              "kind": students[result.student].kind, "seconds": result.seconds, "score": result.score,

@@ -132,7 +132,7 @@ class Box:
 
 def new_box(work: Path, isolation: Isolation, source: Path | None = None) -> Box:
     """WORK/submission (a copy of SOURCE) and WORK/tmp, owned by a fresh user, private to it."""
-    if isolation.user:
+    if isolation.user and not isolation.namespaces:  # with namespaces the box reveals the way (_reveal)
         closed = [folder for folder in work.parents if not folder.stat().st_mode & 0o001]
         if closed:
             raise PermissionError(f"{closed[0]} is closed to other users, so a box under it cannot reach its own "
@@ -198,7 +198,8 @@ def box_env(box: Box, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation, *, cwd: Path = ROOT,
-              env: dict[str, str] | None = None, log: Path | None = None) -> Outcome:
+              env: dict[str, str] | None = None, log: Path | None = None,
+              pass_fds: tuple[int, ...] = (), hide: tuple[Path, ...] = ()) -> Outcome:
     """Run COMMAND in a box; stop it (and everything it started) at the wall-time limit.
 
     CWD defaults to the repository, not the copy: `python -m grader` puts its working
@@ -214,7 +215,10 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
         # of its own (for root it does not apply; for your user it would count your processes too).
         enter += ["--uid", str(box.uid), "--processes", str(limits.processes)]
     if isolation.namespaces:
-        enter = _unshare() + enter + ["--namespaces"]
+        # What the grader needs besides the copy: the repository, its .venv and the Python it was made from.
+        needed = [ROOT, sys.prefix, sys.base_prefix]
+        enter = _unshare() + enter + ["--namespaces", *[f"--reveal={path}" for path in needed],
+                                      *[f"--hide={path}" for path in hide]]
     log = log or box.tmp.parent / "output.log"
     started = time.monotonic()
     with log.open("wb") as out:
@@ -222,7 +226,8 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
             if _STOPPING:
                 raise KeyboardInterrupt
             process = subprocess.Popen(enter + ["--", *command], cwd=ROOT, env=environment, stdout=out,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                       pass_fds=pass_fds)
             _RUNNING[process.pid] = mark
         try:
             returncode = process.wait(timeout=limits.wall)
@@ -289,9 +294,10 @@ _MS_REMOUNT, _MS_BIND, _MS_REC = 32, 4096, 16384
 _ST_FLAGS = {os.ST_NOSUID: _MS_NOSUID, os.ST_NODEV: _MS_NODEV, os.ST_NOEXEC: _MS_NOEXEC}
 
 
-def _mount(source: str, target: str, flags: int) -> None:
+def _mount(source: str, target: str, flags: int, fstype: str | None = None, data: str | None = None) -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
+    if libc.mount(source.encode(), target.encode(), fstype and fstype.encode(), flags,
+                  data and data.encode()) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"mount {target}: {os.strerror(error)}")
 
@@ -312,6 +318,50 @@ def _mount_points() -> list[str]:
         if point not in points:
             points.append(point)
     return points
+
+
+def _closed_folder_above(path: str) -> str | None:
+    """The topmost folder on the way to PATH that other users cannot pass through (e.g. /root, 0700)."""
+    parts = Path(path).parts
+    for depth in range(2, len(parts)):
+        folder = os.path.join(*parts[:depth])
+        if not os.stat(folder).st_mode & 0o001:
+            return folder
+    return None
+
+
+def _only_the_way_to(top: str, inside: list[str]) -> None:
+    """Over TOP, a tmpfs that holds only the way to each folder INSIDE, each bound back in place."""
+    handles = {path: os.open(path, os.O_PATH) for path in inside}  # still reachable once the tmpfs hides them
+    _mount("tmpfs", top, _MS_NOSUID | _MS_NODEV, "tmpfs", "mode=0755")
+    for path, handle in handles.items():
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, _MS_BIND | _MS_REC)
+        os.close(handle)
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    paths = sorted({os.path.realpath(path) for path in paths})
+    return [path for path in paths if not any(path.startswith(other + os.sep) for other in paths)]
+
+
+def _reveal(paths: list[str], hidden: list[str] = ()) -> None:
+    """Let the throwaway user reach PATHS when a folder on their way is closed (a checkout in /root, a
+    private TMPDIR), and hide the HIDDEN folders (every student's submission, the other boxes): in this
+    mount namespace only, a tmpfs over such a folder holds just the way to the paths the box needs.
+    Nothing changes outside, and the rest of the folder is out of sight."""
+    wanted = _outermost(paths)
+    tops: dict[str, list[str]] = {os.path.realpath(folder): [] for folder in hidden}
+    for path in wanted:
+        closed = _closed_folder_above(path)
+        if closed is not None:
+            tops.setdefault(closed, [])
+        for top in tops:
+            if path.startswith(top + os.sep):
+                tops[top].append(path)
+    for top in sorted(tops, key=len):
+        if os.path.isdir(top):
+            _only_the_way_to(top, tops[top])
 
 
 def _read_only_except(writable: list[str]) -> None:
@@ -360,11 +410,14 @@ def enter(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int)
     parser.add_argument("--file-size", type=int, required=True)
     parser.add_argument("--namespaces", action="store_true")
+    parser.add_argument("--reveal", action="append", default=[], help="a folder the box must reach")
+    parser.add_argument("--hide", action="append", default=[], help="a folder the box must not see")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
     if options.namespaces:
         _loopback_up()
+        _reveal([options.copy, options.tmp, options.cwd, *options.reveal], options.hide)
         # Real paths: mountinfo lists those, and a symlink on the way must not make the copy read-only.
         _read_only_except([os.path.realpath(options.copy), os.path.realpath(options.tmp)])
     child = os.fork()

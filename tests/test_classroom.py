@@ -14,7 +14,9 @@ import json
 import os
 import shutil
 import subprocess
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +41,36 @@ for _path in {paths!r}:
 '''
 
 
+# Runs at import in the grader's children: finds the grader, writes full marks where its --json goes
+# (a file, or the pipe it holds, reopened through /proc), and kills it before it writes its own.
+FORGER = '''
+def _forge():
+    import json, os, signal
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+            parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            return
+        if b"grader" in argv and b"--json" in argv:
+            path = argv[argv.index(b"--json") + 1].decode()
+            forged = {"score": 20, "max_score": 20, "tests": [{"name": "01-middleware: every check", "score": 20,
+                                                               "max_score": 20, "status": "passed", "output": ""}]}
+            for target in (path.replace("/dev/fd/", f"/proc/{pid}/fd/"), path):
+                try:
+                    with open(target, "w") as out:
+                        out.write(json.dumps(forged))
+                    break
+                except OSError:
+                    pass
+            os.kill(pid, signal.SIGKILL)
+            return
+        pid = parent
+_forge()
+'''
+
+
 def solution(folder: Path) -> Path:
     shutil.copytree(SOLUTIONS / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
     return folder / STAGE
@@ -52,6 +84,9 @@ def build_class(root: Path, canaries: list[Path]) -> Path:
         shutil.copytree(BROKEN / STAGE / case, solution(submissions / case), dirs_exist_ok=True)
     hangs = solution(submissions / "hangs") / "main.py"
     hangs.write_text("import time\ntime.sleep(3600)  # never imports, never binds\n" + hangs.read_text())
+    forger = submissions / "forges-its-results" / STAGE
+    shutil.copytree(EXERCISES / STAGE, forger, ignore=shutil.ignore_patterns("__pycache__"))
+    (forger / "main.py").write_text(FORGER + (forger / "main.py").read_text())
     vandal = solution(submissions / "solution-bob-writes-outside") / "main.py"
     vandal.write_text(VANDAL.format(paths=[str(path) for path in canaries]) + vandal.read_text())
     return submissions
@@ -124,10 +159,33 @@ def test_the_solutions_get_full_marks_and_the_others_less(graded):
     rows = gradebook(graded)
     for student in ("solution-ada", "solution-bob-writes-outside"):
         assert float(rows[student]["total"]) == 20, (rows[student], graded["output"])
-    for student in ("starter", "does-not-import", "hangs", "lets-everyone-in"):
+    for student in ("starter", "does-not-import", "hangs", "lets-everyone-in", "forges-its-results"):
         assert float(rows[student]["total"]) < 20, (rows[student], graded["output"])
     assert float(rows["does-not-import"]["total"]) == 0
     assert float(rows["starter"]["total"]) == 0, rows["starter"]  # honest points: an untouched starter earns nothing
+
+
+def test_a_submission_that_forges_its_results_and_kills_the_grader_gets_nothing_and_a_note(graded):
+    row = gradebook(graded)["forges-its-results"]
+    assert float(row["total"]) == 0, (row, graded["output"])
+    assert "killed (signal 9)" in row["note"], row
+
+
+def test_a_report_is_distrusted_when_killed_unknown_or_too_fast():
+    from grader.results_channel import distrust
+    from grader.stages import stage_by_id
+
+    stages = [stage_by_id(STAGE)]
+    real = {"tests": [{"name": f"{STAGE}: a real check", "score": 20, "status": "passed"}]}
+    known = {f"{STAGE}: a real check"}
+    assert distrust(real, 1, 12.0, stages, known) == ""
+    assert "killed (signal 9)" in distrust(real, 137, 12.0, stages, known)
+    assert "killed (signal 9)" in distrust(real, -9, 12.0, stages, known)
+    invented = {"tests": [{"name": f"{STAGE}: every check", "score": 20, "status": "passed"}]}
+    assert "do not exist" in distrust(invented, 0, 12.0, stages, known)
+    assert "faster than its servers can start" in distrust(real, 0, 0.4, stages, known)
+    never_collected = {"tests": [{"name": f"{STAGE}: the stage's checks", "score": 0, "status": "failed"}]}
+    assert distrust(never_collected, 130, 3.0, stages, known) == ""  # an interrupted grading is not a forgery
 
 
 def test_the_hanging_submission_costs_its_time_limit_and_no_more(graded):
@@ -263,3 +321,133 @@ def test_a_terminated_class_grading_stops_every_box_at_once(tmp_path):
     output, _ = grading.communicate(timeout=30)  # not the 300 s time limit
     assert grading.returncode == 130 and "every box stopped" in output, output
     assert boxes_running(grading.pid) == [], output
+
+
+def test_grade_class_refuses_without_full_isolation_and_names_the_flag():
+    """As a user who cannot build the box (not root), `make grade-class` grades nothing and says which flag accepts it."""
+    if os.geteuid() != 0:
+        as_user: list[str] = []  # already without a box
+    elif shutil.which("setpriv"):
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]  # nobody
+    else:
+        pytest.skip("root without setpriv: cannot try as a user without a box")
+    scratch = Path(tempfile.mkdtemp(prefix="refuse-"))
+    try:
+        scratch.chmod(0o755)
+        solution(scratch / "class" / "ada")
+        done = subprocess.run(as_user + ["make", "--no-print-directory", "grade-class", f"SUBMISSIONS={scratch / 'class'}",
+                                         f"OUT={scratch / 'results'}", f"STAGES={STAGE}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HOME": str(scratch), "PATH": "/usr/local/bin:/usr/bin:/bin"})
+        said = done.stdout + done.stderr
+        assert done.returncode != 0, said
+        assert "--accept-weak-isolation" in said and "ACCEPT_WEAK_ISOLATION=1" in said, said
+        assert not (scratch / "results" / "gradebook.csv").exists(), said
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# Runs at import: reads what it should not see, lists the other boxes, and fails the import with what it
+# got, so that all of it lands in its own results (which the instructor's report shows).
+PROBER = '''
+def _probe():
+    import os
+    from pathlib import Path
+    got = []
+    for path in {paths!r}:
+        try:
+            got.append(Path(path).read_text()[:200])
+        except OSError as error:
+            got.append(type(error).__name__)
+    try:
+        got.append("boxes: " + ",".join(sorted(os.listdir(Path(__file__).resolve().parents[3]))))
+    except OSError as error:
+        got.append(type(error).__name__)
+    raise RuntimeError("PROBE-RAN " + " | ".join(got))
+_probe()
+'''
+
+
+def test_a_box_from_a_private_folder_sees_only_its_own_copy():
+    """Submissions, results and temp folder under a 0700 folder (a clone in /root, a mktemp -d): the full box
+    works there, and a submission that reads an instructor's file, another student's folder, the results or
+    the other boxes gets nothing."""
+    isolation = detect()
+    if not isolation.namespaces:
+        pytest.skip("no box on this machine: " + "; ".join(isolation.missing))
+    private = Path(tempfile.mkdtemp(prefix="private-"))  # 0700, owned by root
+    try:
+        secret = private / "instructor-secret.txt"
+        secret.write_text("SECRET-OF-THE-INSTRUCTOR")
+        secret.chmod(0o644)  # readable by anyone who can reach it: only the closed folder stands in the way
+        submissions = private / "class"
+        solution(submissions / "ada")
+        neighbour = solution(submissions / "neighbour")
+        (neighbour / "notes.py").write_text("# NEIGHBOURS-OWN-WORK\n")
+        prober = submissions / "prober" / STAGE
+        shutil.copytree(EXERCISES / STAGE, prober, ignore=shutil.ignore_patterns("__pycache__"))
+        results = private / "results"
+        ada = submissions / "ada" / STAGE / "main.py"
+        ada.write_text("# ADAS-OWN-WORK\n" + ada.read_text())
+        paths = [secret, neighbour / "notes.py", ada, results / "ada.json"]
+        (prober / "main.py").write_text(PROBER.format(paths=[str(path) for path in paths])
+                                        + (prober / "main.py").read_text())
+        (private / "tmp").mkdir(mode=0o700)
+        done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+                               "--out", str(results), "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "NO_COLOR": "1", "TMPDIR": str(private / "tmp")})
+        said = done.stdout + done.stderr
+        assert done.returncode == 0 and "NOT AVAILABLE" not in said, said
+        assert "a throwaway user per student" in said, said
+        rows = {row["student"]: row for row in csv.DictReader((results / "gradebook.csv").open())}
+        assert float(rows["ada"]["total"]) == float(rows["neighbour"]["total"]) == 20, said
+        report = (results / "prober.json").read_text()
+        assert "PROBE-RAN" in report, report[:3000]  # its words did reach its results
+        for leaked in ("SECRET-OF-THE-INSTRUCTOR", "NEIGHBOURS-OWN-WORK", "ADAS-OWN-WORK"):
+            assert leaked not in report, f"the box read {leaked!r}: " + report[:3000]
+        listed = re.search(r"boxes: ([^\\\"|]*)", report)
+        assert listed is None or len(listed.group(1).split(",")) <= 1, f"the box saw the other boxes: {listed.group(1)}"
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def test_a_regrade_merges_layouts_are_found_and_each_student_gets_feedback(tmp_path):
+    """The class grader lays out what Gradescope accepts (a nested exercises/), notes what it cannot, regrades
+    one student into the existing gradebook, adds LMS ids, rates stages and checks, and writes feedback files."""
+    submissions = tmp_path / "class"
+    solution(submissions / "ada")
+    shutil.copytree(SOLUTIONS / STAGE, submissions / "bob" / "bobs-repo" / "exercises" / STAGE,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (submissions / "carol").mkdir(parents=True)
+    (submissions / "carol" / "README.md").write_text("I forgot my code\n")
+    lms = tmp_path / "lms.csv"
+    lms.write_text("student,lms_id\nada,1001\nbob,1002\ncarol,1003\n")
+    results = tmp_path / "results"
+
+    def grade(*extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+                               "--out", str(results), "--jobs", "2", "--time-limit", str(TIME_LIMIT),
+                               "--lms-ids", str(lms), *extra],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    grade()
+    (submissions / "ada" / STAGE / "auth.py").write_text((EXERCISES / STAGE / "auth.py").read_text())  # ada breaks it
+    output = grade("--student", "ada")
+    assert "grading 1 students" in output, output
+    with (results / "gradebook.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == ["ada", "bob", "carol"], rows  # merged, not rewritten with one row
+    assert float(rows["ada"]["total"]) < 20 and float(rows["bob"]["total"]) == 20, rows  # bob: nested exercises/
+    assert float(rows["carol"]["total"]) == 0 and "No stage folder" in rows["carol"]["note"], rows["carol"]
+    assert [rows[name]["lms_id"] for name in ("ada", "bob", "carol")] == ["1001", "1002", "1003"]
+    page = (results / "report.html").read_text()
+    assert '<table id="stages">' in page and '<table id="checks">' in page
+    assert f"<td>{STAGE}</td><td>33%</td>" in page, "one student of three has every point of the stage"
+    for name in ("ada", "bob", "carol"):
+        feedback = (results / "feedback" / f"{name}.txt").read_text()
+        assert feedback.startswith(f"{name}: "), feedback
+        assert not {"ada", "bob", "carol"} - {name} & set(re.findall(r"\b(ada|bob|carol)\b", feedback)), feedback
+    assert "FAILED" in (results / "feedback" / "ada.txt").read_text()
