@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys token
+.PHONY: help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -38,23 +38,34 @@ help:
 	@echo "                                  a stage-06 access token from the local issuer (.keys/), on stdout:"
 	@echo "                                  export ACCESS_TOKEN=\$$(make -s token)"
 
+# A student's .venv holds what grading needs; the instructor's, benchmark's and developer's
+# extras install on top (requirements-<extra>.lock) for the targets that use them.
 setup:
 	@$(PYTHON) -m course.bootstrap
+
+setup-instructor:
+	@$(PYTHON) -m course.bootstrap instructor
+
+setup-bench:
+	@$(PYTHON) -m course.bootstrap bench
+
+setup-dev:
+	@$(PYTHON) -m course.bootstrap dev
 
 grade: setup
 	@$(VENV_PY) -m course.loop.welcome --workdir $(WORKDIR)
 	@$(VENV_PY) -m course.loop.grade $(STAGE) --workdir $(WORKDIR)
 
-test: setup
+test: setup-dev
 	@$(VENV_PY) -m pytest tests
 
-bench: setup
+bench: setup-bench
 	@$(VENV_PY) -m grader.bench
 
-notebooks: setup
+notebooks: setup-instructor
 	@$(VENV_PY) -m course.notebooks
 
-tls-demo: setup
+tls-demo: setup-instructor
 	@$(VENV_PY) -m course.tls_demo
 
 serve: setup
@@ -73,7 +84,7 @@ STAGES ?=
 TIME_LIMIT ?=
 class: grade-class
 
-grade-class: setup
+grade-class: setup-instructor
 	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) \
 		$(if $(ACCEPT_WEAK_ISOLATION),--accept-weak-isolation) $(if $(LMS_IDS),--lms-ids $(LMS_IDS))
@@ -84,7 +95,7 @@ gradescope: setup
 		$(if $(VISIBILITY),--visibility $(VISIBILITY))
 
 # How long a class takes to grade, beside the floor (N generated submissions).
-bench-class: setup
+bench-class: setup-bench
 	@$(VENV_PY) -m grader.classroom_bench $(if $(N),-n $(N))
 
 # The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.

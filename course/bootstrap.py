@@ -1,9 +1,14 @@
 """Create .venv from the pinned dependencies, once. Standard library only.
 
-    python3 -m course.bootstrap        (what `make setup` runs)
+    python3 -m course.bootstrap                 (what `make setup` and `make grade` run)
+    python3 -m course.bootstrap instructor      (+ notebooks, TLS demo, class reports)
+    python3 -m course.bootstrap bench           (+ the load generator and charts of `make bench`)
+    python3 -m course.bootstrap dev             (everything `make test` needs)
 
-Idempotent: it records a fingerprint of pyproject.toml and requirements.lock
-inside .venv and does nothing while they are unchanged. Works on Windows too.
+A student's .venv holds what grading and the stages need (requirements.lock)
+and nothing else; each extra installs its own lock on top. Idempotent: it
+records a fingerprint of each installed lock inside .venv and does nothing
+while they are unchanged. Works on Windows too.
 
 When Node.js is on PATH it also installs the MCP clients the interoperability
 tests run (interop/package-lock.json, into interop/node_modules), the same way:
@@ -14,6 +19,7 @@ goes on; those tests then say that Node.js is missing.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -22,8 +28,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-STAMP = VENV / ".workshop-installed"
-PINNED = [ROOT / "pyproject.toml", ROOT / "requirements.lock"]
+STAMP = VENV / ".workshop-installed.json"
+# Each group is one lock, installed with --no-deps on top of the groups before it.
+LOCKS = {
+    "student": ROOT / "requirements.lock",
+    "instructor": ROOT / "requirements-instructor.lock",
+    "bench": ROOT / "requirements-bench.lock",
+    "dev": ROOT / "requirements-dev.lock",
+}
+# What each make target asks for: `make test` runs the notebooks and the benchmarks' smoke tests too.
+GROUPS = {
+    "student": ["student"],
+    "instructor": ["student", "instructor"],
+    "bench": ["student", "bench"],
+    "dev": ["student", "instructor", "bench", "dev"],
+}
 INTEROP = ROOT / "interop"
 NODE_STAMP = INTEROP / "node_modules" / ".workshop-installed"
 NODE_PINNED = [INTEROP / "package.json", INTEROP / "package-lock.json"]
@@ -34,7 +53,7 @@ def venv_python() -> Path:
     return VENV / scripts / ("python.exe" if sys.platform == "win32" else "python")
 
 
-def fingerprint(paths: list[Path] = PINNED) -> str:
+def fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.read_bytes())
@@ -46,9 +65,14 @@ def run(*command: str | Path, cwd: Path | None = None) -> None:
     subprocess.run([str(part) for part in command], check=True, cwd=cwd)
 
 
-def main() -> int:
-    status = setup_venv()
-    setup_node_clients()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    want = args[0] if args else "student"
+    if want not in GROUPS or len(args) > 1:
+        print(f"usage: python -m course.bootstrap [{'|'.join(GROUPS)}]", file=sys.stderr)
+        return 2
+    status = setup_venv(GROUPS[want])
+    setup_node_clients()  # `make inspect` and lessons/hosts use them too
     return status
 
 
@@ -73,27 +97,41 @@ def setup_node_clients() -> None:
     print("interop/node_modules is ready.")
 
 
-def setup_venv() -> int:
-    if STAMP.exists() and STAMP.read_text() == fingerprint() and venv_python().exists():
+def installed() -> dict[str, str]:
+    """The locks installed in .venv, by group, with the fingerprint each had."""
+    try:
+        return json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def setup_venv(groups: list[str]) -> int:
+    done = installed() if venv_python().exists() else {}
+    missing = [group for group in groups if done.get(group) != fingerprint([ROOT / "pyproject.toml", LOCKS[group]])]
+    if not missing:
         print(".venv is up to date.")
         return 0
     if not venv_python().exists():
         print(f"Creating {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     python = venv_python()
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "-r", ROOT / "requirements.lock")
-    # Make `workshop` and `grader` importable from .venv without a build step:
+    for group in missing:
+        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+            "-r", LOCKS[group])
+    # Make `workshop`, `course` and `grader` importable from .venv without a build step:
     # a .pth file puts the repository root on sys.path.
     site_packages = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
     Path(site_packages, "secure_mcp_workshop.pth").write_text(str(ROOT) + "\n")
-    # The notebooks' kernel lives inside .venv, not in the user's home folder.
-    run(python, "-m", "ipykernel", "install", "--prefix", VENV, "--name", "secure-mcp-workshop",
-        "--display-name", "Secure MCP workshop (.venv)")
-    STAMP.write_text(fingerprint())
+    if "instructor" in missing:
+        # The notebooks' kernel lives inside .venv, not in the user's home folder.
+        run(python, "-m", "ipykernel", "install", "--prefix", VENV, "--name", "secure-mcp-workshop",
+            "--display-name", "Secure MCP workshop (.venv)")
+    for group in missing:
+        done[group] = fingerprint([ROOT / "pyproject.toml", LOCKS[group]])
+    STAMP.write_text(json.dumps(done, indent=1, sort_keys=True))
     print(".venv is ready.")
     return 0
 
