@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.harness import uvicorn_command
 from grader.stages import ROOT, stage_by_id
 
 # Secrets a stage's server reads besides API_KEY (the grader prepares its own: grader/stage_env.py).
@@ -45,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     if options.what == "keys":
         command = [sys.executable, "-m", "keys", *passed]
     elif options.what == "serve":
-        command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
-        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")
+        # A reverse proxy in front (FORWARDED_ALLOW_IPS names it) is the only source of X-Forwarded-For believed.
+        proxies = env.get("FORWARDED_ALLOW_IPS", "").strip() or None
+        command = uvicorn_command(stage.app, stage.port, trusted_proxies=proxies)
+        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)"
+              + (f"; X-Forwarded-For believed from {proxies} only" if proxies else ""))
     else:
         command = [sys.executable, stage.client]
         if stage.key_from_env and not env.get("API_KEY"):
