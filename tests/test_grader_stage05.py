@@ -64,3 +64,11 @@ def test_a_correct_alternative_passes(grade_case):
     run = grade_case(STAGE, "alt-hex-digests")
     assert run.returncode == 0, run.stdout
     assert run.report["score"] == run.report["max_score"]
+
+
+def test_a_failure_limit_keyed_on_x_forwarded_for_is_caught(grade_case):
+    """The grader sends each guess from one real loopback address with a new forged X-Forwarded-For."""
+    run = grade_case(STAGE, "limiter-keyed-on-x-forwarded-for")
+    failed_only(run, THROTTLED[0])
+    output = run.check(THROTTLED[0])["output"]
+    assert "X-Forwarded-For" in output and "401" in output and "429" in output, output
