@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing here invents a key: the server reads API_KEY from your environment (or a .env
     # file in the folder you start it from) and refuses to start without one.
     env = dict(os.environ)
-    from_file = any((place / ".env").is_file() for place in [folder, *folder.parents])
+    dotenv = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
+    from_file = dotenv is not None
+    if dotenv is not None and dotenv.stat().st_mode & 0o077:  # it holds secrets: a key, a pepper
+        print(f"{dotenv} can be read by other users of this machine; it holds secrets. Make it yours alone:\n"
+              f"  chmod 600 {dotenv}", file=sys.stderr)
     if stage.key_from_env and not env.get("API_KEY") and not from_file:
         print("API_KEY is not set. Choose a key once and use it in both terminals:\n"
               "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
@@ -58,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             # does not, so hand it the same key, as an exported one would be. Never printed.
             from dotenv import dotenv_values
 
-            found = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
-            key = dotenv_values(found).get("API_KEY") if found else None
+            key = dotenv_values(dotenv).get("API_KEY") if dotenv else None
             if key:
                 env["API_KEY"] = key
     try:

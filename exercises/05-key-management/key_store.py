@@ -92,7 +92,8 @@ class KeyRecord:
 
 def digest(pepper: bytes, key: str) -> bytes:
     """The keyed hash of a whole key: 32 bytes, whatever the key's length."""
-    # TODO: return the HMAC-SHA256 of the key (as bytes), keyed with the pepper: hmac.new(...).digest().
+    # TODO: the keyed hash of the whole key: HMAC with SHA-256, keyed with the pepper. Keep it as raw
+    #       bytes, not text: it is compared with the stored bytes (and with NO_SUCH_KEY, 32 zero bytes).
     raise NotImplementedError("digest is a TODO in key_store.py")
 
 
@@ -165,12 +166,13 @@ class KeyStore:
             "SELECT key_id, client, secret_hash, tools, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
             (key.key_id,),
         ).fetchone()
-        # TODO: compare digest(self.pepper, key.full) with the row's secret_hash using hmac.compare_digest.
-        #       When there is no row, compare against NO_SUCH_KEY all the same (the same work either way),
-        #       and refuse with KeyRefused("invalid"); a digest that does not match is "invalid" too.
-        # TODO: the right key, but revoked_at is set: KeyRefused("revoked");
-        #       expires_at is set and not after `now`: KeyRefused("expired").
-        # TODO: return Caller(key_id=..., client=..., tools=frozenset(json.loads(row["tools"]))).
+        # TODO: is the presented key the stored one? Compare its digest with the row's secret_hash in
+        #       constant time. With no row, do the same comparison against NO_SUCH_KEY anyway, so an unknown
+        #       id costs the same work; a missing row and a wrong secret are both refused as "invalid".
+        # TODO: only once the secret matched: a key that was revoked, or whose expiry is not after `now`,
+        #       is refused with that reason (the holder of the right key may learn why; nobody else).
+        # TODO: let the caller in: say who it is (key id, client) and which tools it may call, from the
+        #       row (the tools are stored as a JSON list).
         raise NotImplementedError("authenticate is a TODO in key_store.py")
 
     def record_use(self, key_id: str, now: float | None = None) -> None:

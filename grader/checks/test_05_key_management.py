@@ -196,7 +196,7 @@ def crashed(got: Answer, probe: Probe, server: Server, stage) -> None:
         raise CheckFailed(sent=probe.describe(),
                           got=f"{got.describe()}\nthe server's log ends:\n{tail(server.log(), 12)}",
                           expected="401 for a key that does not let its bearer in, 200 for one that does",
-                          hint=stage.hint("hashing"))
+                          hint=stage.hint("crash"))
 
 
 def judge(mine: Probe, theirs: Probe, student: Server, reference: Server, stage, *, let_in_hint: str,
