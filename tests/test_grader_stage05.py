@@ -72,3 +72,9 @@ def test_a_failure_limit_keyed_on_x_forwarded_for_is_caught(grade_case):
     failed_only(run, THROTTLED[0])
     output = run.check(THROTTLED[0])["output"]
     assert "X-Forwarded-For" in output and "401" in output and "429" in output, output
+
+
+def test_a_hex_digest_compared_with_bytes_crashes_and_the_hint_says_why(grade_case):
+    run = grade_case(STAGE, "hexdigest-against-bytes")
+    output = run.check("a well-formed key that was never issued")["output"]
+    assert "500" in output and "raw bytes, not hex text" not in output and "an exception escaped" in output, output
