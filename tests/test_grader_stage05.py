@@ -78,3 +78,10 @@ def test_a_hex_digest_compared_with_bytes_crashes_and_the_hint_says_why(grade_ca
     run = grade_case(STAGE, "hexdigest-against-bytes")
     output = run.check("a well-formed key that was never issued")["output"]
     assert "500" in output and "raw bytes, not hex text" not in output and "an exception escaped" in output, output
+
+
+def test_valid_keys_throttled_show_the_throttle_hint_first(grade_case):
+    """Sessions that fail because a valid key gets 429 say so, not 'tools/list shows a key tools it may not call'."""
+    run = grade_case(STAGE, "throttles-valid-keys")
+    first = run.failed()[0]
+    assert "429" in first["output"] and "must not lock a valid key out" in first["output"], first["output"]
