@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.harness import uvicorn_command
 from grader.stages import ROOT, stage_by_id
 
 # Secrets a stage's server reads besides API_KEY (the grader prepares its own: grader/stage_env.py).
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing here invents a key: the server reads API_KEY from your environment (or a .env
     # file in the folder you start it from) and refuses to start without one.
     env = dict(os.environ)
-    from_file = any((place / ".env").is_file() for place in [folder, *folder.parents])
+    dotenv = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
+    from_file = dotenv is not None
+    if dotenv is not None and dotenv.stat().st_mode & 0o077:  # it holds secrets: a key, a pepper
+        print(f"{dotenv} can be read by other users of this machine; it holds secrets. Make it yours alone:\n"
+              f"  chmod 600 {dotenv}", file=sys.stderr)
     if stage.key_from_env and not env.get("API_KEY") and not from_file:
         print("API_KEY is not set. Choose a key once and use it in both terminals:\n"
               "  export API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')", file=sys.stderr)
@@ -45,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     if options.what == "keys":
         command = [sys.executable, "-m", "keys", *passed]
     elif options.what == "serve":
-        command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(stage.port)]
-        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)")
+        # A reverse proxy in front (FORWARDED_ALLOW_IPS names it) is the only source of X-Forwarded-For believed.
+        proxies = env.get("FORWARDED_ALLOW_IPS", "").strip() or None
+        command = uvicorn_command(stage.app, stage.port, trusted_proxies=proxies)
+        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)"
+              + (f"; X-Forwarded-For believed from {proxies} only" if proxies else ""))
     else:
         command = [sys.executable, stage.client]
         if stage.key_from_env and not env.get("API_KEY"):
@@ -54,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             # does not, so hand it the same key, as an exported one would be. Never printed.
             from dotenv import dotenv_values
 
-            found = next((place / ".env" for place in [folder, *folder.parents] if (place / ".env").is_file()), None)
-            key = dotenv_values(found).get("API_KEY") if found else None
+            key = dotenv_values(dotenv).get("API_KEY") if dotenv else None
             if key:
                 env["API_KEY"] = key
     try:

@@ -281,6 +281,21 @@ def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
     return process
 
 
+def uvicorn_command(app: str, port: int, *, root_path: str | None = None,
+                    trusted_proxies: str | None = None) -> list[str]:
+    """`python -m uvicorn APP` on loopback, believing X-Forwarded-* only from TRUSTED_PROXIES.
+
+    uvicorn's default trusts them from 127.0.0.1: on a loopback server every local
+    process could then choose its own client address (past a failure limit, into an
+    audit log). No proxy named, no forwarded header believed.
+    """
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    command += [f"--forwarded-allow-ips={trusted_proxies}"] if trusted_proxies else ["--no-proxy-headers"]
+    if root_path:
+        command += ["--root-path", root_path]
+    return command
+
+
 class ServerDidNotStart(Exception):
     pass
 
@@ -294,9 +309,7 @@ class Server:
         self.env = dict(env or {})  # what this server was given beyond child_env (checks reuse it: a key store's path)
         self.port = free_port()
         self._log = new_log(label)
-        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)]
-        if root_path:
-            command += ["--root-path", root_path]
+        command = uvicorn_command(app, self.port, root_path=root_path)
         self.process = _spawn(command, folder, child_env(env), self._log)
         self.spawned_at = time.monotonic()
         # Asked while waiting for the port: a reason to stop waiting (its code hangs at import,

@@ -28,6 +28,7 @@ class Probe:
     raw: bool = False  # send the path byte for byte (httpx would normalise "/a/../b")
     shown_path: str = ""  # the path as reports show it, when the real one holds a secret
     outcome: str = ""  # what a secure server does with it, in words ("refused")
+    source: str = ""  # a loopback address to send from (127.0.0.2, ...): a real, distinct client address
 
     @property
     def title(self) -> str:
@@ -41,7 +42,7 @@ class Probe:
 
     def describe(self) -> str:
         shown = self.note or ", ".join(f"{name}: {_show(value)}" for name, value in self.headers) or "no headers"
-        return f"{self.method} {self.shown_path or self.path} ({shown})"
+        return f"{self.method} {self.shown_path or self.path} ({shown})" + (f" from {self.source}" if self.source else "")
 
 
 def _show(value: str | bytes) -> str:
@@ -108,8 +109,10 @@ def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
     headers = list(probe.headers)
     if content is not None:
         headers.append(("Content-Type", "application/json"))
-    with answered_or_explained(server, probe.method, probe.path, probe.describe()):
-        with _shared_client().stream(probe.method, url, headers=headers, content=content) as response:
+    with answered_or_explained(server, probe.method, probe.path, probe.describe()), ExitStack() as stack:
+        client = _shared_client() if not probe.source else stack.enter_context(
+            httpx.Client(timeout=REQUEST_TIMEOUT, transport=httpx.HTTPTransport(local_address=probe.source)))
+        with client.stream(probe.method, url, headers=headers, content=content) as response:
             answer = Answer(response.status_code, response.headers, "")
             if answer.is_event_stream:
                 try:
@@ -146,7 +149,8 @@ def answered_or_explained(server: Server, method: str, path: str, described: str
 
 def _send_raw(server: Server, probe: Probe, base_path: str) -> Answer:
     """http.client sends the request target exactly as given: dot segments and all."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=REQUEST_TIMEOUT)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=REQUEST_TIMEOUT,
+                                            source_address=(probe.source, 0) if probe.source else None)
     try:
         with answered_or_explained(server, probe.method, probe.path, probe.describe()):
             connection.putrequest(probe.method, base_path + probe.path, skip_accept_encoding=True)

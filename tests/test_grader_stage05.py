@@ -64,3 +64,24 @@ def test_a_correct_alternative_passes(grade_case):
     run = grade_case(STAGE, "alt-hex-digests")
     assert run.returncode == 0, run.stdout
     assert run.report["score"] == run.report["max_score"]
+
+
+def test_a_failure_limit_keyed_on_x_forwarded_for_is_caught(grade_case):
+    """The grader sends each guess from one real loopback address with a new forged X-Forwarded-For."""
+    run = grade_case(STAGE, "limiter-keyed-on-x-forwarded-for")
+    failed_only(run, THROTTLED[0])
+    output = run.check(THROTTLED[0])["output"]
+    assert "X-Forwarded-For" in output and "401" in output and "429" in output, output
+
+
+def test_a_hex_digest_compared_with_bytes_crashes_and_the_hint_says_why(grade_case):
+    run = grade_case(STAGE, "hexdigest-against-bytes")
+    output = run.check("a well-formed key that was never issued")["output"]
+    assert "500" in output and "raw bytes, not hex text" not in output and "an exception escaped" in output, output
+
+
+def test_valid_keys_throttled_show_the_throttle_hint_first(grade_case):
+    """Sessions that fail because a valid key gets 429 say so, not 'tools/list shows a key tools it may not call'."""
+    run = grade_case(STAGE, "throttles-valid-keys")
+    first = run.failed()[0]
+    assert "429" in first["output"] and "must not lock a valid key out" in first["output"], first["output"]

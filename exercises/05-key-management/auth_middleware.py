@@ -6,17 +6,29 @@ For every request under the protected paths it
 3. looks the key up by its id and compares keyed hashes in constant time,
 4. refuses with 401 and a challenge, or with 429 and Retry-After after too many failures,
 5. or hands the request on with the caller in scope["state"]["caller"],
-   where the MCP layer (tool_rights.py) and the tools find it.
+   where the MCP layer (tool_rights.py) and the tools find it, and in
+   scope["user"], the principal the MCP SDK binds each session to.
+
+The client address is the TCP peer (scope["client"]): serve with uvicorn's
+--no-proxy-headers unless a reverse proxy you run sets X-Forwarded-For
+(then --forwarded-allow-ips=<that proxy>), or any local process picks its
+own address, past the failure limit and into the audit log.
 """
 
 from __future__ import annotations
 
 import json
+import time
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 
 from audit import AuditLog
 from key_format import parse_key
-from key_store import KeyRefused, KeyStore
+from key_store import Caller, KeyRefused, KeyStore
 from rate_limit import FailureLimiter
+
+QUIET_ENTRIES = 10_000  # throttled addresses and key ids remembered at once, before the expired ones are dropped
 
 MESSAGES = {
     "missing": "Missing API key. Send it in the {header} header.",
@@ -34,6 +46,8 @@ class ApiKeyAuthMiddleware:
         self.header = header
         self.protected_paths = protected_paths or ["/mcp"]
         self._header_name = header.lower().encode("latin-1")
+        # Until when a throttled address or key id is not written down again: {("address", a): monotonic time}.
+        self._quiet: dict[tuple[str, str], float] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         # Lifespan (and anything that is not an HTTP request) goes straight through.
@@ -55,10 +69,11 @@ class ApiKeyAuthMiddleware:
             await self._fail(scope, receive, send, refused.reason, key_id=parsed.key_id)
             return
 
-        self.store.record_use(caller.key_id)
-        # A new scope for the app: the caller travels with the request, into the MCP layer.
+        self.store.record_use(caller.key_id)  # counted in memory: no disk write while the client waits
+        # A new scope for the app: the caller travels with the request, into the MCP layer. scope["user"]
+        # is whom the SDK binds a session to: a session opened with one key is "not found" with any other.
         state = {**scope.get("state", {}), "caller": caller}
-        await self.app({**scope, "state": state}, receive, send)
+        await self.app({**scope, "state": state, "user": principal(caller)}, receive, send)
 
     def _is_protected(self, scope) -> bool:
         # Behind a reverse proxy, scope["path"] includes scope["root_path"]: route on what is left.
@@ -71,8 +86,12 @@ class ApiKeyAuthMiddleware:
         """Count the failure, write it down, and refuse: 429 once there were too many, else 401."""
         address = scope["client"][0] if scope.get("client") else "unknown"
         retry_after = self.limiter.failed(address, key_id)
-        self.audit.write(key_id=key_id, client=address, method=f"{scope['method']} {scope['path']}", tool=None,
-                         outcome=f"throttled ({reason})" if retry_after is not None else f"refused ({reason})")
+        entry = dict(key_id=key_id, client=address, method=f"{scope['method']} {scope['path']}", tool=None)
+        if retry_after is None:
+            self.audit.write(**entry, outcome=f"refused ({reason})")
+        elif self._first_of_burst(retry_after, ("address", address), ("key", key_id or "")):
+            # One line per throttled burst: a scanner must not be able to fill the disk through the log.
+            self.audit.write(**entry, outcome=f"throttled ({reason}); more from here unlogged for {retry_after} s")
         # TODO: when retry_after is a number, there were too many failures: answer 429 instead of 401,
         #       with a Retry-After header (the number of seconds, as bytes) and a detail that says
         #       when to try again, using self._respond. Then return.
@@ -80,6 +99,18 @@ class ApiKeyAuthMiddleware:
         challenge = f'ApiKey header="{self.header}"'.encode()
         await self._respond(send, 401, MESSAGES[reason].format(header=self.header),
                             [(b"www-authenticate", challenge)])
+
+    def _first_of_burst(self, seconds: int, *names: tuple[str, str]) -> bool:
+        """Whether a throttled request starts a burst (write it down), for its address and its key id."""
+        now = time.monotonic()
+        names = tuple(name for name in names if name[1])
+        if any(self._quiet.get(name, 0.0) > now for name in names):
+            return False
+        if len(self._quiet) >= QUIET_ENTRIES:  # memory stays bounded too: forget the bursts that are over
+            self._quiet = {name: until for name, until in self._quiet.items() if until > now}
+        for name in names:
+            self._quiet[name] = now + seconds
+        return True
 
     async def _respond(self, send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
         body = json.dumps({"detail": detail}).encode()
@@ -90,3 +121,9 @@ class ApiKeyAuthMiddleware:
                         (b"content-length", str(len(body)).encode()), *headers],
         })
         await send({"type": "http.response.body", "body": body})
+
+
+def principal(caller: Caller) -> AuthenticatedUser:
+    """The caller as the MCP SDK identifies a session's owner: the key id, then the client's name."""
+    return AuthenticatedUser(AccessToken(token=caller.key_id, client_id=caller.key_id, subject=caller.client,
+                                         scopes=sorted(caller.tools)))

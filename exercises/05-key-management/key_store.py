@@ -13,12 +13,14 @@ database alone cannot even check a guess.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 
 # Compared against when the key id is unknown, so an unknown id costs the same work as a known one.
 NO_SUCH_KEY = bytes(32)
+
+# How often the counts of uses reach the database: at most one write per key per interval.
+USE_FLUSH_SECONDS = 5.0
 
 
 class KeyRefused(Exception):
@@ -87,7 +92,8 @@ class KeyRecord:
 
 def digest(pepper: bytes, key: str) -> bytes:
     """The keyed hash of a whole key: 32 bytes, whatever the key's length."""
-    # TODO: return the HMAC-SHA256 of the key (as bytes), keyed with the pepper: hmac.new(...).digest().
+    # TODO: the keyed hash of the whole key: HMAC with SHA-256, keyed with the pepper. Keep it as raw
+    #       bytes, not text: it is compared with the stored bytes (and with NO_SUCH_KEY, 32 zero bytes).
     raise NotImplementedError("digest is a TODO in key_store.py")
 
 
@@ -110,6 +116,11 @@ class KeyStore:
     def __init__(self, path: str, pepper: bytes | None = None) -> None:
         self.path, self.pepper = path, pepper
         self._db: sqlite3.Connection | None = None
+        # Uses counted in memory since the last flush: {key_id: (count, last used at)}.
+        self._uses: dict[str, tuple[int, float]] = {}
+        self._uses_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @classmethod
     def from_env(cls, *, need_pepper: bool = True) -> "KeyStore":
@@ -118,19 +129,26 @@ class KeyStore:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            if not os.path.exists(self.path):  # readable by its owner only, from the first byte
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            # Autocommit: every statement is its own transaction unless we BEGIN one.
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA busy_timeout = 10000")  # wait for another process's write, do not fail
-            # Write-ahead log: readers never wait for a writer, and a writer never waits for readers.
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute(SCHEMA)
-            db.row_factory = sqlite3.Row
-            self._db = db
+            self._db = self._connect()
         return self._db
 
+    def _connect(self) -> sqlite3.Connection:
+        if not os.path.exists(self.path):  # readable by its owner only, from the first byte
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # Autocommit: every statement is its own transaction unless we BEGIN one.
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 10000")  # wait for another process's write, do not fail
+        # Write-ahead log: readers never wait for a writer, and a writer never waits for readers.
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(SCHEMA)
+        db.row_factory = sqlite3.Row
+        return db
+
     def close(self) -> None:
+        self._stopping.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=15)  # a flush under way finishes first: its counts are in its hands
+        self.flush_uses()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -148,18 +166,56 @@ class KeyStore:
             "SELECT key_id, client, secret_hash, tools, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
             (key.key_id,),
         ).fetchone()
-        # TODO: compare digest(self.pepper, key.full) with the row's secret_hash using hmac.compare_digest.
-        #       When there is no row, compare against NO_SUCH_KEY all the same (the same work either way),
-        #       and refuse with KeyRefused("invalid"); a digest that does not match is "invalid" too.
-        # TODO: the right key, but revoked_at is set: KeyRefused("revoked");
-        #       expires_at is set and not after `now`: KeyRefused("expired").
-        # TODO: return Caller(key_id=..., client=..., tools=frozenset(json.loads(row["tools"]))).
+        # TODO: is the presented key the stored one? Compare its digest with the row's secret_hash in
+        #       constant time. With no row, do the same comparison against NO_SUCH_KEY anyway, so an unknown
+        #       id costs the same work; a missing row and a wrong secret are both refused as "invalid".
+        # TODO: only once the secret matched: a key that was revoked, or whose expiry is not after `now`,
+        #       is refused with that reason (the holder of the right key may learn why; nobody else).
+        # TODO: let the caller in: say who it is (key id, client) and which tools it may call, from the
+        #       row (the tools are stored as a JSON list).
         raise NotImplementedError("authenticate is a TODO in key_store.py")
 
     def record_use(self, key_id: str, now: float | None = None) -> None:
-        """Count a request. The increment happens inside SQLite, so two processes never lose one."""
-        self.db.execute("UPDATE api_keys SET uses = uses + 1, last_used_at = ? WHERE key_id = ?",
-                        (time.time() if now is None else now, key_id))
+        """Count a request, in memory: no disk write on the request's path (see flush_uses)."""
+        now = time.time() if now is None else now
+        with self._uses_lock:
+            count, _ = self._uses.get(key_id, (0, now))
+            self._uses[key_id] = (count + 1, now)
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_every_interval, name="key-uses", daemon=True)
+                self._flusher.start()
+                atexit.register(self.close)
+
+    def _flush_every_interval(self) -> None:
+        while not self._stopping.wait(USE_FLUSH_SECONDS):
+            self.flush_uses()
+
+    def flush_uses(self) -> None:
+        """Add the uses counted in memory to the database, in one transaction, from whatever thread calls it.
+
+        A request never waits for this: a write lock held by another process (the CLI, a
+        backup) delays the counts, never an answer. The increment happens inside SQLite, so
+        two worker processes never lose one; counts that could not be written are kept for
+        the next flush.
+        """
+        with self._uses_lock:
+            pending, self._uses = self._uses, {}
+        if not pending:
+            return
+        try:
+            db = self._connect()  # its own connection: an sqlite3 connection belongs to one thread
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("UPDATE api_keys SET uses = uses + ?, last_used_at = max(coalesce(last_used_at, 0), ?)"
+                               " WHERE key_id = ?", [(count, last, key_id) for key_id, (count, last) in pending.items()])
+                db.execute("COMMIT")
+            finally:
+                db.close()
+        except sqlite3.Error:
+            with self._uses_lock:  # try again next time, with what was counted meanwhile
+                for key_id, (count, last) in pending.items():
+                    now_count, now_last = self._uses.get(key_id, (0, last))
+                    self._uses[key_id] = (count + now_count, max(last, now_last))
 
     # -- managing keys (the CLI) ------------------------------------------------------------
 
@@ -181,16 +237,20 @@ class KeyStore:
                 continue
 
     def rotate(self, key_id: str, grace: float, expires_at: float | None = None) -> tuple[KeyRecord, str]:
-        """A successor with the same client and tools; the old key keeps working for GRACE seconds at most.
+        """A successor with the same client, tools and expiry; the old key keeps working for GRACE seconds at most.
 
         Both keys are valid during the grace period: deploy the new key to the client, and
-        nothing breaks while the old one is still in use somewhere.
+        nothing breaks while the old one is still in use somewhere. The successor inherits
+        the old key's expiry unless EXPIRES_AT is given: a rotation renews the secret, not the
+        permission. A key is rotated once: a second rotation would leave two live successors.
         """
         with self.transaction():
             old = self.get(key_id)
             if old.status() != "active":
                 raise ValueError(f"key {key_id} is {old.status()}: issue a new key instead")
-            new, key = self.issue(old.client, list(old.tools), expires_at)
+            if old.replaced_by is not None:
+                raise ValueError(f"key {key_id} was already rotated to {old.replaced_by}: rotate or revoke that one")
+            new, key = self.issue(old.client, list(old.tools), old.expires_at if expires_at is None else expires_at)
             ends = time.time() + grace
             self.db.execute(
                 "UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?), ?), replaced_by = ? WHERE key_id = ?",

@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         elif options.command == "rotate":
             record, key = store.rotate(options.key_id, options.grace, expires_at)
             show_new_key(record, key)
-            print(f"{options.key_id} stays valid until {when(store.get(options.key_id).expires_at)}.")
+            old = store.get(options.key_id)
+            print(f"{options.key_id} stays valid until {when(old.expires_at)}." if old.status() == "active"
+                  else f"{options.key_id} no longer works: it was rotated with no grace period.")
         elif options.command == "revoke":
             record = store.revoke(options.key_id)
             print(f"revoked {record.key_id} ({record.client}) at {when(record.revoked_at)}")

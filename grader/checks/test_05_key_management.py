@@ -4,9 +4,12 @@ Each server (the student's and the reference) starts on a fresh key database
 with its own pepper (grader/stage_env.py). The checks issue, rotate and revoke
 keys with the stage's own CLI (`python -m keys`, run in the stage folder with
 that server's environment) and send every request to the running servers.
-Requests that should fail each come from their own client address (uvicorn
-takes it from X-Forwarded-For when the request comes from 127.0.0.1), so the
-failure counters of one check never spill into another.
+Requests that should fail each come from their own client address, a real one:
+the grader binds 127.0.0.2, 127.0.0.3, ... as the connection's source (all of
+127.0.0.0/8 reaches loopback), so the failure counters of one check never spill
+into another. Each also carries an X-Forwarded-For naming yet another address:
+servers run without trusting it (uvicorn --no-proxy-headers), and a guard that
+reads the client address from that header never throttles anyone.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import itertools
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx2
@@ -44,12 +47,19 @@ CLI_TIMEOUT = 30.0
 SESSION_TIMEOUT = 15.0
 MAX_FAILURES = 60  # a 429 must come before this many failed attempts (the lesson's limits: 20 and 5 a minute)
 
-_addresses = (f"198.51.{third}.{fourth}" for third in itertools.count(100) for fourth in range(1, 255))
+_addresses = (f"127.{second}.{third}.{fourth}" for second in itertools.count(5) for third in range(256)
+              for fourth in range(1, 255))
+_forged = (f"198.51.{third}.{fourth}" for third in itertools.count(100) for fourth in range(1, 255))
 
 
 def fresh_address() -> str:
-    """A client address no other request used (TEST-NET-2, RFC 5737)."""
+    """A loopback address no other request came from: a real source address the grader's connection binds."""
     return next(_addresses)
+
+
+def forged_address() -> str:
+    """A client address a request claims in X-Forwarded-For, new every time (TEST-NET-2, RFC 5737)."""
+    return next(_forged)
 
 
 # -- the stage's own CLI ---------------------------------------------------------------------------
@@ -175,10 +185,10 @@ def need(keys: Keys, stage, *names: str) -> list[Issued]:
 
 
 def initialize(key: str | bytes | None, note: str, *, address: str | None = None) -> Probe:
-    headers = [ACCEPT, ("X-Forwarded-For", address or fresh_address())]
+    headers = [ACCEPT, ("X-Forwarded-For", forged_address())]
     if key is not None:
         headers.append(("X-API-Key", key))
-    return Probe("POST", "/mcp", tuple(headers), INITIALIZE, note=note)
+    return Probe("POST", "/mcp", tuple(headers), INITIALIZE, note=note, source=address or fresh_address())
 
 
 def crashed(got: Answer, probe: Probe, server: Server, stage) -> None:
@@ -186,7 +196,7 @@ def crashed(got: Answer, probe: Probe, server: Server, stage) -> None:
         raise CheckFailed(sent=probe.describe(),
                           got=f"{got.describe()}\nthe server's log ends:\n{tail(server.log(), 12)}",
                           expected="401 for a key that does not let its bearer in, 200 for one that does",
-                          hint=stage.hint("hashing"))
+                          hint=stage.hint("crash"))
 
 
 def judge(mine: Probe, theirs: Probe, student: Server, reference: Server, stage, *, let_in_hint: str,
@@ -202,6 +212,7 @@ class McpRun:
     tools: list[str] = field(default_factory=list)
     calls: list[tuple[bool, str]] = field(default_factory=list)  # (succeeded, text or error) per call
     error: str = ""
+    throttled: bool = False  # the session failed, and the key alone gets 429: the limiter counts valid keys
 
     def describe(self) -> str:
         if self.error:
@@ -238,7 +249,18 @@ async def _mcp(url: str, key: str, calls: list[tuple[str, dict]]) -> McpRun:
 
 def mcp(server: Server, key: str, *calls: tuple[str, dict]) -> McpRun:
     ensure_answering(server)
-    return asyncio.run(_mcp(server.base_url + "/mcp", key, list(calls)))
+    run = asyncio.run(_mcp(server.base_url + "/mcp", key, list(calls)))
+    if run.error:  # the SDK client loses the status: ask once more, plainly, from the session's own address
+        again = send(server, initialize(key, "the same key", address="127.0.0.1"))
+        if again.status == 429:
+            run.throttled = True
+            run.error += f"; the same key, in one plain request: {again.describe()}"
+    return run
+
+
+def hint_for(stage, topic: str, *runs: McpRun) -> str:
+    """The topic's hint, unless a valid key was throttled: that is the real cause, and shows first."""
+    return stage.hint("not_throttled" if any(run.throttled for run in runs) else topic)
 
 
 def both(function, *pairs):
@@ -271,7 +293,7 @@ def test_a_key_opens_an_mcp_session_and_gets_the_forecast(keys, student, referen
     check(not got.error and got.calls and got.calls[0][0] and wanted in got.calls[0][1],
           sent=f"MCP session to /mcp with X-API-Key: <the forecast key>; tools/call get_forecast {NEW_YORK}",
           got=got.describe() + ("" if got.calls else f"\nthe server's log ends:\n{tail(student.log(), 12)}"),
-          expected=f"{expected.describe()}", hint=stage.hint("hashing"))
+          expected=f"{expected.describe()}", hint=hint_for(stage, "hashing", got))
 
 
 def test_two_keys_with_different_rights_see_different_tools(keys, student, reference, stage):
@@ -283,7 +305,8 @@ def test_two_keys_with_different_rights_see_different_tools(keys, student, refer
     check([run.tools for run in got] == [run.tools for run in expected] and not any(run.error for run in got),
           sent="tools/list with a key for get_forecast,whoami, then with a key for get_alerts",
           got=f"{got[0].describe()}; then {got[1].describe()}",
-          expected=f"{expected[0].describe()}; then {expected[1].describe()}", hint=stage.hint("rights_list"))
+          expected=f"{expected[0].describe()}; then {expected[1].describe()}",
+          hint=hint_for(stage, "rights_list", *got))
 
 
 def test_a_key_is_refused_a_tool_it_may_not_call(keys, student, reference, stage):
@@ -300,9 +323,9 @@ def test_a_key_is_refused_a_tool_it_may_not_call(keys, student, reference, stage
           sent="tools/call get_alerts {'state': 'CA'} with a key for get_forecast,whoami only",
           got=refused.describe(),
           expected=f"an error that names the tool, and no alerts (the reference: {expected.describe()})",
-          hint=stage.hint("rights_call"))
+          hint=hint_for(stage, "rights_call", refused))
     check(bool(ran), sent="tools/call get_alerts {'state': 'CA'} with a key for get_alerts",
-          got=allowed.describe(), expected="the alerts for CA", hint=stage.hint("rights_call"))
+          got=allowed.describe(), expected="the alerts for CA", hint=hint_for(stage, "rights_call", allowed))
 
 
 def test_a_tool_can_read_who_called_it(keys, student, stage):
@@ -316,7 +339,7 @@ def test_a_tool_can_read_who_called_it(keys, student, stage):
     check(isinstance(said, dict) and said.get("client") == "forecaster" and said.get("key_id") == forecast.key_id,
           sent="tools/call whoami with the key issued for the client 'forecaster'",
           got=got.describe(), expected=f'{{"client": "forecaster", "key_id": "{forecast.key_id}"}}',
-          hint=stage.hint("identity"))
+          hint=hint_for(stage, "identity", got))
 
 
 REFUSED = {
@@ -341,8 +364,9 @@ def test_credential(row, session, keys, student, reference, stage):
     """{id}: refused or let in as the reference does, with a key the server issued"""
     mine, theirs = need(keys["student"], stage, "table")[0], need(keys["reference"], stage, "table")[0]
     for endpoint_headers in [(ACCEPT,)]:
-        probes = [attacks.probe(row, issued.key, session.marker, "POST", "/mcp", INITIALIZE,
-                                (*endpoint_headers, ("X-Forwarded-For", fresh_address())))
+        probes = [replace(attacks.probe(row, issued.key, session.marker, "POST", "/mcp", INITIALIZE,
+                                        (*endpoint_headers, ("X-Forwarded-For", forged_address()))),
+                          source=fresh_address())
                   for issued in (mine, theirs)]
         got, expected = send(student, probes[0]), send(reference, probes[1])
         crashed(got, probes[0], student, stage)
@@ -361,9 +385,9 @@ CHECKED_BEFORE_THE_STORE = {"no X-API-Key header", "a key with a wrong checksum 
 
 def refused_probe(name: str, keys: Keys) -> Probe:
     if name == "the header twice: a well-formed key, a wrong one":
-        headers = (ACCEPT, ("X-Forwarded-For", fresh_address()), ("X-API-Key", keys.unknown_key),
+        headers = (ACCEPT, ("X-Forwarded-For", forged_address()), ("X-API-Key", keys.unknown_key),
                    ("X-API-Key", "wrong"))
-        return Probe("POST", "/mcp", headers, INITIALIZE, note=name)
+        return Probe("POST", "/mcp", headers, INITIALIZE, note=name, source=fresh_address())
     return initialize(REFUSED[name](keys), name)
 
 
@@ -442,7 +466,8 @@ def test_wrong_keys_from_one_address_get_429_but_a_valid_key_from_there_gets_in(
     forecast, = need(keys["student"], stage, "forecast")
     address = fresh_address()
     sent, got, statuses = fail_until_throttled(student, lambda n: f"wrong-key-{n}", lambda n: address)
-    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}", stage)
+    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}, each claiming another "
+                     "address in X-Forwarded-For", stage)
     valid = send(student, initialize(forecast.key, "a valid key", address=address))
     check(valid.status == 200, sent=f"POST /mcp (a valid key) from {address}, right after its 429",
           got=valid.describe(), expected="200 OK: a valid key is never throttled by failures",

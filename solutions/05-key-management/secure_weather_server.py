@@ -1,6 +1,6 @@
 """A weather MCP server over streamable HTTP: one API key per client, from a key store.
 
-    KEY_PEPPER=... KEYS_DB=keys.db AUDIT_LOG=audit.jsonl uvicorn secure_weather_server:app --port 5000
+    KEY_PEPPER=... KEYS_DB=keys.db AUDIT_LOG=audit.jsonl uvicorn secure_weather_server:app --port 5000 --no-proxy-headers
 
 Keys are issued with `python -m keys issue --client NAME --tools get_forecast`.
 The MCP endpoint is /mcp and needs the X-API-Key header; / and /health are
@@ -142,4 +142,6 @@ if __name__ == "__main__":
     port = int(os.environ.get("PORT", "5000"))
     # Loopback only. Nothing here prints a key or the pepper: logs are read by more people than keys are.
     print(f"Secure weather MCP server on http://127.0.0.1:{port}/mcp (X-API-Key required; / and /health public)")
-    uvicorn.run(app, host="127.0.0.1", port=port)
+    # The client address is the TCP peer: X-Forwarded-For is believed only from the proxies named in
+    # FORWARDED_ALLOW_IPS (a proxy you run), never by default, or anyone picks their own address.
+    uvicorn.run(app, host="127.0.0.1", port=port, proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")))
