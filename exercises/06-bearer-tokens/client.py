@@ -31,7 +31,8 @@ HEADERS = {}
 async def main() -> None:
     params = {
         "url": MCP_SERVER_URL,
-        # TODO: add a "headers" entry that sends HEADERS with every request.
+        # TODO: the client sends extra headers only when its params carry them: give it HEADERS,
+        #       so that every request it makes (the POSTs, the GET stream, the DELETE) carries the token.
     }
     async with MCPServerStreamableHttp(params=params, name="weather") as weather:
         agent = Agent(

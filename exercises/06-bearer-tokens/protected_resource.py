@@ -71,11 +71,9 @@ def metadata_url(scope, configured_resource: str | None = None, endpoint: str = 
 
 def metadata(resource: str, issuer: str, scopes: list[str]) -> dict:
     """The RFC 9728 document, built with the MCP SDK's own model of it."""
-    # TODO: build the document with ProtectedResourceMetadata(...) and return
-    #       document.model_dump(mode="json", exclude_none=True). Fill in:
-    #       - resource: the exact URL clients use for /mcp (the resource argument);
-    #       - authorization_servers: a list with the issuer, who issues tokens for it;
-    #       - scopes_supported: the scopes;
-    #       - bearer_methods_supported: ["header"] (tokens never travel in the query);
-    #       - resource_name: a name for people, e.g. "Weather MCP server".
+    # TODO: the RFC 9728 document, built with the SDK's ProtectedResourceMetadata model (its field
+    #       names and URL forms are the ones MCP clients parse; read them in mcp/shared/auth.py) and
+    #       dumped as JSON, leaving out what is not set. It tells a client which resource this is
+    #       (exactly the URL it uses), who issues tokens for it, which scopes to start with, that a
+    #       token travels in the Authorization header and nowhere else, and a name for people.
     return {}
