@@ -1,7 +1,7 @@
 """The weather MCP server as an OAuth 2.1 resource server: bearer tokens instead of an API key.
 
-    python -m tokens keys                      # once: a local issuer's key pair (.keys/)
-    uvicorn secure_weather_server:app --port 5000
+    make token                                 # once, at the top: a local issuer's key pair (.keys/)
+    make serve STAGE=06                        # or, in this folder: ../../.venv/bin/python -m uvicorn secure_weather_server:app --port 5000
 
 Configuration (environment variables; a .env file next to this one works too):
 
@@ -66,7 +66,7 @@ def load_keys() -> KeyFile | KeyUrl:
         return KeyFile(path)
     except (OSError, ValueError) as error:
         sys.exit(f"No public keys to verify tokens with ({error}).\n"
-                 "Create a local issuer with `python -m tokens keys` (or `make token`), or set JWKS_FILE "
+                 "Create a local issuer with `make token` at the top of the workshop, or set JWKS_FILE "
                  "or JWKS_URL to your identity provider's keys.")
 
 
