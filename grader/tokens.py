@@ -100,7 +100,7 @@ class Issuer:
 
     def unsigned(self, claims: dict) -> str:
         """alg "none": no signature at all."""
-        return self._by_hand({"alg": "none", "typ": "JWT", "kid": self.kid}, claims, lambda data: b"")
+        return self._by_hand({"alg": "none", "typ": "at+jwt", "kid": self.kid}, claims, lambda data: b"")
 
     def hmac_with_the_public_key(self, claims: dict) -> str:
         """Algorithm confusion: HS256 "signed" with the server's public key (PEM) as the shared secret.
@@ -110,7 +110,7 @@ class Issuer:
         secret, so the token is put together by hand.
         """
         secret = self.public_pem
-        return self._by_hand({"alg": "HS256", "typ": "JWT", "kid": self.kid}, claims,
+        return self._by_hand({"alg": "HS256", "typ": "at+jwt", "kid": self.kid}, claims,
                              lambda data: hmac.new(secret, data, hashlib.sha256).digest())
 
     @staticmethod
