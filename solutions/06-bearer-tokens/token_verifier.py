@@ -196,7 +196,7 @@ class JwtTokenVerifier:
 
     def access_token(self, token: str, claims: dict) -> AccessToken:
         """What the SDK keeps of a verified token; a claim of the wrong kind raises MalformedClaim."""
-        if isinstance(claims["aud"], list) and len(claims["aud"]) > 1:
+        if isinstance(claims.get("aud"), list) and len(claims["aud"]) > 1:
             raise SharedAudience("aud names other resources too")
         checked_times(claims)
         subject = text_claim(claims, "sub")
