@@ -80,10 +80,14 @@ class Issuer:
         return {name: value for name, value in claims.items() if name not in omit}
 
     def sign(self, claims: dict, *, algorithm: str = "RS256", key: rsa.RSAPrivateKey | None = None,
-             kid: str | None = None) -> str:
-        """Signed with the run's key (or KEY), as ALGORITHM: RS256, or another RSA algorithm."""
+             kid: str | None = None, typ: str | None = "at+jwt") -> str:
+        """Signed with the run's key (or KEY), as ALGORITHM: RS256, or another RSA algorithm.
+
+        TYP is the header's token type: at+jwt marks an access token (RFC 9068); None leaves it out.
+        """
+        # A typ of None leaves it out: PyJWT writes "JWT" unless told otherwise.
         return jwt.encode(claims, key or self.private_key, algorithm=algorithm,
-                          headers={"kid": kid or self.kid, "typ": "at+jwt"})
+                          headers={"kid": kid or self.kid, "typ": typ})
 
     def mint(self, **claims) -> str:
         return self.sign(self.claims(**claims))
@@ -96,7 +100,7 @@ class Issuer:
 
     def unsigned(self, claims: dict) -> str:
         """alg "none": no signature at all."""
-        return self._by_hand({"alg": "none", "typ": "JWT", "kid": self.kid}, claims, lambda data: b"")
+        return self._by_hand({"alg": "none", "typ": "at+jwt", "kid": self.kid}, claims, lambda data: b"")
 
     def hmac_with_the_public_key(self, claims: dict) -> str:
         """Algorithm confusion: HS256 "signed" with the server's public key (PEM) as the shared secret.
@@ -106,7 +110,7 @@ class Issuer:
         secret, so the token is put together by hand.
         """
         secret = self.public_pem
-        return self._by_hand({"alg": "HS256", "typ": "JWT", "kid": self.kid}, claims,
+        return self._by_hand({"alg": "HS256", "typ": "at+jwt", "kid": self.kid}, claims,
                              lambda data: hmac.new(secret, data, hashlib.sha256).digest())
 
     @staticmethod

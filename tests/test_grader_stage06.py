@@ -96,3 +96,19 @@ def test_a_client_that_puts_the_token_in_the_url_is_caught(grade_case):
     failed(run, "client.py sends Authorization: Bearer", "exit status 1")
     failed(run, "the client prints no token, and never puts one in a URL", "access log")
     assert run.report["score"] == 0  # a token in a URL is a leak: the stage's points go with it
+
+
+def test_a_verifier_that_ignores_typ_lets_an_id_token_in_and_is_caught(grade_case):
+    run = grade_case(STAGE, "typ-not-checked")
+    failed(run, TOKEN + 'a JWT not marked as an access token (typ "JWT"', "200 OK", "at+jwt")
+    failed(run, TOKEN + "a JWT with no typ at all", "200 OK")
+    passed(run, TOKEN + "a valid token: answered like the reference")
+
+
+def test_a_challenge_that_echoes_the_tool_name_unquoted_is_caught(grade_case):
+    run = grade_case(STAGE, "tool-name-in-challenge")
+    check = failed(run, "tools/call of a tool with quotes and parameters in its name",
+                   "the SDK client reads resource_metadata='https://evil.grader.invalid")
+    assert "tool name" in check["output"], check["output"]  # the hint says whose text it was
+    failed(run, "tools/call of a tool with non-ASCII and a line break in its name")
+    passed(run, "the 401 without a token")  # the challenge itself is still right

@@ -87,6 +87,9 @@ MUST_SHOW = {
         "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
         "refused the connection: 401 Unauthorized",
         "the client's token reached the NWS: False",
+        "(a token typed JWT, as an ID token is (not at+jwt))\n  -> 401 Unauthorized",
+        "(a token with its scopes split by an em space)\n  -> 401 Unauthorized",
+        "(a token valid for a century)\n  -> 401 Unauthorized",
         "(a token for the calendar server)\n  -> 200 OK",  # the careless verifier
         "(a token for the calendar server)\n  -> 401 Unauthorized",  # the solution
         "lines of server output that contain a token: []",

@@ -6,7 +6,6 @@ loopback, and the claim names of other providers.
 """
 
 import asyncio
-import importlib.util
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,22 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from grader.stages import SOLUTIONS
+from grader.bench_guards import reference
 from grader.tokens import Issuer
 from workshop import weather
 
 AUDIENCE = "http://127.0.0.1:5000/mcp"
 
 
-def load_verifier():
-    spec = importlib.util.spec_from_file_location("stage06_token_verifier",
-                                                  SOLUTIONS / "06-bearer-tokens" / "token_verifier.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-verifier = load_verifier()
+verifier = reference("06-bearer-tokens", "token_verifier")
 
 
 @pytest.fixture
@@ -59,8 +50,8 @@ def jwks_url():
         server.server_close()
 
 
-def verify(keys, token: str, audience: str = AUDIENCE):
-    checker = verifier.JwtTokenVerifier(keys, issuer=Issuer.for_run().url, audience=audience)
+def verify(keys, token: str, audience: str = AUDIENCE, **options):
+    checker = verifier.JwtTokenVerifier(keys, issuer=Issuer.for_run().url, audience=audience, **options)
     return asyncio.run(checker.verify_token(token))
 
 
@@ -88,11 +79,41 @@ def test_the_audience_comes_from_the_verifier_not_the_token(jwks_url):
     assert verify(verifier.KeyUrl(url), token, audience="http://127.0.0.1:5000/other/mcp") is not None
 
 
-def test_scopes_read_as_rfc_9068_and_entra_id_write_them():
+def test_scopes_read_as_rfc_9068_entra_id_and_okta_write_them():
     assert verifier.scopes_of({"scope": "weather:read forecast:read"}) == ["weather:read", "forecast:read"]
     assert verifier.scopes_of({"scp": "weather:read"}) == ["weather:read"]
-    assert verifier.scopes_of({"scope": ["a", "b"]}) == ["a", "b"]
+    assert verifier.scopes_of({"scp": ["a", "b"]}) == ["a", "b"]
+    assert verifier.scopes_of({"scope": " a  b "}) == ["a", "b"]
     assert verifier.scopes_of({}) == []
+
+
+@pytest.mark.parametrize("claims", [{"scope": ["a", "b"]}, {"scope": 5}, {"scp": [1]}, {"scope": "a\u2003b"},
+                                    {"scope": "a\tb"}, {"scope": 'a "b"'}, {"scope": "a\\b"}])
+def test_a_scope_claim_rfc_6749_does_not_allow_is_malformed(claims):
+    with pytest.raises(verifier.MalformedClaim):
+        verifier.scopes_of(claims)
+
+
+@pytest.mark.parametrize("typ, accepted", [("at+jwt", True), ("AT+JWT", True), ("application/at+jwt", True),
+                                           ("JWT", False), (None, False), (5, False), ("at+jwt ", False)])
+def test_the_access_token_type_is_read_as_rfc_9068_and_rfc_7515_spell_it(typ, accepted):
+    assert verifier.is_access_token({"typ": typ}) is accepted
+
+
+def test_an_issuer_that_cannot_set_at_jwt_is_accepted_only_when_configured():
+    issuer = Issuer.for_run()
+    token = issuer.sign(issuer.claims(subject="alice", scopes=["weather:read"], audience=AUDIENCE), typ="JWT")
+    keys = verifier.KeyFile(issuer.jwks_file)
+    assert verify(keys, token) is None
+    assert verify(keys, token, token_types=("at+jwt", "JWT")).subject == "alice"
+
+
+def test_a_verifier_built_with_capitals_expects_the_canonical_audience():
+    issuer = Issuer.for_run()
+    token = issuer.mint(subject="alice", scopes=[], audience="https://weather.example.com/mcp")
+    keys = verifier.KeyFile(issuer.jwks_file)
+    assert verify(keys, token, audience="HTTPS://Weather.Example.COM/mcp") is not None
+    assert verify(keys, token, audience="https://weather.example.com/MCP") is None
 
 
 def test_the_recorded_nws_writes_down_what_it_receives(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 """A weather agent that connects to the protected MCP server with a bearer token.
 
-    export ACCESS_TOKEN=$(python -m tokens mint --sub alice --scope "weather:read forecast:read")
-    python client.py
+    export ACCESS_TOKEN=$(make -s token SCOPES="weather:read forecast:read")   # at the top of the workshop
+    make agent STAGE=06
 
 MCPServerStreamableHttp sends the headers in params with every request it
 makes to the endpoint: the POSTs, the GET stream and the closing DELETE.
@@ -31,7 +31,8 @@ HEADERS = {}
 async def main() -> None:
     params = {
         "url": MCP_SERVER_URL,
-        # TODO: add a "headers" entry that sends HEADERS with every request.
+        # TODO: the client sends extra headers only when its params carry them: give it HEADERS,
+        #       so that every request it makes (the POSTs, the GET stream, the DELETE) carries the token.
     }
     async with MCPServerStreamableHttp(params=params, name="weather") as weather:
         agent = Agent(
@@ -48,7 +49,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     if not ACCESS_TOKEN:
-        sys.exit("Set ACCESS_TOKEN to an access token for this server, e.g.\n"
-                 '  export ACCESS_TOKEN=$(python -m tokens mint --sub alice --scope "weather:read forecast:read")')
+        sys.exit("Set ACCESS_TOKEN to an access token for this server; at the top of the workshop:\n"
+                 '  export ACCESS_TOKEN=$(make -s token SCOPES="weather:read forecast:read")')
     with plain_errors(MCP_SERVER_URL, HEADERS):
         asyncio.run(main())

@@ -13,10 +13,27 @@ things from it before they ask anyone for a token:
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from mcp.shared.auth import ProtectedResourceMetadata
 
 # RFC 9728 section 3.1: the well-known prefix goes in front of the resource's own path.
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+
+def canonical_url(url: str) -> str:
+    """URL with its scheme and host in lower case: one spelling per resource (RFC 3986 section 6.2.2.1).
+
+    HTTPS://Weather.Example.com/mcp and https://weather.example.com/mcp name the same
+    resource; the path keeps its case (/MCP is another resource). Not a URL: unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.netloc:
+        return url
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
 
 def public_base(scope, configured_resource: str | None, endpoint: str) -> str:
@@ -54,11 +71,9 @@ def metadata_url(scope, configured_resource: str | None = None, endpoint: str = 
 
 def metadata(resource: str, issuer: str, scopes: list[str]) -> dict:
     """The RFC 9728 document, built with the MCP SDK's own model of it."""
-    # TODO: build the document with ProtectedResourceMetadata(...) and return
-    #       document.model_dump(mode="json", exclude_none=True). Fill in:
-    #       - resource: the exact URL clients use for /mcp (the resource argument);
-    #       - authorization_servers: a list with the issuer, who issues tokens for it;
-    #       - scopes_supported: the scopes;
-    #       - bearer_methods_supported: ["header"] (tokens never travel in the query);
-    #       - resource_name: a name for people, e.g. "Weather MCP server".
+    # TODO: the RFC 9728 document, built with the SDK's ProtectedResourceMetadata model (its field
+    #       names and URL forms are the ones MCP clients parse; read them in mcp/shared/auth.py) and
+    #       dumped as JSON, leaving out what is not set. It tells a client which resource this is
+    #       (exactly the URL it uses), who issues tokens for it, which scopes to start with, that a
+    #       token travels in the Authorization header and nowhere else, and a name for people.
     return {}

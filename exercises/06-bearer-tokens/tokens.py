@@ -2,15 +2,18 @@
 
 In production an identity provider (Entra ID, Auth0, Keycloak, ...) holds the
 private key and issues the tokens; the MCP server only ever sees the public
-keys. Here this file plays the identity provider:
+keys. Here this file plays the identity provider. At the top of the workshop:
 
-    python -m tokens keys                       # .keys/private.pem (secret) and .keys/jwks.json (public)
-    python -m tokens mint --sub alice --scope "weather:read forecast:read"
-    python -m tokens mint --sub bob --scope weather:read --ttl 60 --aud http://127.0.0.1:5000/mcp
+    make token                                  # a token for alice (creates the key pair the first time)
+    make token SUB=bob SCOPES="weather:read" TTL=60
+    export ACCESS_TOKEN=$(make -s token SCOPES="weather:read forecast:read")
 
-`mint` prints the token and nothing else, so it can go straight into a variable:
+or in this folder, with the workshop's Python (it has PyJWT; the system's may not):
 
-    export ACCESS_TOKEN=$(python -m tokens mint --sub alice --scope "weather:read forecast:read")
+    ../../.venv/bin/python -m tokens keys       # .keys/private.pem (secret) and .keys/jwks.json (public)
+    ../../.venv/bin/python -m tokens mint --sub bob --scope weather:read --ttl 60 --aud http://127.0.0.1:5000/mcp
+
+`mint` prints the token and nothing else, so it can go straight into a variable.
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ import time
 import uuid
 from pathlib import Path
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+try:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+except ModuleNotFoundError as missing:  # a Python outside the workshop's .venv
+    sys.exit(f"No module named {missing.name!r}: run this with the workshop's Python, `make token` at the top "
+             "of the workshop, or `../../.venv/bin/python -m tokens ...` in this folder.")
 
 HERE = Path(__file__).parent
 

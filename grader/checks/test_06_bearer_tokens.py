@@ -18,6 +18,7 @@ from typing import Callable
 
 import pytest
 
+from grader.checks import leaks
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.harness import Server, run_python
 from grader.listener import listening_on
@@ -103,11 +104,16 @@ Headers = tuple[tuple[str, str], ...]
 Build = Callable[[Issuer, str, str], tuple[Headers, str]]
 
 
-def _token(**changes) -> Build:
+def _token(typ: str | None = "at+jwt", written: dict | None = None, **changes) -> Build:
+    """A token for the resource, with CHANGES to its claims, WRITTEN over them as they are, and TYP in its header."""
     def build(issuer: Issuer, resource: str, key: str):
         claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource, **changes)
-        return (bearer(issuer.sign(claims)),), ""
+        return (bearer(issuer.sign({**claims, **(written or {})}, typ=typ)),), ""
     return build
+
+
+def _shared_audience(issuer: Issuer, resource: str, key: str):
+    return _token(written={"aud": [resource, "https://calendar.grader.invalid/mcp"]})(issuer, resource, key)
 
 
 def _signed(how: str) -> Build:
@@ -171,12 +177,24 @@ ROWS = [
              presents_token=False),
     TokenRow("the old API key in X-API-Key", _old_key(False), "challenge", presents_token=False),
     TokenRow("the old API key as a bearer token", _old_key(True), "signature"),
+    TokenRow('a JWT not marked as an access token (typ "JWT", as an ID token is)', _token(typ="JWT"), "typ"),
+    TokenRow("a JWT with no typ at all", _token(typ=None), "typ"),
+    TokenRow("a token whose scopes are separated by an em space (U+2003), not a space",
+             _token(written={"scope": "weather:read\u2003forecast:read\u2003alerts:read"}), "scopes"),
+    TokenRow("a token whose scope claim is a number", _token(written={"scope": 5}), "crash"),
+    TokenRow('a token whose exp is a string ("1999999999")', _token(written={"exp": "1999999999"}), "lifetime"),
+    TokenRow("a token valid for a century", _token(lifetime=100 * 365 * 86400), "lifetime"),
+    TokenRow("a token for this server and another one (aud a list of two)", _shared_audience, "audience"),
 ]
 
 # What the untouched starter already gets right: shown, worth nothing.
 STARTER_PASSES = {"no Authorization header", "a valid token", "a valid token, scheme written in lower case (bearer)",
                   "a valid token in the query string (?access_token=...)", "the old API key in X-API-Key",
-                  "the old API key as a bearer token"}
+                  "the old API key as a bearer token",
+                  # refused by code the starter already gives (scopes_of, access_token): a student who breaks it loses
+                  "a token whose scopes are separated by an em space (U+2003), not a space",
+                  "a token whose scope claim is a number", 'a token whose exp is a string ("1999999999")',
+                  "a token valid for a century", "a token for this server and another one (aud a list of two)"}
 
 
 def probe_for(row: TokenRow, issuer: Issuer, server: Server, session, body: dict = INITIALIZE) -> Probe:
@@ -283,9 +301,9 @@ def _metadata_check(server: Server, reference: Server, issuer: Issuer, stage, wh
             problems.append(f"authorization_servers {document.get('authorization_servers')!r}, not [TOKEN_ISSUER]")
         if document.get("bearer_methods_supported", ["header"]) != ["header"]:
             problems.append(f"bearer_methods_supported {document.get('bearer_methods_supported')!r}, not ['header']")
-        if not set(wanted["scopes_supported"]) <= set(document.get("scopes_supported") or []):
-            problems.append(f"scopes_supported {document.get('scopes_supported')!r} lacks some of "
-                            f"{wanted['scopes_supported']!r}")
+        if set(wanted["scopes_supported"]) != set(document.get("scopes_supported") or []):
+            problems.append(f"scopes_supported {document.get('scopes_supported')!r}, not the minimal set "
+                            f"{wanted['scopes_supported']!r} (more come by step-up, from a 403)")
     check(not problems, sent=f"GET {WELL_KNOWN}{ENDPOINT} {where}",
           got=got.describe() + ("\n          " + "\n          ".join(problems) if problems else ""),
           expected=f"200 and JSON like {expected.body} (with this server's own URL)", hint=stage.hint("metadata"))
@@ -368,6 +386,43 @@ def test_a_token_without_the_servers_scope_gets_403(issuer, student, reference, 
           sent="POST /mcp initialize (a valid token with only forecast:read)", got=got.describe(),
           expected=f"403 with WWW-Authenticate: {expected.challenge}",
           hint=stage.hint("challenge" if got.status == 403 else "tool_scopes"))
+
+
+INJECTED = 'zz", resource_metadata="https://evil.grader.invalid/.well-known/oauth-protected-resource", scope="admin'
+
+
+def _challenge_for_a_tool_named(server: Server, issuer: Issuer, name: str) -> tuple[Probe, Answer]:
+    token = issuer.mint(subject=subject(), scopes=ALL_SCOPES, audience=resource_of(server))
+    call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": name, "arguments": {}}}
+    probe = Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), call, note=f"a valid token, tools/call of a tool named {name!r}")
+    return probe, send(server, probe)
+
+
+def sdk_reading(challenge: str | None, field: str) -> str | None:
+    """What the MCP SDK's client reads from a challenge: the first FIELD=... it finds (mcp.client.auth.utils)."""
+    found = re.search(rf'{field}=(?:"([^"]+)"|([^\s,]+))', challenge or "")
+    return (found.group(1) or found.group(2)) if found else None
+
+
+@pytest.mark.parametrize("name", [INJECTED, "prévisions\r\nSet-Cookie: x=y"], ids=["quotes and parameters", "non-ASCII and a line break"])
+def test_a_tool_name_never_writes_into_the_challenge(name, issuer, student, reference, stage):
+    """tools/call of a tool with {id} in its name: a 403 whose challenge the client reads as the reference's"""
+    probe, got = _challenge_for_a_tool_named(student, issuer, name)
+    _, expected = _challenge_for_a_tool_named(reference, issuer, name)
+    challenge = got.challenge or ""
+    problems = []
+    if got.status != expected.status:
+        problems.append(f"status {got.status}, not {expected.status}")
+    if sdk_reading(challenge, "resource_metadata") != metadata_url_of(student):
+        problems.append(f"the SDK client reads resource_metadata={sdk_reading(challenge, 'resource_metadata')!r}")
+    if sorted((sdk_reading(challenge, "scope") or "").split()) != sorted(sdk_reading(expected.challenge, "scope").split()):
+        problems.append(f"the SDK client reads scope={sdk_reading(challenge, 'scope')!r}")
+    if not challenge.isascii() or "evil" in challenge or "set-cookie" in got.headers:
+        problems.append("the request's text reached the response headers")
+    check(not problems, sent=probe.describe(),
+          got=(f"{got.status}, WWW-Authenticate: {challenge}" if got.status < 500 else _with_log(got, student))
+          + ("\n          " + "\n          ".join(problems) if problems else ""),
+          expected=f"{expected.status} with WWW-Authenticate: {expected.challenge}", hint=stage.hint("header_injection"))
 
 
 # -- sessions and subjects -----------------------------------------------------------------------------------
@@ -553,5 +608,11 @@ def test_no_token_appears_in_the_server_output(session, launch, student, stage):
           hint="Never print or log a token: log why it was refused, not what it was.")
 
 
-from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_the_old_api_key_sent_as_a_credential_never_appears_in_the_server_output(session, launch, student, stage):
+    """the stage-04 API key the grader presents as a stray credential appears nowhere in the server's output"""
+    leaks.test_the_key_never_appears_in_the_server_output(session, launch, student, stage)
+
+
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

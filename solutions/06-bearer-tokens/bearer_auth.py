@@ -9,15 +9,21 @@ asks a resource server to answer:
 - a token it refuses:  401, the same challenge with `error="invalid_token"`
 - a token that lacks a scope: 403, `error="insufficient_scope"` and every scope needed
 
+Nothing the client sent goes into a header: the tool's name stays out of the
+challenge, and every value in it is quoted (RFC 9110 quoted-string).
+
 A request it lets through carries the verified token where the MCP SDK looks
 for it: scope["user"] (sessions are bound to that principal) and scope["auth"].
+A GET stream it lets through ends when the token expires.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 
+import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from starlette.authentication import AuthCredentials
@@ -25,6 +31,9 @@ from starlette.authentication import AuthCredentials
 from protected_resource import metadata_url, resource_url
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a tool call is small; refuse to buffer more than this
+# What a tool missing from tool_scopes needs: a scope no issuer grants. Its own name, never the
+# tool's: a tool name comes from the request, and the scopes go into a header.
+UNLISTED_TOOL_SCOPE = "tool:unlisted"
 
 
 class BearerAuthMiddleware:
@@ -72,7 +81,7 @@ class BearerAuthMiddleware:
                 needed = self.scopes_for_tool(tool)
                 if not has_scopes(access, needed):
                     await self._challenge(scope, send, 403, "insufficient_scope",
-                                          f"Calling {tool} needs the scopes {' '.join(needed)}.", needed)
+                                          "The access token lacks a scope this tool needs.", needed)
                     return
             receive = replay(body, receive)
 
@@ -80,11 +89,15 @@ class BearerAuthMiddleware:
         # and refuses the session to anyone else; get_access_token() reads it in tools.
         scope["user"] = AuthenticatedUser(access)
         scope["auth"] = AuthCredentials(access.scopes)
+        if scope["method"] == "GET" and access.expires_at is not None:
+            # A GET opens a stream that lasts as long as the client likes: not past its token.
+            await serve_until(access.expires_at, self.app, scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     def scopes_for_tool(self, tool: str) -> list[str]:
         """Every scope calling TOOL needs. A tool nobody listed needs a scope nobody has: fail closed."""
-        return self.tool_scopes.get(tool, [*self.required_scopes, f"tool:{tool}"])
+        return self.tool_scopes.get(tool, [*self.required_scopes, UNLISTED_TOOL_SCOPE])
 
     def _verifier(self, scope) -> TokenVerifier:
         audience = resource_url(scope, self.resource, self.endpoint)
@@ -113,9 +126,16 @@ def www_authenticate(error: str | None, description: str | None, scopes: list[st
     """The Bearer challenge (RFC 6750 section 3), pointing at the metadata (RFC 9728 section 5.1)."""
     params = []
     if error:  # only when a token was presented: a request without credentials gets no error code
-        params += [f'error="{error}"', f'error_description="{description}"']
-    params += [f'resource_metadata="{metadata}"', f'scope="{" ".join(scopes)}"']
+        params += [f"error={quoted(error)}", f"error_description={quoted(description or '')}"]
+    params += [f"resource_metadata={quoted(metadata)}", f"scope={quoted(' '.join(scopes))}"]
     return "Bearer " + ", ".join(params)
+
+
+def quoted(value: str) -> str:
+    """VALUE as an RFC 9110 quoted-string: `"` and `\\` escaped, and nothing but visible ASCII,
+    space and tab (a line break would start a new header; other bytes each client decodes its own way)."""
+    text = "".join(char if char == "\t" or " " <= char <= "~" else "?" for char in value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def bearer_token(scope) -> str | None:
@@ -187,6 +207,33 @@ def replay(body: bytes, receive):
         return await receive()
 
     return receive_again
+
+
+async def serve_until(deadline: float, app, scope, receive, send) -> None:
+    """Run APP for this request until DEADLINE (a Unix time, the token's exp), then end its response.
+
+    At the deadline the app hears that the client left (http.disconnect): the SDK's event
+    stream stops as it does for a real disconnect. The response is then ended cleanly,
+    and the client, which reconnects, must bring a token that is valid now.
+    """
+    started = finished = False
+
+    async def receive_until():
+        remaining = deadline - time.time()
+        if remaining > 0:
+            with anyio.move_on_after(remaining):
+                return await receive()
+        return {"type": "http.disconnect"}
+
+    async def send_noting(message) -> None:
+        nonlocal started, finished
+        started = started or message["type"] == "http.response.start"
+        finished = finished or (message["type"] == "http.response.body" and not message.get("more_body", False))
+        await send(message)
+
+    await app(scope, receive_until, send_noting)
+    if started and not finished:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _json(send, status: int, content: dict, challenge: str | None = None) -> None:

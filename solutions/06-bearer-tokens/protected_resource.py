@@ -13,10 +13,27 @@ things from it before they ask anyone for a token:
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from mcp.shared.auth import ProtectedResourceMetadata
 
 # RFC 9728 section 3.1: the well-known prefix goes in front of the resource's own path.
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+
+def canonical_url(url: str) -> str:
+    """URL with its scheme and host in lower case: one spelling per resource (RFC 3986 section 6.2.2.1).
+
+    HTTPS://Weather.Example.com/mcp and https://weather.example.com/mcp name the same
+    resource; the path keeps its case (/MCP is another resource). Not a URL: unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.netloc:
+        return url
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
 
 def public_base(scope, configured_resource: str | None, endpoint: str) -> str:

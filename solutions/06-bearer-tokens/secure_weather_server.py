@@ -1,7 +1,7 @@
 """The weather MCP server as an OAuth 2.1 resource server: bearer tokens instead of an API key.
 
-    python -m tokens keys                      # once: a local issuer's key pair (.keys/)
-    uvicorn secure_weather_server:app --port 5000
+    make token                                 # once, at the top: a local issuer's key pair (.keys/)
+    make serve STAGE=06                        # or, in this folder: ../../.venv/bin/python -m uvicorn secure_weather_server:app --port 5000
 
 Configuration (environment variables; a .env file next to this one works too):
 
@@ -12,6 +12,10 @@ Configuration (environment variables; a .env file next to this one works too):
                       (behind a load balancer); the audience every token must carry
     TOKEN_AUDIENCE    only for providers that put something else in `aud` (Entra ID v2
                       tokens carry the API's client id): the audience to expect instead
+    TOKEN_TYPES       the header `typ` values accepted as access tokens (default at+jwt, RFC 9068);
+                      widen it only for an issuer that cannot set at+jwt, and say so where you deploy
+    JWKS_CACHE_SECONDS  how long keys from JWKS_URL are trusted before they are fetched again
+                      (default 300): how long a withdrawn key may still work
 
 The MCP endpoint is /mcp. / and /health are public, and so is the protected
 resource metadata at /.well-known/oauth-protected-resource/mcp.
@@ -32,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bearer_auth import BearerAuthMiddleware
-from protected_resource import WELL_KNOWN, metadata, resource_url
-from token_verifier import JwtTokenVerifier, KeyFile, KeyUrl
+from protected_resource import WELL_KNOWN, canonical_url, metadata, resource_url
+from token_verifier import ACCESS_TOKEN_TYPES, KEY_SET_LIFETIME_SECONDS, JwtTokenVerifier, KeyFile, KeyUrl
 from tokens import DEFAULT_ISSUER, KEYS as LOCAL_ISSUER_KEYS  # the local issuer of `python -m tokens`
 from workshop.weather import NWS_API_BASE, nws_client
 
@@ -47,26 +51,32 @@ TOOL_SCOPES = {
     "get_forecast": ["weather:read", "forecast:read"],
     "whoami": ["weather:read"],
 }
-ALL_SCOPES = sorted({scope for scopes in TOOL_SCOPES.values() for scope in scopes})
+# What the metadata publishes: the minimal set to start with. A client asks for more when a
+# tool's 403 names it (step-up); publishing every scope invites clients to ask for all of them.
+SCOPES_SUPPORTED = REQUIRED_SCOPES
 
 
 def load_keys() -> KeyFile | KeyUrl:
     """The issuer's public keys. Without any, refuse to start: fail closed."""
     if url := os.environ.get("JWKS_URL", "").strip():
-        return KeyUrl(url)
+        return KeyUrl(url, lifetime=float(os.environ.get("JWKS_CACHE_SECONDS", "").strip()
+                                          or KEY_SET_LIFETIME_SECONDS))
     path = Path(os.environ.get("JWKS_FILE", "").strip() or LOCAL_ISSUER_KEYS / "jwks.json")
     try:
         return KeyFile(path)
     except (OSError, ValueError) as error:
         sys.exit(f"No public keys to verify tokens with ({error}).\n"
-                 "Create a local issuer with `python -m tokens keys` (or `make token`), or set JWKS_FILE "
+                 "Create a local issuer with `make token` at the top of the workshop, or set JWKS_FILE "
                  "or JWKS_URL to your identity provider's keys.")
 
 
 KEYS = load_keys()
 ISSUER = os.environ.get("TOKEN_ISSUER", "").strip() or DEFAULT_ISSUER
-CONFIGURED_RESOURCE = os.environ.get("MCP_RESOURCE_URL", "").strip() or None
+CONFIGURED_RESOURCE = canonical_url(os.environ.get("MCP_RESOURCE_URL", "").strip()) or None
 AUDIENCE_OVERRIDE = os.environ.get("TOKEN_AUDIENCE", "").strip() or None
+TOKEN_TYPES = tuple(os.environ.get("TOKEN_TYPES", "").split()) or ACCESS_TOKEN_TYPES
+if TOKEN_TYPES != ACCESS_TOKEN_TYPES:  # a deliberate exception to RFC 9068: say so on every start
+    print(f"TOKEN_TYPES: JWTs with typ {' or '.join(TOKEN_TYPES)} are accepted as access tokens", file=sys.stderr)
 
 mcp = MCPServer("weather", log_level="WARNING")
 
@@ -169,12 +179,12 @@ async def health(request: Request) -> JSONResponse:
 async def protected_resource_metadata(request: Request) -> JSONResponse:
     """RFC 9728: who issues tokens for /mcp, for which resource URL, with which scopes."""
     resource = resource_url(request.scope, CONFIGURED_RESOURCE)
-    return JSONResponse(metadata(resource, ISSUER, ALL_SCOPES))
+    return JSONResponse(metadata(resource, ISSUER, SCOPES_SUPPORTED))
 
 
 def verifier_for(audience: str) -> JwtTokenVerifier:
     """A verifier that accepts only tokens issued for AUDIENCE, this server's resource URL."""
-    return JwtTokenVerifier(KEYS, issuer=ISSUER, audience=AUDIENCE_OVERRIDE or audience)
+    return JwtTokenVerifier(KEYS, issuer=ISSUER, audience=AUDIENCE_OVERRIDE or audience, token_types=TOKEN_TYPES)
 
 
 mcp_app = mcp.streamable_http_app()
