@@ -114,7 +114,6 @@ solution: setup
 
 keys: setup
 	@$(VENV_PY) -m course.run keys $(or $(STAGE),05) --workdir $(WORKDIR) -- $(ARGS)
-	@$(VENV_PY) -m course.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
 
 # Stage 06: an access token signed by the local issuer (.keys/, created on first use). Only the
 # token goes to stdout (set-up messages go to stderr), so $(make -s token) is the token.
