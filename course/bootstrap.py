@@ -42,12 +42,26 @@ def fingerprint(paths: list[Path] = PINNED) -> str:
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> None:
+    """Run COMMAND, showing its output only if it fails.
+
+    pip repeats warnings about the machine's own index configuration (find-links or extra
+    index folders that do not exist) on every install: noise the student cannot act on.
+    On failure the whole output is shown, warnings included, since one of them may be why."""
     print("+", " ".join(str(part) for part in command), flush=True)
-    subprocess.run([str(part) for part in command], check=True, cwd=cwd)
+    done = subprocess.run([str(part) for part in command], cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace")
+    if done.returncode != 0:
+        print(done.stdout, end="" if done.stdout.endswith("\n") else "\n", file=sys.stderr, flush=True)
+        raise subprocess.CalledProcessError(done.returncode, done.args)
 
 
 def main() -> int:
-    status = setup_venv()
+    try:
+        status = setup_venv()
+    except subprocess.CalledProcessError as error:
+        print(f"Setting up .venv failed: `{' '.join(map(str, error.cmd))}` exited with status {error.returncode} "
+              "(its output is above). Fix that and run `make setup` again.", file=sys.stderr)
+        return 1
     setup_node_clients()
     return status
 
