@@ -10,6 +10,7 @@ WWW-Authenticate challenge, never guessed from the headers the client sent.
 from __future__ import annotations
 
 import re
+import ssl
 import sys
 from contextlib import contextmanager
 
@@ -42,17 +43,41 @@ def _status_in(error: BaseException) -> int | None:
     return None
 
 
-def _ask_server(url: str, headers: dict[str, str]) -> tuple[int | None, str]:
-    """Send the request the client would have sent: the status the server answers, and its challenge."""
+def _causes(error: BaseException):
+    """ERROR and everything inside it: exception groups, causes, contexts (each once)."""
+    stack, seen = [error], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(getattr(current, "exceptions", ()) or ())
+        stack.extend(part for part in (current.__cause__, current.__context__) if part is not None)
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """Why the TLS handshake failed, if that is what happened (the server answered, but was not trusted)."""
+    for current in _causes(error):
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or str(current)
+        if isinstance(current, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return str(current)
+    return None
+
+
+def _ask_server(url: str, headers: dict[str, str]) -> tuple[int | None, str, str | None]:
+    """Send the request the client would have sent: the status the server answers, its challenge,
+    and, when no answer came because the TLS handshake failed, why."""
     try:
         if url.rstrip("/").endswith("/sse"):
             with httpx.stream("GET", url, headers=headers, timeout=5) as response:
-                return response.status_code, response.headers.get("www-authenticate", "")
+                return response.status_code, response.headers.get("www-authenticate", ""), None
         response = httpx.post(url, json=_INITIALIZE, timeout=5,
                               headers={**headers, "Accept": "application/json, text/event-stream"})
-        return response.status_code, response.headers.get("www-authenticate", "")
-    except httpx.HTTPError:
-        return None, ""
+        return response.status_code, response.headers.get("www-authenticate", ""), None
+    except httpx.HTTPError as error:
+        return None, "", _tls_failure(error)
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -92,11 +117,15 @@ def _wanted(challenge: str, headers: dict[str, str]) -> str:
 
 
 def explain_refusal(error: BaseException, url: str, headers: dict[str, str]) -> str:
+    tls = _tls_failure(error)
     status = _status_in(error)
     challenge = ""
-    if status in (None, 401, 403):  # the challenge is in the server's answer: ask for it
-        asked, challenge = _ask_server(url, headers)
+    if tls is None and status in (None, 401, 403):  # the challenge is in the server's answer: ask for it
+        asked, challenge, tls = _ask_server(url, headers)
         status = status or asked
+    if tls is not None and status is None:
+        return (f"The TLS handshake with {url} failed, so nothing was sent: the server's certificate is not trusted "
+                f"({_printable(tls)}). If a local CA signed it, point SSL_CERT_FILE at that CA's certificate.")
     if status == 401:
         return f"The MCP server at {url} refused the connection: 401 Unauthorized. " + _wanted(challenge, headers)
     if status == 403:
