@@ -94,3 +94,24 @@ def test_every_stage_links_its_walkthrough_and_the_walkthrough_exists():
         assert walkthrough.is_file(), f"no walkthrough for {stage.id} at {walkthrough.relative_to(ROOT)}"
         lesson = (ROOT / "lessons" / stage.id / "README.md").read_text()
         assert f"solutions/{stage.id}.md" in lesson, f"lesson {stage.id} does not link its walkthrough"
+
+
+# The OWASP MCP Top 10 as the project's own page names it (OWASP/www-project-mcp-top-10, tab_top10.md, 2025 list).
+OWASP_MCP_TOP_10 = {
+    "MCP01": "Token Mismanagement & Secret Exposure", "MCP02": "Privilege Escalation via Scope Creep",
+    "MCP03": "Tool Poisoning", "MCP04": "Software Supply Chain Attacks & Dependency Tampering",
+    "MCP05": "Command Injection & Execution", "MCP06": "Intent Flow Subversion",
+    "MCP07": "Insufficient Authentication & Authorization", "MCP08": "Lack of Audit and Telemetry",
+    "MCP09": "Shadow MCP Servers", "MCP10": "Context Injection & Over-Sharing",
+}
+
+
+def test_lesson_00_names_each_owasp_item_as_owasp_does_and_credits_the_stages_that_teach_it():
+    text = (ROOT / "lessons" / "00-threat-model" / "README.md").read_text()
+    rows = {match[1]: match for match in re.finditer(r"^\| (MCP\d\d) ([^|]+?) \| ([^|]+) \|", text, re.M)}
+    assert {code: row[2] for code, row in rows.items()} == OWASP_MCP_TOP_10
+    # Stages 05 and 06 teach per-key rights, scopes and audit logs: no "beyond" or "not here" for those.
+    for code in ("MCP02", "MCP08"):
+        assert "not here" not in rows[code][3] and "beyond" not in rows[code][0], rows[code][0]
+    assert "worth nothing" not in text  # a session id with another valid key is worth something (stage 05)
+    assert "State handle hijacking" in text and "Session hijacking |" not in text
