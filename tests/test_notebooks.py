@@ -23,6 +23,8 @@ MUST_SHOW = {
         "no WWW-Authenticate header",
         "GET /items/ (X-API-Key: 'super_secret_value')\n  -> 200 OK",  # the naive guard's published default
         "API_KEY is not set",  # the solution fails closed
+        "different lengths return at once: False",  # hmac.compare_digest walks its second argument...
+        "the second argument sets the time: True",  # ...whatever the first holds: the secret goes second
         "tools: ['get_items', 'add_item', 'mark_purchased']",
         "get_items -> [{'name': 'milk'",
         "refused the connection: 401 Unauthorized",
