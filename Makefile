@@ -27,7 +27,7 @@ help:
 	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03]  the same, in parallel boxes"
 	@echo "make gradescope [STAGES=01]       build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
-	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
+	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the stage's key or token"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
 	@echo "make hint STAGE=01                one more hint for the first failing check"
 	@echo "make progress                     the stages you have passed, hints used"
