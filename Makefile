@@ -27,7 +27,7 @@ help:
 	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03] [LMS_IDS=ids.csv]  the same, in parallel boxes"
 	@echo "make gradescope [STAGES=01] [VISIBILITY=after_due_date]  build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
-	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the key"
+	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the stage's key or token"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
 	@echo "make hint STAGE=01                one more hint for the first failing check"
 	@echo "make progress                     the stages you have passed, hints used"
@@ -127,7 +127,6 @@ solution: setup
 
 keys: setup
 	@$(VENV_PY) -m course.run keys $(or $(STAGE),05) --workdir $(WORKDIR) -- $(ARGS)
-	@$(VENV_PY) -m course.inspector $(or $(STAGE),01) --workdir $(if $(filter command line,$(origin WORKDIR)),$(WORKDIR),solutions) $(if $(CLI),--cli) $(if $(PORT),--port $(PORT))
 
 # Stage 06: an access token signed by the local issuer (.keys/, created on first use). Only the
 # token goes to stdout (set-up messages go to stderr), so $(make -s token) is the token.

@@ -61,8 +61,17 @@ def fingerprint(paths: list[Path]) -> str:
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> None:
+    """Run COMMAND, showing its output only if it fails.
+
+    pip repeats warnings about the machine's own index configuration (find-links or extra
+    index folders that do not exist) on every install: noise the student cannot act on.
+    On failure the whole output is shown, warnings included, since one of them may be why."""
     print("+", " ".join(str(part) for part in command), flush=True)
-    subprocess.run([str(part) for part in command], check=True, cwd=cwd)
+    done = subprocess.run([str(part) for part in command], cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace")
+    if done.returncode != 0:
+        print(done.stdout, end="" if done.stdout.endswith("\n") else "\n", file=sys.stderr, flush=True)
+        raise subprocess.CalledProcessError(done.returncode, done.args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     if want not in GROUPS or len(args) > 1:
         print(f"usage: python -m course.bootstrap [{'|'.join(GROUPS)}]", file=sys.stderr)
         return 2
-    status = setup_venv(GROUPS[want])
+    try:
+        status = setup_venv(GROUPS[want])
+    except subprocess.CalledProcessError as error:
+        print(f"Setting up .venv failed: `{' '.join(map(str, error.cmd))}` exited with status {error.returncode} "
+              "(its output is above). Fix that and run `make setup` again.", file=sys.stderr)
+        return 1
     setup_node_clients()  # `make inspect` and lessons/hosts use them too
     return status
 

@@ -10,6 +10,7 @@ API_KEY is shown as <the key> in whatever these helpers print.
 
 from __future__ import annotations
 
+import atexit
 import re
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from grader.probes import Answer, Probe, send, tail
 from grader.stages import ROOT, stage_by_id
 
 STARTED: list[Server] = []
+VARIANTS: list[Path] = []  # the temporary folders variant() made: removed by stop_all(), or at exit
 SECRETS: set[str] = set()
 HIDDEN = "<the key>"
 
@@ -70,7 +72,9 @@ def variant(stage: str, file: str, replacements: dict[str, str]) -> Path:
     Built from solutions/, never from exercises/ (an instructor may have solved those).
     """
     info = stage_by_id(stage)
-    folder = Path(tempfile.mkdtemp(prefix="workshop-variant-")) / info.id
+    root = Path(tempfile.mkdtemp(prefix="workshop-variant-"))
+    VARIANTS.append(root)
+    folder = root / info.id
     shutil.copytree(ROOT / "solutions" / info.id, folder, ignore=shutil.ignore_patterns("__pycache__"))
     target = folder / file
     text = target.read_text()
@@ -144,8 +148,19 @@ def log_lines(server: Server, containing: str) -> list[str]:
     return [hide(line) for line in server.log().splitlines() if containing in line]
 
 
+def remove_variants() -> None:
+    """Delete the throw-away copies variant() made (their servers must be stopped first)."""
+    while VARIANTS:
+        shutil.rmtree(VARIANTS.pop(), ignore_errors=True)
+
+
+# A kernel that is shut down (or a script that ends) before stop_all() leaves no copy behind either.
+atexit.register(remove_variants)
+
+
 def stop_all() -> None:
-    """Stop every server this kernel started."""
+    """Stop every server this kernel started, and remove the throw-away copies of the solutions."""
     while STARTED:
         STARTED.pop().stop()
+    remove_variants()
     print("all servers stopped")

@@ -120,12 +120,17 @@ def typescript_client(url: str, transport: str, headers: dict[str, str], *,
 
 
 def through_bridge(bridge: list[str], env: dict[str, str], *, label: str = "stdio bridge",
-                   call: str | None = None, arguments: dict | None = None) -> Attempt:
-    """Start BRIDGE (a stdio command, as a desktop host would) and talk MCP to it with the TypeScript SDK."""
+                   call: str | None = None, arguments: dict | None = None,
+                   env_block: dict[str, str] | None = None) -> Attempt:
+    """Start BRIDGE (a stdio command) as a desktop host would, and talk MCP to it with the TypeScript SDK.
+
+    Like a host, the SDK's stdio client hands the bridge only a few variables of its own environment
+    (ENV is the host's: the bridge does not see it) and the entry's "env" block, ENV_BLOCK."""
     command = [node() or "node", str(CLIENT), "--transport", "stdio"]
     if call:
         command += ["--call", call, "--args", json.dumps(arguments or {})]
-    code, out, err = _run(command + ["--", *bridge], cwd=INTEROP, env=env)
+    code, out, err = _run(command + ["--", *bridge], cwd=INTEROP,
+                          env={**env, "MCP_BRIDGE_ENV": json.dumps(env_block or {})})
     return _from_client_report(label, code, out, err)
 
 

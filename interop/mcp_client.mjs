@@ -7,7 +7,8 @@
 //       --call get_alerts --args '{"state": "CA"}'
 //
 // A host that only speaks stdio (Claude Desktop) starts a bridge instead; run the
-// bridge's command the way the host would, with the environment it would pass:
+// bridge's command the way the host would, with the environment it would pass (the
+// SDK's default few variables, and MCP_BRIDGE_ENV as the entry's "env" block):
 //
 //   node mcp_client.mjs --transport stdio -- npx -y mcp-remote@0.15.1 http://127.0.0.1:3000/mcp/sse ...
 //
@@ -52,8 +53,11 @@ setTimeout(() => report({ connected: false, error: `no answer within ${options.t
 
 function makeTransport() {
   if (options.transport === "stdio") {
-    // The bridge inherits this process's environment, as a host without an "env" block passes its own.
-    return new StdioClientTransport({ command: command[0], args: command.slice(1), env: process.env, stderr: "inherit" });
+    // As a host starts it: the SDK passes a stdio server only a few variables of its own environment
+    // (HOME, PATH, USER, ...: getDefaultEnvironment()), plus the entry's "env" block, given here as
+    // MCP_BRIDGE_ENV (JSON). Anything else this process has, the bridge never sees.
+    const block = JSON.parse(process.env.MCP_BRIDGE_ENV || "{}");
+    return new StdioClientTransport({ command: command[0], args: command.slice(1), env: block, stderr: "inherit" });
   }
   const headers = JSON.parse(process.env.MCP_HEADERS || "{}");
   const url = new URL(options.url);

@@ -83,7 +83,7 @@ def test_cursor_snippet_matches_the_stages_and_reads_the_key_from_the_environmen
         assert server["headers"] == {header: "${env:" + name.upper().replace("-", "_") + "_API_KEY}"}, server
 
 
-def test_claude_desktop_snippet_runs_the_pinned_mcp_remote_with_the_key_from_the_environment():
+def test_claude_desktop_snippet_runs_the_pinned_mcp_remote_with_the_key_from_a_header_file():
     servers = load("claude-desktop/claude_desktop_config.json")["mcpServers"]
     assert set(servers) == set(STAGES)
     for name, server in servers.items():
@@ -95,9 +95,11 @@ def test_claude_desktop_snippet_runs_the_pinned_mcp_remote_with_the_key_from_the
         assert_lesson_url(args[2], stage)
         options = dict(zip(args[3::2], args[4::2]))
         assert options["--transport"] == {"sse": "sse-only", "http": "http-only"}[transport_of(stage)], options
-        # mcp-remote expands ${NAME} itself, so the key is in neither the file nor the process list.
-        # No spaces around ':' (a Windows npx quoting bug splits arguments at spaces).
-        assert options["--header"] == f"{header_the_solution_checks(stage)}:${{{name.upper().replace('-', '_')}_API_KEY}}"
+        # Claude Desktop hands a stdio server only a few variables of its environment, so a ${NAME} for
+        # mcp-remote to expand would stay literal: the key comes from a file only its owner reads, named
+        # by an absolute path (the one value the student edits), and is in neither config nor argv.
+        assert "--header" not in options, "a --header value is either in the file or in the process list"
+        assert options["--header-file"] == f"/ABSOLUTE/PATH/TO/.workshop-keys/{name}.headers", options
 
 
 def test_the_hosts_lesson_quotes_every_snippet_and_is_linked():

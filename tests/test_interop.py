@@ -196,7 +196,14 @@ def host_attempt(host: str, name: str, entry: dict, running: Running, tmp_path: 
     assert entry["command"] == "npx" and entry["args"][:2] == ["-y", f"mcp-remote@{interop.pinned_version('mcp-remote')}"]
     args = [running.url if arg == lesson_url else arg for arg in entry["args"][2:]]
     assert running.url in args, f"{lesson_url} is not among {entry['args']}"
-    env = {f"{name.upper().replace('-', '_')}_API_KEY": running.key, "MCP_REMOTE_CONFIG_DIR": str(tmp_path / "mcp-auth")}
+    # The header file the lesson has the student write (0600, outside every repository), at the path the
+    # entry names once its placeholder is replaced; the key is nowhere else.
+    headers_file = tmp_path / f"{name}.headers"
+    headers_file.write_text("".join(f"{header}: {value}\n" for header, value in running.headers(running.key).items()))
+    headers_file.chmod(0o600)
+    args = [str(headers_file) if arg.startswith("/ABSOLUTE/PATH/TO/") else arg for arg in args]
+    # The host's own environment, even with the key exported in it, does not reach mcp-remote.
+    env = {f"{name.upper().replace('-', '_')}_API_KEY": running.key, "HOME": str(tmp_path)}
     return interop.through_bridge([interop.node(), str(interop.MCP_REMOTE), *args], env, label="mcp-remote (Claude Desktop)",
                                   call=target.call, arguments=target.arguments)
 

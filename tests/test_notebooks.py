@@ -1,5 +1,6 @@
 """Every stage has an instructor notebook, and each one still shows its point when run headless, twice."""
 
+import os
 import re
 
 import pytest
@@ -22,6 +23,8 @@ MUST_SHOW = {
         "no WWW-Authenticate header",
         "GET /items/ (X-API-Key: 'super_secret_value')\n  -> 200 OK",  # the naive guard's published default
         "API_KEY is not set",  # the solution fails closed
+        "different lengths return at once: False",  # hmac.compare_digest walks its second argument...
+        "the second argument sets the time: True",  # ...whatever the first holds: the secret goes second
         "tools: ['get_items', 'add_item', 'mark_purchased']",
         "get_items -> [{'name': 'milk'",
         "refused the connection: 401 Unauthorized",
@@ -126,9 +129,10 @@ def test_every_code_cell_is_introduced_by_a_markdown_cell():
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage, monkeypatch):
+def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage, monkeypatch, tmp_path):
     # An instructor's Jupyter may well have an OpenAI key in its environment: the notebooks must stay offline.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-key-the-notebooks-must-not-use")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary files land here, to be counted
     book, printed = execute(NOTEBOOKS / f"{stage}.ipynb", passes=2)
     for run, text in enumerate(printed, 1):
         missing = [wanted for wanted in MUST_SHOW[stage] if wanted not in text]
@@ -137,6 +141,23 @@ def test_the_notebook_runs_twice_in_one_kernel_offline_and_shows_its_point(stage
         assert "sk-fake-key" not in text
         assert not FULL_KEY.search(text), f"run {run} of {stage}.ipynb printed a whole key (stage 05's format)"
     assert "all servers stopped" in printed[-1]
+    left = sorted(path.name for path in tmp_path.glob("workshop-variant-*"))
+    assert not left, f"{stage}.ipynb left its broken copies of the solution behind: {left}"
+
+
+def test_a_demo_variant_is_removed_by_stop_all_and_at_exit(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("from course import demo; made = demo.variant('01-middleware', 'auth.py', {'import': 'import'}); "
+              "print(made); ENDING")
+    for ending in ("demo.stop_all()", "pass"):  # a notebook that reaches its last cell, and one shut down before
+        done = subprocess.run([sys.executable, "-c", script.replace("ENDING", ending)], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        made = done.stdout.splitlines()[0]
+        assert made.startswith(str(tmp_path)) and not os.path.exists(made), done.stdout
+    assert not list(tmp_path.glob("workshop-variant-*"))
 
 
 def test_notebooks_build_their_servers_from_the_solutions_never_from_the_exercises():

@@ -15,6 +15,9 @@ def test_a_client_that_trusts_the_local_ca_gets_the_forecast_and_one_that_does_n
     assert "Tonight: 41°F, wind 5 mph NW." in trusted, printed
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted, printed
     assert "Tonight" not in untrusted, printed  # the untrusting client.py got nothing
+    client_said = untrusted.split("4. client.py", 1)[1].split("5. GET", 1)[0]
+    assert "TLS handshake" in client_said and "not trusted" in client_said, client_said
+    assert "is it running" not in client_said, client_said  # it was running: the trust failed
     assert "server stopped" in printed
     assert KNOWN_KEY not in printed
 

@@ -5,6 +5,7 @@ connects to an MCPServer instance directly), with no HTTP server in between.
 """
 
 import asyncio
+import json
 import importlib
 
 import httpx
@@ -78,3 +79,81 @@ def test_offline_is_the_default_and_one_setting_goes_live(monkeypatch):
 def test_an_unrecorded_request_gets_the_apis_404_problem():
     response = weather.answer_from_recordings(httpx.Request("GET", "https://api.weather.gov/stations"))
     assert response.status_code == 404 and response.json()["title"] == "Not Found"
+
+
+# -- the forecast URL comes from the upstream's answer: only the NWS API's origin is followed ------------
+
+class _Upstream:
+    """A loopback HTTP server that answers every GET with ANSWER (JSON) and remembers the paths it saw."""
+
+    def __init__(self, answer: dict) -> None:
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the standard library's name)
+                seen.append(self.path)
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/geo+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _credential(stage: str, folder):
+    from grader import bench_guards
+
+    if stage == "04-pure-asgi":
+        key = "weather-test-key"
+        return bench_guards.the_api_key(folder, key), {"API_KEY": key}
+    if stage == "05-key-management":
+        return bench_guards.a_stored_key(folder, "weather-test-pepper"), {}
+    return bench_guards.a_bearer_token(folder, ""), {"MCP_RESOURCE_URL": bench_guards.BENCH_RESOURCE}
+
+
+@pytest.mark.parametrize("stage", ["04-pure-asgi", "05-key-management", "06-bearer-tokens"])
+def test_a_forecast_url_on_another_origin_is_refused_not_fetched(stage, tmp_path):
+    """With NWS_LIVE=1, an upstream answer whose forecast URL points at another origin (here another port:
+    scheme, host and port all count) is not followed: the tool call fails and says which origin it refused."""
+    from grader.harness import Server
+    from grader.mcp_session import streamable_session
+
+    elsewhere = _Upstream({"properties": {"periods": []}})
+    recorded = json.loads((weather.RECORDINGS / "points-40.7128,-74.006.json").read_text())
+    recorded["properties"]["forecast"] = f"{elsewhere.url}/gridpoints/OKX/33,35/forecast"
+    nws = _Upstream(recorded)
+    credential, env = _credential(stage, tmp_path)
+    server = Server(SOLUTIONS / stage, "secure_weather_server:app", label=f"weather-{stage}",
+                    env={**credential.env, **env, "NWS_LIVE": "1", "NWS_API_BASE": nws.url})
+    try:
+        server.wait_ready()
+        result = streamable_session(f"{server.base_url}/mcp", {credential.header: credential.value},
+                                    "get_forecast", {"latitude": 40.7128, "longitude": -74.006})
+    finally:
+        server.stop()
+        nws.close()
+        elsewhere.close()
+    assert nws.seen == ["/points/40.7128,-74.0060"], nws.seen
+    assert elsewhere.seen == [], f"the tool fetched {elsewhere.seen} from {elsewhere.url}"
+    assert "the tool reported an error" in result.error, result.describe()
+    assert f"Refused to fetch {elsewhere.url}" in result.result_text, result.result_text
+
+
+def test_the_recordings_origin_is_the_only_one_the_client_accepts():
+    assert weather.origin("https://API.weather.gov/points/1,2") == weather.origin("https://api.weather.gov:443/x")
+    assert weather.origin("http://api.weather.gov/x") != weather.origin(weather.NWS_API_BASE)
+    assert weather.origin("https://api.weather.gov.evil.example/x") != weather.origin(weather.NWS_API_BASE)

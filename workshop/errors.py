@@ -3,11 +3,14 @@
 The agents SDK reports a refused connection in different ways per transport: over
 SSE the 401 is in the error text; over streamable HTTP (mcp 2.x) the status is
 lost inside an exception group. explain_refusal() finds it either way, asking
-the server directly when it has to.
+the server directly when it has to. What the server wants is read from its own
+WWW-Authenticate challenge, never guessed from the headers the client sent.
 """
 
 from __future__ import annotations
 
+import re
+import ssl
 import sys
 from contextlib import contextmanager
 
@@ -40,30 +43,97 @@ def _status_in(error: BaseException) -> int | None:
     return None
 
 
-def _ask_server(url: str, headers: dict[str, str]) -> int | None:
-    """Send the request the client would have sent and return the status the server answers."""
+def _causes(error: BaseException):
+    """ERROR and everything inside it: exception groups, causes, contexts (each once)."""
+    stack, seen = [error], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(getattr(current, "exceptions", ()) or ())
+        stack.extend(part for part in (current.__cause__, current.__context__) if part is not None)
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """Why the TLS handshake failed, if that is what happened (the server answered, but was not trusted)."""
+    for current in _causes(error):
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or str(current)
+        if isinstance(current, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return str(current)
+    return None
+
+
+def _ask_server(url: str, headers: dict[str, str]) -> tuple[int | None, str, str | None]:
+    """Send the request the client would have sent: the status the server answers, its challenge,
+    and, when no answer came because the TLS handshake failed, why."""
     try:
         if url.rstrip("/").endswith("/sse"):
             with httpx.stream("GET", url, headers=headers, timeout=5) as response:
-                return response.status_code
+                return response.status_code, response.headers.get("www-authenticate", ""), None
         response = httpx.post(url, json=_INITIALIZE, timeout=5,
                               headers={**headers, "Accept": "application/json, text/event-stream"})
-        return response.status_code
-    except httpx.HTTPError:
-        return None
+        return response.status_code, response.headers.get("www-authenticate", ""), None
+    except httpx.HTTPError as error:
+        return None, "", _tls_failure(error)
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """Server-chosen text, safe to print on a terminal: no control characters, not too long."""
+    shown = "".join(char if char.isprintable() else "?" for char in text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _param(challenge: str, name: str) -> str | None:
+    """One auth-param of a WWW-Authenticate challenge (quoted or not), e.g. header="X-API-Key"."""
+    match = re.search(rf'(?:^|[\s,]){re.escape(name)}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', challenge, re.I)
+    return None if match is None else (match[1] if match[1] is not None else match[2])
+
+
+def _wanted(challenge: str, headers: dict[str, str]) -> str:
+    """What the server's challenge asks for, in words, and how that differs from what was sent.
+
+    The server is the authority on its own scheme: a client that sent a token to a server
+    that wants a key (or the other way round) is told so, whatever the client guessed."""
+    if not challenge:
+        return "It sent no WWW-Authenticate challenge, so it does not say how to authenticate."
+    scheme = challenge.split(None, 1)[0].rstrip(",")
+    sent = ", ".join(sorted(headers)) or "no credential header"
+    if scheme.lower() == "bearer":
+        wanted = "It wants an access token: Authorization: Bearer <token>."
+        described = _param(challenge, "error_description")
+        if described:
+            wanted += f" It says: {_printable(described)}."
+        asked = "authorization"
+    else:
+        header = _param(challenge, "header") or "the header its challenge names"
+        wanted = f"It wants a key in the {_printable(header, 60)} header (challenge: {_printable(challenge)})."
+        asked = header.lower()
+    if asked not in {name.lower() for name in headers}:
+        wanted += f" The client sent {sent}."
+    return wanted
 
 
 def explain_refusal(error: BaseException, url: str, headers: dict[str, str]) -> str:
-    status = _status_in(error) or _ask_server(url, headers)
-    bearer = any(name.lower() == "authorization" for name in headers)  # stage 06 on: tokens, not keys
+    tls = _tls_failure(error)
+    status = _status_in(error)
+    challenge = ""
+    if tls is None and status in (None, 401, 403):  # the challenge is in the server's answer: ask for it
+        asked, challenge, tls = _ask_server(url, headers)
+        status = status or asked
+    if tls is not None and status is None:
+        return (f"The TLS handshake with {url} failed, so nothing was sent: the server's certificate is not trusted "
+                f"({_printable(tls)}). If a local CA signed it, point SSL_CERT_FILE at that CA's certificate.")
     if status == 401:
-        return (f"The MCP server at {url} refused the connection: 401 Unauthorized. " +
-                ("It wants a valid access token (Authorization: Bearer ...)." if bearer
-                 else "It wants a valid key in the X-API-Key header."))
+        return f"The MCP server at {url} refused the connection: 401 Unauthorized. " + _wanted(challenge, headers)
     if status == 403:
-        return (f"The MCP server at {url} answered 403 Forbidden: the " +
-                ("token was accepted but lacks a scope this needs." if bearer
-                 else "key was accepted but is not allowed here."))
+        if challenge.lower().startswith("bearer") and _param(challenge, "error") == "insufficient_scope":
+            needed = _param(challenge, "scope")
+            return (f"The MCP server at {url} answered 403 Forbidden: the token was accepted but lacks a scope "
+                    f"this needs" + (f" (it asks for: {_printable(needed)})." if needed else "."))
+        return f"The MCP server at {url} answered 403 Forbidden: the credential was accepted but is not allowed here."
     if status is not None and status < 300:
         return (f"The agent failed although the MCP server at {url} accepts the headers it was given "
                 f"({error.__class__.__name__}: {error}). Does the client pass them in its params?")

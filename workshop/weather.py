@@ -12,6 +12,12 @@ JSON, so the code is the same code that talks to the real service.
     NWS_REQUEST_LOG=F   offline: append every request the recorded NWS receives (method,
                         URL, all headers) to file F as one JSON line, so a test can see
                         what reaches the upstream API (stage 06: no token passthrough)
+
+Every request the client sends must go to NWS_API_BASE's origin (scheme, host and
+port). The forecast tool follows a URL the upstream answer gives it; an answer
+that points anywhere else (a compromised mirror, a spoofed response) would turn
+the tool into a request forger (SSRF) inside your network. Such a request is
+never sent: the tool call fails with a message that names the refused origin.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import re
 from pathlib import Path
 
 import httpx
+from mcp.server.mcpserver.exceptions import ToolError
 
 NWS_API_BASE = os.environ.get("NWS_API_BASE", "https://api.weather.gov")
 USER_AGENT = "secure-mcp-workshop/1.0 (weather lesson)"
@@ -30,6 +37,30 @@ RECORDINGS = Path(__file__).parent / "recordings" / "nws"
 _ALERTS = re.compile(r"/alerts/active/area/(?P<state>[A-Za-z]{2})$")
 _POINTS = re.compile(r"/points/(?P<lat>-?[\d.]+),(?P<lon>-?[\d.]+)$")
 _FORECAST = re.compile(r"/gridpoints/(?P<office>[A-Z]{3})/(?P<x>\d+),(?P<y>\d+)/forecast$")
+
+
+class ForeignUpstream(ToolError):
+    """A request to another origin than the NWS API's: refused before it is sent.
+
+    A ToolError, so the MCP client gets this message as the tool's error (a plain
+    exception would reach it only as "Error executing tool ..."), and so the
+    seed's make_nws_request, which turns HTTP and JSON failures into None, does not swallow it.
+    """
+
+
+def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what "the same origin" compares."""
+    parsed = httpx.URL(str(url))
+    default = {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, parsed.host.lower(), parsed.port or default
+
+
+async def _only_the_nws(request: httpx.Request) -> None:
+    """httpx request hook: refuse any URL outside NWS_API_BASE's origin, before it is sent."""
+    if origin(request.url) != origin(NWS_API_BASE):
+        where = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
+        raise ForeignUpstream(f"Refused to fetch {where}: the weather tools only call the NWS API at "
+                              f"{NWS_API_BASE}, and the upstream answer pointed elsewhere.")
 
 
 def is_live() -> bool:
@@ -89,6 +120,9 @@ def answer_from_recordings(request: httpx.Request) -> httpx.Response:
 def nws_client(timeout: float = 30.0) -> httpx.AsyncClient:
     """An AsyncClient for the NWS API: the real network with NWS_LIVE=1, the recordings otherwise."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/geo+json"}
+    # Redirects are not followed (httpx's default): a redirect is another URL the upstream picks.
+    hooks = {"request": [_only_the_nws]}
     if is_live():
-        return httpx.AsyncClient(headers=headers, timeout=timeout)
-    return httpx.AsyncClient(headers=headers, timeout=timeout, transport=httpx.MockTransport(answer_from_recordings))
+        return httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks)
+    return httpx.AsyncClient(headers=headers, timeout=timeout, event_hooks=hooks,
+                             transport=httpx.MockTransport(answer_from_recordings))

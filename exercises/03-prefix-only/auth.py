@@ -39,8 +39,9 @@ API_KEY = load_api_key()
 def needs_key(request: Request) -> bool:
     """Whether this request must carry the key."""
     # TODO: /mcp itself and every path below it, for every HTTP method; nothing else.
-    #       Mind the reverse-proxy trap: with `uvicorn --root-path /api`, scope["path"]
-    #       starts with scope["root_path"], while routing matches what follows it.
+    #       Mind the reverse-proxy trap: behind `uvicorn --root-path /api`, the path
+    #       the request carries starts with that root path, while routing matches
+    #       what follows it (lesson 03 shows both).
     return False
 
 

@@ -39,11 +39,13 @@ class ApiKeyAuthMiddleware:
             await self.app(scope, receive, send)
             return
 
-        # TODO: collect every value of the key header from scope["headers"], a list of
-        #       (name, value) byte pairs; compare names with self._header_name.
+        # TODO: collect every value the request carries for the key header, repeats
+        #       included. ASGI hands headers over as (name, value) byte pairs, names
+        #       already lower-case.
         # TODO: no value at all: refuse with a message that says the key is missing.
         # TODO: more than one value, or a value that is not the key: refuse with "Invalid API key."
-        #       Compare bytes with hmac.compare_digest (constant time), against self._key.
+        #       Compare as stage 01 taught: on bytes, in constant time, the key you
+        #       hold as the second argument (lesson 01 says why that order).
         await self.app(scope, receive, send)
 
     def _is_protected(self, scope) -> bool:
@@ -54,7 +56,8 @@ class ApiKeyAuthMiddleware:
         return any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in self.protected_paths)
 
     async def _refuse(self, scope, receive, send, detail: str) -> None:
-        # TODO: answer 401 with a JSON body {"detail": detail} and a WWW-Authenticate
-        #       header naming the scheme: two send() calls, "http.response.start"
-        #       (status and headers as lower-case byte pairs) and "http.response.body".
+        # TODO: refuse as HTTP asks (RFC 9110): a 401 with a JSON body that carries the
+        #       detail, and a WWW-Authenticate header naming the scheme. A pure ASGI
+        #       app has no Response object: it passes two messages to send(), the
+        #       response's start (status, headers as lower-case byte pairs), then its body.
         raise NotImplementedError("_refuse is a TODO")

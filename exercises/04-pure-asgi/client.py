@@ -29,7 +29,9 @@ HEADERS = {}
 async def main() -> None:
     params = {
         "url": MCP_SERVER_URL,
-        # TODO: add a "headers" entry that sends HEADERS with every request.
+        # TODO: so far the connection carries only the URL, so every request leaves
+        #       without the key. These parameters are also where the SDK takes the
+        #       HTTP headers it sends on each request: give it yours here.
     }
     async with MCPServerStreamableHttp(params=params, name="weather") as weather:
         agent = Agent(

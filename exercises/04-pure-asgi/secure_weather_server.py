@@ -123,8 +123,9 @@ async def health(request: Request) -> JSONResponse:
 # lifespan starts the session manager, so the middleware must let lifespan through.
 mcp_app = mcp.streamable_http_app()
 
-# TODO: wrap mcp_app in ApiKeyAuthMiddleware with API_KEY, protecting /mcp only
-#       (/ and /health stay public).
+# TODO: nothing guards the app yet. Serve the MCP app behind the guard of
+#       auth_middleware.py, configured so the MCP endpoint needs the key while
+#       / and /health stay public (people and load balancers check them keyless).
 app = mcp_app
 
 
