@@ -122,9 +122,6 @@ def test_lesson_00_names_each_owasp_item_as_owasp_does_and_credits_the_stages_th
 
 # -- TODO comments in the starters say what and why, never the line ------------------------------------
 
-# Stages whose starter TODOs still spell out answer lines, being rewritten on their own branches. strict:
-# once a stage's TODOs pass, this test fails until the stage leaves the set.
-TODOS_PENDING = {"05-key-management", "06-bearer-tokens"}
 # Share of an answer line's specific names and literals a TODO comment may repeat before it gives the line away.
 MOST_A_TODO_MAY_NAME = 0.6
 
@@ -175,9 +172,7 @@ def todo_giveaways(stage) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("stage", [
-    pytest.param(stage, marks=pytest.mark.xfail(strict=True, reason="its TODOs are being rewritten"))
-    if stage.id in TODOS_PENDING else stage for stage in STAGES], ids=lambda stage: stage.id)
+@pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
 def test_no_starter_todo_spells_out_the_line_it_asks_for(stage):
     giveaways = todo_giveaways(stage)
     assert not giveaways, "\n".join(giveaways)

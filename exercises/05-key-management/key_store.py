@@ -166,9 +166,10 @@ class KeyStore:
             "SELECT key_id, client, secret_hash, tools, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
             (key.key_id,),
         ).fetchone()
-        # TODO: is the presented key the stored one? Compare its digest with the row's secret_hash in
-        #       constant time. With no row, do the same comparison against NO_SUCH_KEY anyway, so an unknown
-        #       id costs the same work; a missing row and a wrong secret are both refused as "invalid".
+        # TODO: is the presented key the stored one? Compare its digest with the digest stored in the row,
+        #       in constant time. With no row, do the same comparison anyway, against the all-zero stand-in
+        #       this module defines, so an unknown id costs the same work; a missing row and a wrong secret
+        #       are both refused as "invalid".
         # TODO: only once the secret matched: a key that was revoked, or whose expiry is not after `now`,
         #       is refused with that reason (the holder of the right key may learn why; nobody else).
         # TODO: let the caller in: say who it is (key id, client) and which tools it may call, from the

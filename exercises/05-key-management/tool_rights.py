@@ -38,14 +38,14 @@ class ToolRights:
         if caller is None:
             # Fail closed: a message that did not pass the guard (misconfigured app, in-process call) gets nothing.
             raise MCPError(code=INVALID_REQUEST, message="No authenticated caller: this server needs an API key.")
-        # TODO: on tools/call, read the tool's name from ctx.params ("name"). When caller.may_call(name)
-        #       is False, raise MCPError(code=INVALID_PARAMS, message=...) with a message that names the
-        #       key id, the tool, and the tools the key may call.
+        # TODO: on a tool call, find which tool is asked for in the request's parameters. When the
+        #       caller has no right to it, refuse with an MCP error of the invalid-params kind whose
+        #       message names the key id, the tool, and the tools the key may call.
         token = current_caller.set(caller)
         try:
             result = await call_next(ctx)
         finally:
             current_caller.reset(token)
-        # TODO: on tools/list, leave out the tools this caller may not call. The result is already
-        #       in its wire form, a dict: {"tools": [{"name": ..., ...}, ...], ...}. Return a new dict.
+        # TODO: on a listing, leave out what this caller has no right to call. The result is
+        #       already in its wire form (a dict with the list of tool descriptions); return a new one.
         return result

@@ -31,8 +31,9 @@ HEADERS = {}
 async def main() -> None:
     params = {
         "url": MCP_SERVER_URL,
-        # TODO: the client sends extra headers only when its params carry them: give it HEADERS,
-        #       so that every request it makes (the POSTs, the GET stream, the DELETE) carries the token.
+        # TODO: so far the connection carries only the URL, so every request (the POSTs, the GET
+        #       stream, the DELETE) leaves without the token. These parameters are also where the
+        #       SDK takes the HTTP headers it sends on each request: give it yours here.
     }
     async with MCPServerStreamableHttp(params=params, name="weather") as weather:
         agent = Agent(

@@ -176,8 +176,8 @@ class JwtTokenVerifier:
             # TODO: RFC 9068 section 4: a resource server MUST refuse a JWT that does not say, in its
             #       header's typ, that it is an access token. An ID token from the same issuer is signed
             #       with the same key and may even name this server; its typ is what tells it apart.
-            #       Refuse (raise NotAnAccessToken) a typ that self.token_types does not accept;
-            #       is_access_token knows the spellings.
+            #       Refuse (raise NotAnAccessToken) a typ this verifier was not configured to accept;
+            #       a helper in this file already knows the spellings a typ may take.
             key = await self.keys.signing_key(header.get("kid"))
             if key is None:
                 logger.warning("bearer token refused: signed with a key this server does not know")
