@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from grader.stages import ROOT, SOLUTIONS, load_stages, stage_by_id
-from tests.conftest import processes_under
+from tests.conftest import committed_exercises, processes_under
 from course.loop import common, hint, hints, screen, starters
 from course.loop.grading import Check, Verdict, digest
 from course.loop.hints import hint_table
@@ -43,10 +43,8 @@ def scratch(tmp_path):
 
 
 def committed_starter(stage_id: str = STAGE.id) -> dict[str, bytes]:
-    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", f"exercises/{stage_id}/"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    return {name.rsplit("/", 1)[1]: subprocess.run(["git", "show", f"HEAD:{name}"], cwd=ROOT, capture_output=True,
-                                                   check=True).stdout for name in names}
+    folder = committed_exercises() / stage_id
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
 
 
 def loop_env(state: Path, mark: str = "") -> dict[str, str]:
