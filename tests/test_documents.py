@@ -496,3 +496,23 @@ def test_every_document_is_read_and_every_exception_still_names_a_command_in_it(
     counts = {document: sum(step.document == document for step in STEPS) for document in DOCUMENTS}
     print("\n".join(f"{count:3} commands  {document}" for document, count in counts.items()))
     assert counts["README.md"] >= 10 and len(STEPS) >= 50, counts
+
+
+def test_every_make_target_and_python_module_a_document_names_in_passing_exists():
+    """The commands named inside sentences and tables (`make token`, `python -m grader.bench`): not run one by
+    one, but each names a target the Makefile has and a module that is there (in the repository or, like
+    `python -m keys`, in a stage folder)."""
+    import importlib.util
+
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
+    stage_modules = {path.stem for path in SOLUTIONS.glob("*/*.py")}
+    missing = []
+    for document in DOCUMENTS:
+        text = (ROOT / document).read_text()
+        for target in re.findall(r"`make ([a-z][a-z-]*)", text):
+            if target not in targets:
+                missing.append(f"{document}: make {target}")
+        for module in re.findall(r"`(?:\.venv/bin/)?python3? -m ([A-Za-z_][\w.]*)", text):
+            if module not in stage_modules and importlib.util.find_spec(module) is None:
+                missing.append(f"{document}: python -m {module}")
+    assert missing == [], missing
