@@ -100,7 +100,7 @@ FAILS = -1  # any status but 0 (make turns a command's 1 into its own 2)
 
 @dataclass
 class Expect:
-    status: int | None = 0  # None: any; FAILS: not 0
+    status: int = 0  # FAILS: not 0
     prints: tuple[str, ...] = ()
 
 
@@ -109,7 +109,8 @@ EXPECTED = {
     ("README.md", "make grade"): Expect(FAILS, ("01-middleware", "✘")),  # starters: "0 only when every check passes"
     ("README.md", "make solution STAGE=01"): Expect(FAILS, ("Not yet",)),  # "once the stage passes"
     ("README.md", "make hint STAGE=01"): Expect(0, ("hint",)),
-    ("lessons/01-middleware/README.md", "make agent STAGE=01"): Expect(None, ("refused the connection: 401",)),
+    ("lessons/01-middleware/README.md", "make agent STAGE=01"): Expect(FAILS, ("refused the connection: 401 "
+                                                                           "Unauthorized",)),  # "it says so"
     ("lessons/06-bearer-tokens/README.md", "make token"): Expect(0, ("eyJ",)),
 }
 
@@ -458,7 +459,7 @@ def check(step: Step, sessions) -> None:
     if not outcome.server and expect.status == FAILS:
         assert outcome.status not in (0, None), f"exit status {outcome.status}, the text says it fails:\n" \
                                                 f"{outcome.output[-4000:]}"
-    elif not outcome.server and expect.status is not None:
+    elif not outcome.server:
         assert outcome.status == expect.status, f"exit status {outcome.status}, the text says {expect.status}:\n" \
                                                 f"{outcome.output[-4000:]}"
     statuses = re.findall(r"\b([1-5]\d\d)\b", step.promise)
