@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
@@ -13,14 +15,54 @@ from pathlib import Path
 
 import pytest
 
+from course.loop import starters
+from course.loop.state import state_path
 from grader.classroom_bench import broken_fixture
-from grader.stages import ROOT, SOLUTIONS
+from grader.stages import EXERCISES, ROOT, SOLUTIONS
 
 BROKEN = Path(__file__).parent / "broken"
 
 # The tests run offline: no traces to export, no real model.
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ.pop("OPENAI_API_KEY", None)
+
+
+@functools.cache
+def committed_exercises() -> Path:
+    """A folder laid out like exercises/ holding the starters the repository ships: git HEAD's.
+
+    Never the working copy: a student who solved exercises/ in this checkout runs `make test` too,
+    and the project's tests are about the committed starters. Outside git, the pristine copy the
+    loop keeps (.workshop/starters/); with neither, exercises/ is all there is.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="workshop-starters-"))
+    atexit.register(shutil.rmtree, folder, True)
+    try:
+        starters.lay_out(folder, state_path().parent)
+    except starters.NoStarter:
+        shutil.rmtree(folder)
+        shutil.copytree(EXERCISES, folder, ignore=starters.IGNORED)
+    return folder
+
+
+def repository_copy(target: Path) -> Path:
+    """A fresh checkout in TARGET: the tracked files as they are now, the committed starters in exercises/,
+    its own git repository (one commit), and this checkout's .venv and Node.js clients through symlinks."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if name.startswith("exercises/") or not source.is_file():
+            continue
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / name)
+    shutil.copytree(committed_exercises(), target / "exercises")
+    for shared in (".venv", "interop/node_modules", "interop/inspector/node_modules"):
+        if (ROOT / shared).exists():
+            (target / shared).symlink_to(ROOT / shared, target_is_directory=True)
+    git = ["git", "-c", "user.name=workshop-tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "a fresh copy"]):
+        subprocess.run(git + step, cwd=target, check=True, capture_output=True)
+    return target
 
 
 @dataclass

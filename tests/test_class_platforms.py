@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
+from grader.stages import ROOT, SOLUTIONS, load_stages
+from tests.conftest import committed_exercises
 
 STAGE = "01-middleware"
 
@@ -77,7 +78,8 @@ def test_a_gradescope_submission_is_found_in_any_usual_layout(tmp_path, layout):
     from grader.gradescope import lay_out
     from grader.stages import stage_by_id
 
-    shutil.copytree(EXERCISES / STAGE, tmp_path / "submission" / layout, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(committed_exercises() / STAGE, tmp_path / "submission" / layout,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     workdir = tmp_path / "workdir"
     found = lay_out(tmp_path / "submission", [stage_by_id(STAGE)], workdir)
     assert len(found) == 1, found

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from grader.sandbox import MARK, detect
-from grader.stages import EXERCISES, ROOT, SOLUTIONS
-from tests.conftest import BROKEN, processes_under
+from grader.stages import ROOT, SOLUTIONS
+from tests.conftest import BROKEN, committed_exercises, processes_under
 
 STAGE = "01-middleware"
 TIME_LIMIT = 45  # seconds per student: the hanging one is stopped here; the others need a fraction of it, even on a busy machine
@@ -79,7 +79,8 @@ def solution(folder: Path) -> Path:
 def build_class(root: Path, canaries: list[Path]) -> Path:
     submissions = root / "class"
     solution(submissions / "solution-ada")
-    shutil.copytree(EXERCISES / STAGE, submissions / "starter" / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(committed_exercises() / STAGE, submissions / "starter" / STAGE,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     for case in ("does-not-import", "lets-everyone-in"):
         shutil.copytree(BROKEN / STAGE / case, solution(submissions / case), dirs_exist_ok=True)
     hangs = solution(submissions / "hangs") / "main.py"

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from grader.stages import ROOT, SOLUTIONS
-from tests.conftest import make_submission, processes_of, processes_under
+from tests.conftest import committed_exercises, make_submission, processes_of, processes_under
 
 
 def wait_for_processes(folder, count, timeout=30):
@@ -48,7 +48,7 @@ def test_an_interrupted_grader_leaves_no_server_behind(tmp_path, how, when):
 def test_a_whole_class_is_graded_in_one_command(tmp_path):
     submissions = tmp_path / "class"
     shutil.copytree(SOLUTIONS / "01-middleware", submissions / "ada" / "01-middleware")
-    shutil.copytree(ROOT / "exercises" / "01-middleware", submissions / "bob" / "01-middleware")
+    shutil.copytree(committed_exercises() / "01-middleware", submissions / "bob" / "01-middleware")
     done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", "01-middleware",
                            "--out", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

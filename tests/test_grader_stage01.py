@@ -4,8 +4,7 @@ import shutil
 
 import pytest
 
-from grader.stages import EXERCISES
-from tests.conftest import grade, make_submission
+from tests.conftest import committed_exercises, grade, make_submission
 
 STAGE = "01-middleware"
 
@@ -87,7 +86,7 @@ def test_a_middleware_that_refuses_everyone_loses_what_it_breaks(grade_case):
 
 def test_the_seed_guard_registered_but_not_hardened_fails_the_hardening_probes(tmp_path):
     workdir = make_submission(tmp_path, STAGE)
-    shutil.copy(EXERCISES / STAGE / "auth.py", workdir / STAGE / "auth.py")
+    shutil.copy(committed_exercises() / STAGE / "auth.py", workdir / STAGE / "auth.py")
     run = grade(workdir, STAGE, tmp_path=tmp_path)
     failed = {test["name"].split(": ", 1)[1].split(":")[0] for test in run.failed()}
     for weakness in ["started with API_KEY unset, empty or only spaces, the server exits (or refuses every key)",

@@ -23,7 +23,10 @@ def test_sloppy_code_fails_the_timing_message_leak_and_client_checks(grade_case)
     run = grade_case(STAGE, "sloppy")
     timing = run.check("the key is compared in constant time")
     assert timing["status"] == "failed" and "presented[0] != self._key" in timing["output"], timing["output"]
-    assert run.check("a 401 says whether the key was missing or invalid")["status"] == "failed"
+    same_words = run.check("a 401 says whether the key was missing or invalid")
+    assert same_words["status"] == "failed", same_words["output"]
+    # Both 401s are proper ones: the hint is about their bodies, not about the refusal.
+    assert "same body" in same_words["output"] and "not a proper 401" not in same_words["output"], same_words["output"]
     leak = run.check("the key never appears in the server's output")
     assert leak["status"] == "failed" and "Starting with API key" in leak["output"], leak["output"]
     client = run.check("client.py sends the key")

@@ -1,7 +1,6 @@
 """The grader judges stage 06 submissions right: each known mistake fails, and for its reason."""
 
-from grader.stages import EXERCISES
-from tests.conftest import grade
+from tests.conftest import committed_exercises, grade
 
 STAGE = "06-bearer-tokens"
 TOKEN = "POST /mcp with "
@@ -82,7 +81,7 @@ def test_a_correct_alternative_challenge_passes(grade_case):
 
 
 def test_every_scored_check_fails_on_the_starter_and_every_unscored_one_passes(tmp_path):
-    run = grade(EXERCISES, STAGE, tmp_path=tmp_path)
+    run = grade(committed_exercises(), STAGE, tmp_path=tmp_path)
     tests = [test for test in run.report["tests"] if test["name"].startswith(STAGE + ":")]
     scored = [test["name"] for test in tests if test["max_score"] > 0]
     assert len(scored) >= 15, run.stdout

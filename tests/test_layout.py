@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
+from grader.stages import ROOT, SOLUTIONS, load_stages
 from course import lessons
+from tests.conftest import committed_exercises
 
 STAGES = load_stages()
 
@@ -20,7 +21,7 @@ def files_of(folder):
 @pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
 def test_every_stage_has_a_lesson_a_starter_a_solution_and_checks(stage):
     assert stage.lesson.is_file(), stage.lesson
-    assert (EXERCISES / stage.id).is_dir() and (SOLUTIONS / stage.id).is_dir()
+    assert (committed_exercises() / stage.id).is_dir() and (SOLUTIONS / stage.id).is_dir()
     assert stage.checks_file.is_file(), stage.checks_file
     assert set(stage.todo) <= set(stage.files)
     assert stage.client in stage.files
@@ -28,13 +29,13 @@ def test_every_stage_has_a_lesson_a_starter_a_solution_and_checks(stage):
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
 def test_starter_and_solution_hold_exactly_the_stage_files(stage):
-    assert files_of(EXERCISES / stage.id) == files_of(SOLUTIONS / stage.id) == sorted(stage.files)
+    assert files_of(committed_exercises() / stage.id) == files_of(SOLUTIONS / stage.id) == sorted(stage.files)
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.id)
 def test_a_starter_differs_from_its_solution_only_where_a_todo_says_so(stage):
     for name in stage.files:
-        starter = (EXERCISES / stage.id / name).read_text().splitlines()
+        starter = (committed_exercises() / stage.id / name).read_text().splitlines()
         solution = (SOLUTIONS / stage.id / name).read_text().splitlines()
         hunks = [group for group in difflib.SequenceMatcher(None, solution, starter).get_grouped_opcodes(0)]
         if name not in stage.todo:
@@ -104,6 +105,6 @@ def test_every_hint_a_check_asks_for_is_in_the_stage_list(stage):
 @pytest.mark.parametrize("name", ["shopping_list.py", "mcp_server.py"])
 def test_files_no_stage_changes_are_the_same_in_every_stage(name):
     """Each stage folder is self-contained (students run uvicorn inside it), so some files repeat: they must not drift."""
-    copies = {path.relative_to(ROOT): path.read_text() for root in (EXERCISES, SOLUTIONS)
+    copies = {str(path): path.read_text() for root in (committed_exercises(), SOLUTIONS)
               for path in sorted(root.glob(f"*/{name}"))}
     assert len(copies) >= 2 and len(set(copies.values())) == 1, f"{name} differs between {list(copies)}"

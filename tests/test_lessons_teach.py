@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
+from grader.stages import ROOT, SOLUTIONS, load_stages
+from tests.conftest import committed_exercises
 
 STAGES = load_stages()
 LESSONS = sorted((ROOT / "lessons").glob("*/README.md")) + [ROOT / "lessons" / "README.md"]
@@ -38,7 +39,7 @@ def answer_lines(stage) -> dict[str, list[str]]:
     """file name -> the solution's lines that the starter lacks, as written in the solution."""
     found: dict[str, list[str]] = {}
     for name in stage.files:
-        starter = (EXERCISES / stage.id / name).read_text().splitlines()
+        starter = (committed_exercises() / stage.id / name).read_text().splitlines()
         solution = (SOLUTIONS / stage.id / name).read_text().splitlines()
         added = []
         matcher = difflib.SequenceMatcher(a=starter, b=solution, autojunk=False)

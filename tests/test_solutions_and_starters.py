@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from grader.stages import EXERCISES, ROOT, SOLUTIONS, load_stages
-from tests.conftest import grade
+from grader.stages import ROOT, SOLUTIONS, load_stages
+from tests.conftest import committed_exercises, grade
 
 STAGES = [stage.id for stage in load_stages()]
 
@@ -19,7 +19,7 @@ def solutions_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def starters_run(tmp_path_factory):
-    return grade(EXERCISES, tmp_path=tmp_path_factory.mktemp("starters"))
+    return grade(committed_exercises(), tmp_path=tmp_path_factory.mktemp("starters"))
 
 
 def test_the_solutions_pass_every_check(solutions_run):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from grader.stages import ROOT, SOLUTIONS, load_stages, stage_by_id
-from tests.conftest import processes_under
+from tests.conftest import committed_exercises, processes_under
 from course.loop import common, hint, hints, screen, starters
 from course.loop.grading import Check, Verdict, digest
 from course.loop.hints import hint_table
@@ -43,10 +43,8 @@ def scratch(tmp_path):
 
 
 def committed_starter(stage_id: str = STAGE.id) -> dict[str, bytes]:
-    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", f"exercises/{stage_id}/"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    return {name.rsplit("/", 1)[1]: subprocess.run(["git", "show", f"HEAD:{name}"], cwd=ROOT, capture_output=True,
-                                                   check=True).stdout for name in names}
+    folder = committed_exercises() / stage_id
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
 
 
 def loop_env(state: Path, mark: str = "") -> dict[str, str]:
@@ -233,10 +231,11 @@ def test_hint_asked_three_times_escalates_and_its_first_level_is_what_grade_show
     for run in outputs:
         assert run.returncode == 0, run.stdout + run.stderr
     texts = [run.stdout for run in outputs]
-    for level, text in enumerate(texts):
-        assert levels[level] in text, text  # the new level...
-        assert all(later not in text for later in levels[level + 1:]), text  # ...and none beyond it
-    assert len(set(texts)) == 3 and len(texts[0]) < len(texts[1]) < len(texts[2]), texts
+    # make grade showed level 1: the first make hint shows level 2, the next level 3, and then no further.
+    for level, text in zip([2, 3, 3], texts):
+        assert all(earlier in text for earlier in levels[:level]), text  # the new level, the earlier ones...
+        assert all(later not in text for later in levels[level:]), text  # ...and none beyond it
+    assert "last hint" not in texts[0] and "last hint" in texts[1] and texts[1] == texts[2], texts
     assert json.loads(state.read_text())["stages"][STAGE.id]["hints"][topic] == 3
 
 
@@ -253,9 +252,10 @@ def test_hint_levels_escalate_one_per_ask_and_stop_at_the_last(tmp_path, monkeyp
         out = io.StringIO()
         assert hint.next_hint(screen.make_console(out), progress, STAGE, verdict)
         shown.append(out.getvalue())
-    for level, text in enumerate(shown[:3]):
-        assert levels[level] in text and all(later not in text for later in levels[level + 1:]), text
-    assert "last hint" in shown[3] and levels[2] in shown[3]
+    # The grader showed level 1 with the failure: each ask shows one more, then the last again.
+    for level, text in zip([2, 3, 3, 3], shown):
+        assert levels[level - 1] in text and all(later not in text for later in levels[level:]), text
+    assert "last hint" not in shown[0] and "last hint" in shown[1] and "last hint" in shown[3]
     assert Progress.load(tmp_path / "progress.json").hint_level(STAGE.id, "register") == 3
 
 
@@ -285,6 +285,17 @@ def test_the_closing_message_comes_once_when_the_last_stage_passes(tmp_path):
     common.record(screen.make_console(out), progress, tmp_path, STAGE, Verdict(STAGE.id, 0, [Check(
         STAGE.id, "works", "passed", "passed")]))
     assert out.getvalue() == ""
+
+
+def test_the_watch_screen_keeps_the_status_line_of_a_long_answer_and_the_end_of_its_traceback():
+    traceback = [f"  File \"main.py\", line {n}" for n in range(30)] + ["TypeError: unsupported operand"]
+    check = Check(STAGE.id, "a non-ASCII key is refused", "failed", "failed", sent="GET / with X-API-Key: café",
+                  got="\n".join(["500 Internal Server Error", "content-type: text/plain", *traceback]), expected="401")
+    out = io.StringIO()
+    screen.show_failure(screen.make_console(out), check, hints.HintLevels(None, ["a nudge"]), 1)
+    lines = out.getvalue().splitlines()
+    assert any(line.split() == ["got:", "500", "Internal", "Server", "Error"] for line in lines), out.getvalue()
+    assert "TypeError: unsupported operand" in out.getvalue() and "line 0\"" not in out.getvalue()
 
 
 def test_colour_in_a_terminal_plain_text_with_no_color(monkeypatch):
@@ -371,6 +382,14 @@ def test_solution_refuses_on_the_starter_and_shows_the_diff_once_the_stage_passe
     if walkthrough.is_file():
         assert walkthrough.read_text().splitlines()[0].strip("# ") in shown.stdout
 
+    # The files did not change since that passing grade: the remembered verdict opens it again, as it is
+    # what `make watch` and `make grade` leave behind; `make hint` says there is nothing left to hint.
+    again = make("solution", workdir, state, "STAGE=01")
+    assert again.returncode == 0 and "have not changed" in again.stdout, again.stdout + again.stderr
+    assert "+++ reference" in again.stdout, again.stdout
+    passed = make("hint", workdir, state, "STAGE=01")
+    assert passed.returncode == 0 and "passes" in passed.stdout, passed.stdout + passed.stderr
+
     progress = make("progress", workdir, state)
     assert f"✔ {STAGE.id}" in progress.stdout and "1/" in progress.stdout, progress.stdout
 
@@ -397,3 +416,148 @@ def test_progress_survives_a_restart_and_welcome_shows_once(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "course.loop.progress"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     assert "0/" in listed.stdout and STAGE.id in listed.stdout and "\x1b[" not in listed.stdout, listed.stdout
+
+
+# -- The loop's state machine, every path, in process and in a blink: a stand-in grader -----------------
+# Stage 01 passes exactly when each file starts with the reference's (a note appended still passes; any
+# other edit breaks it). The commands under test are the real ones (hint, solution, reset, progress).
+
+TOPIC = "register"  # a stage-01 hint topic with three levels in stages.toml
+
+
+class StandIn:
+    """Grades like the real grader would, counts how often it was asked."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def verdict(self, workdir: Path) -> Verdict:
+        folder = workdir / STAGE.id
+        solved = all((folder / name).is_file() and (folder / name).read_bytes().startswith(
+            (SOLUTIONS / STAGE.id / name).read_bytes()) for name in STAGE.files)
+        guard = Check(STAGE.id, "GET / without a key is refused", "passed" if solved else "failed",
+                      "passed" if solved else "failed", sent="GET /", got="" if solved else "200 OK",
+                      expected="401", hint="" if solved else hint_table(STAGE)[TOPIC][0], hint_topic=TOPIC)
+        return Verdict(STAGE.id, 0 if solved else 1, [Check(STAGE.id, "the code imports", "passed", "passed"), guard],
+                       digest=digest(folder))
+
+    def __call__(self, stage, workdir: Path) -> Verdict:
+        self.runs += 1
+        return self.verdict(workdir)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    grader = StandIn()
+    monkeypatch.setattr(common, "grade", grader)
+    return grader
+
+
+def noted(workdir: Path, state: Path, grader: StandIn) -> Verdict:
+    """What `make grade` or `make watch` does after a grade: note the verdict in the progress file."""
+    verdict = grader.verdict(workdir)
+    common.record(screen.make_console(io.StringIO()), Progress.load(state), workdir, STAGE, verdict)
+    return verdict
+
+
+def run_command(module, capsys, workdir: Path, state: Path, *args: str) -> tuple[int, str]:
+    code = module.main([STAGE.number, *args, "--workdir", str(workdir), "--state", str(state)])
+    return code, capsys.readouterr().out
+
+
+def test_a_remembered_verdict_passes_or_fails_exactly_as_the_verdict_it_stands_for(scratch, stand_in):
+    workdir, state = scratch
+    for solved in (False, True):
+        if solved:
+            put_solution(workdir)
+        graded = noted(workdir, state, stand_in)
+        again = common.remembered(Progress.load(state), workdir, STAGE)
+        assert again is not None and again.passed == graded.passed == solved, json.loads(state.read_text())
+        assert again.summary == graded.summary and again.first_failure == graded.first_failure
+
+
+def test_after_a_pass_the_solution_opens_on_the_remembered_verdict_without_grading_again(scratch, stand_in, capsys):
+    from course.loop import solution
+
+    workdir, state = scratch
+    put_solution(workdir, note="my own comment")
+    noted(workdir, state, stand_in)
+    code, out = run_command(solution, capsys, workdir, state)
+    assert code == 0 and f"+++ reference/{STAGE.id}/main.py" in out, out
+    assert "have not changed" in out and stand_in.runs == 0, out
+
+
+def test_after_a_pass_hint_says_it_passes_and_exits_0(scratch, stand_in, capsys):
+    workdir, state = scratch
+    put_solution(workdir)
+    noted(workdir, state, stand_in)
+    code, out = run_command(hint, capsys, workdir, state)
+    assert code == 0 and "passes" in out and "make solution STAGE=01" in out, out
+    assert stand_in.runs == 0, out
+
+
+def test_unchanged_failing_files_reuse_the_verdict_and_each_hint_shows_one_level_past_the_graders(
+        scratch, stand_in, capsys):
+    workdir, state = scratch
+    noted(workdir, state, stand_in)  # make grade showed level 1
+    levels = hint_table(STAGE)[TOPIC]
+    shown = [run_command(hint, capsys, workdir, state) for _ in range(3)]
+    assert [code for code, _ in shown] == [0, 0, 0], shown
+    assert levels[1] in shown[0][1] and levels[2] not in shown[0][1], shown[0][1]
+    assert levels[2] in shown[1][1] and "last hint" in shown[2][1], shown
+    assert stand_in.runs == 0 and Progress.load(state).hint_level(STAGE.id, TOPIC) == 3
+
+
+def test_changed_files_are_graded_again_and_the_new_verdict_is_remembered(scratch, stand_in, capsys):
+    from course.loop import solution
+
+    workdir, state = scratch
+    noted(workdir, state, stand_in)
+    put_solution(workdir, note="mine")
+    code, out = run_command(solution, capsys, workdir, state)
+    assert code == 0 and "+++ reference" in out and stand_in.runs == 1, out
+    code, out = run_command(solution, capsys, workdir, state)
+    assert code == 0 and "have not changed" in out and stand_in.runs == 1, out
+
+
+def test_reset_after_a_pass_closes_the_solution_until_the_stage_passes_again(scratch, stand_in, capsys):
+    from course.loop import progress as progress_command, reset, solution
+
+    workdir, state = scratch
+    put_solution(workdir)
+    noted(workdir, state, stand_in)
+    code, out = run_command(reset, capsys, workdir, state, "--force")
+    assert code == 0 and {name: (workdir / STAGE.id / name).read_bytes() for name in STAGE.files} == \
+        {name: committed_starter()[name] for name in STAGE.files}, out
+    assert not Progress.load(state).passed(STAGE.id)
+    code, out = run_command(solution, capsys, workdir, state)
+    assert code == 1 and "does not pass" in out and "+++ reference" not in out, out
+    listed = progress_command.main(["--state", str(state)])
+    assert listed == 0 and f"✘ {STAGE.id}" in capsys.readouterr().out
+
+
+def test_a_stage_passed_earlier_and_broken_later_keeps_its_diary_entry_but_not_its_solution(
+        scratch, stand_in, capsys):
+    from course.loop import solution
+
+    workdir, state = scratch
+    put_solution(workdir)
+    noted(workdir, state, stand_in)
+    (workdir / STAGE.id / "main.py").write_text("app = None  # broken later\n")
+    code, out = run_command(solution, capsys, workdir, state)
+    assert code == 1 and "does not pass" in out and stand_in.runs == 1, out
+    code, out = run_command(hint, capsys, workdir, state)
+    assert code == 0 and hint_table(STAGE)[TOPIC][1] in out and stand_in.runs == 1, out
+    assert Progress.load(state).passed(STAGE.id), "the diary keeps the first pass"
+
+
+def test_a_progress_file_from_an_older_loop_is_graded_again_not_misread(scratch, stand_in, capsys):
+    from course.loop import solution
+
+    workdir, state = scratch
+    put_solution(workdir, note="mine")
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"stages": {STAGE.id: {"last_verdict": {
+        "digest": digest(workdir / STAGE.id), "passed": True, "summary": "2/2 checks pass", "first_failure": None}}}}))
+    code, out = run_command(solution, capsys, workdir, state)
+    assert code == 0 and "+++ reference" in out and stand_in.runs == 1, out

@@ -49,10 +49,9 @@ def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Ve
         return False, False
     first = progress.record(stage.id, verdict.passed, verdict.summary)
     if verdict.digest and not verdict.error:
-        failure = verdict.first_failure
         progress.stage(stage.id)["last_verdict"] = {
             "digest": verdict.digest, "passed": verdict.passed, "summary": verdict.summary,
-            "first_failure": asdict(failure) if failure else None}
+            "checks": remembered_checks(verdict)}
     stages = load_stages()
     if all(progress.passed(each.id) for each in stages) and not progress.data.get("finished_at"):
         progress.data["finished_at"] = now()
@@ -64,14 +63,25 @@ def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Ve
     return first, False
 
 
+def remembered_checks(verdict: Verdict) -> list[dict]:
+    """Every check's status (what the pass test reads), and the first failure in full (what a hint reads)."""
+    failure = verdict.first_failure
+    return [asdict(check) if check is failure else
+            {"stage": check.stage, "title": check.title, "status": check.status, "outcome": check.outcome}
+            for check in verdict.checks]
+
+
 def remembered(progress: Progress, workdir: Path, stage: Stage) -> Verdict | None:
-    """The last verdict, if the stage folder (and stages.toml) hold exactly what was graded then."""
+    """The last verdict, if the stage folder (and stages.toml) hold exactly what was graded then.
+
+    It is rebuilt with its checks, so it passes or fails exactly as the verdict it stands for.
+    """
     last = progress.data["stages"].get(stage.id, {}).get("last_verdict")
     if not last or last.get("digest") != digest(workdir / stage.id):
         return None
     try:
-        checks = [Check(**last["first_failure"])] if last.get("first_failure") else []
-    except TypeError:  # written by another version of the loop
+        checks = [Check(**check) for check in last["checks"]]
+    except (KeyError, TypeError):  # written by another version of the loop: grade again
         return None
     return Verdict(stage.id, 0 if last.get("passed") else 1, checks, digest=last["digest"],
                    remembered_summary=last.get("summary", ""))

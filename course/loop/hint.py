@@ -30,7 +30,8 @@ def next_hint(console, progress: Progress, stage: Stage, verdict: Verdict) -> bo
         console.print(Text(f"✘ {check.title}: the grader gave no hint for this one; its output:\n{check.output}"))
         return False
     key = levels.topic or check.title
-    level = progress.next_hint_level(stage.id, key, shown=0, most=len(levels.levels))
+    # Level 1 is on screen already (make grade, make watch print it with the failure): start past it.
+    level = progress.next_hint_level(stage.id, key, shown=1, most=len(levels.levels))
     console.print(Text.assemble(("✘ ", "red"), (check.title, "bold")))
     for label, value in screen.field_lines(check)[:2]:
         console.print(Text(f"  {label + ':':<10}{value.splitlines()[0] if value else ''}"))

@@ -82,8 +82,8 @@ def show_failure(console: Console, check: Check, levels: HintLevels, upto: int) 
     console.print(Text.assemble(("✘ ", "red"), (check.title, "bold")))
     for label, value in field_lines(check):
         lines = value.splitlines() or [""]
-        if len(lines) > 12:  # a long traceback: its end names the error
-            lines = ["..."] + lines[-12:]
+        if len(lines) > 12:  # a long traceback: its first line is the status, its end names the error
+            lines = [lines[0], "..."] + lines[-11:]
         console.print(Text(f"  {label + ':':<10}{lines[0]}"))
         for line in lines[1:]:
             console.print(Text(" " * 12 + line))

@@ -82,3 +82,13 @@ def keep_pristine_copy(state_folder: Path) -> None:
         target = pristine_folder(state_folder, stage)
         if (EXERCISES / stage.id).is_dir() and not target.exists():
             shutil.copytree(EXERCISES / stage.id, target, ignore=IGNORED)
+
+
+def lay_out(target: Path, state_folder: Path) -> None:
+    """Write every stage's starter into TARGET, laid out like exercises/ (raises NoStarter without one)."""
+    for stage in load_stages():
+        files, _ = starter(stage, state_folder)
+        for relative, content in files.items():
+            path = target / stage.id / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)

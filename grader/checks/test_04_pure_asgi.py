@@ -179,10 +179,12 @@ def test_the_401_tells_missing_from_invalid(session, student, stage):
         details = json.loads(first.body), json.loads(second.body)
     except ValueError:
         details = None
-    check(first.status == second.status == 401 and details is not None and details[0] != details[1],
+    proper = first.status == second.status == 401 and details is not None
+    check(proper and details[0] != details[1],
           sent=f"{missing.describe()}, then {invalid.describe()}", got=f"{first.describe()}; then {second.describe()}",
           expected="two 401s with JSON bodies that differ: one says the key is missing, the other that it is invalid",
-          hint=stage.hint("respond_401"))
+          # Two proper 401s that say the same thing: the refusal is fine, its words are not.
+          hint=stage.hint("missing_vs_invalid" if proper else "respond_401"))
 
 
 PROXIED = ["POST /mcp without a key is refused", "POST /mcp with the key gets in", "GET /health is public"]
