@@ -77,21 +77,11 @@ NOT_RUN = {
 
 # (document, command as written) -> the bug that makes it fail today, owned by another change (issue 23).
 KNOWN_BUGS = {
-    **{("lessons/05-key-management/README.md", command): "`python` is not the workshop's .venv and the text does "
-       "not say where to run it (issue 23: use .venv/bin/python in the stage folder, or make keys)"
-       for command in ["python -m keys issue --client alice --tools get_forecast,whoami --expires-in 90d",
-                       "python -m keys list", "python -m keys rotate DrXW3wVNDivd --grace 1d",
-                       "python -m keys revoke DrXW3wVNDivd"]},
-    **{("lessons/05-key-management/README.md", command): "the Makefile's keys target also runs the Inspector's "
-       "recipe line (issue 23): API_KEY is not set, Error 1"
-       for command in ['make keys ARGS="issue --client alice --tools get_forecast,whoami"', 'make keys ARGS="list"']},
     **{(document, "make grade STAGE=" + number): f"the lesson's server, still running in the first terminal as the "
        f"lesson left it, holds port {port}: the grader leaves its stray-key check 'not run' and says 'not yet' "
        "beside 'Score: 20/20. Fix the first ✘ above' with no ✘ (the grader's, issue 23)"
        for document, number, port in [("lessons/02-agent-headers/README.md", "02", 3000),
                                        ("lessons/04-pure-asgi/README.md", "04", 5000)]},
-    ("lessons/06-bearer-tokens/README.md", "python -m tokens mint --help"):
-        "No module named 'jwt': `python` is not the workshop's .venv (issue 23)",
 }
 
 
