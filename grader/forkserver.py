@@ -58,7 +58,8 @@ def _stop(*_) -> None:
 
 
 def _run(argv: list[str], cwd: str) -> None:
-    """Run ARGV as `python ARGV` would."""
+    """Run ARGV as `python ARGV` would (sys.orig_argv included: nothing says "forked by the grader")."""
+    sys.orig_argv = [sys.executable, *argv]
     if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         sys.path.insert(0, cwd)

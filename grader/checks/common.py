@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from grader import attacks
 from grader.attacks import KeyRow
-from grader.compare import expect_like_reference
+from grader.compare import NOT_REACHED_BEHIND_THE_GUARD, expect_like_reference
 from grader.harness import Server, ServerDidNotStart
 from grader.probes import Answer, Probe, live_session, send, tail
 from grader.static import string_literals
@@ -156,8 +156,8 @@ def send_to_both(probe: Probe, student: Server, reference: Server) -> tuple[Answ
 
 
 def judge(probe: Probe, student: Server, reference: Server, key: str, hints: Hints, *,
-          let_in_hint: str | None = None, keep_out_hint: str | None = None) -> None:
-    kwargs = {"crash_hint": hints.crash} if hints.crash else {}
+          let_in_hint: str | None = None, keep_out_hint: str | None = None, **options) -> None:
+    kwargs = {"crash_hint": hints.crash, **options} if hints.crash else options
     got, expected = send_to_both(probe, student, reference)
     expect_like_reference(probe, got, expected,
                           let_in_hint=let_in_hint or hints.let_in, keep_out_hint=keep_out_hint or hints.keep_out,
@@ -187,7 +187,8 @@ def judge_every_method(path: str, session, student: Server, reference: Server, h
     for method in attacks.METHODS:
         probe = Probe(method, path, headers, body if method in ("POST", "PUT", "PATCH") else None,
                       note="no X-API-Key header", outcome="refused")
-        judge(probe, student, reference, session.key, hints)
+        # Every method, OPTIONS and HEAD included, must meet the guard: the app's 405 is no refusal.
+        judge(probe, student, reference, session.key, hints, not_reached=NOT_REACHED_BEHIND_THE_GUARD)
 
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{1,40}")
