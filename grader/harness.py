@@ -269,7 +269,8 @@ class _ForkServer:
                     return reply
 
     def spawn(self, command: list[str], folder: Path, env: dict[str, str], log: Path) -> _Forked:
-        reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log)})
+        reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log),
+                           "writes": str(writes_of(log))})
         return _Forked(self, reply["pid"])
 
     def status(self, pid: int) -> int | None:
@@ -305,6 +306,19 @@ def _forking() -> _ForkServer | None:
         _fork_server = None  # it did not come up: start processes the ordinary way
         return None
     return server
+
+
+def writes_of(log: Path) -> Path:
+    """Where a fork-server child whose output goes to LOG notes the files it opens for writing."""
+    return log.with_suffix(".writes")
+
+
+def written_files(log: Path) -> list[Path]:
+    """The files a process opened for writing (known for fork-server children only; else none)."""
+    try:
+        return [Path(line) for line in dict.fromkeys(writes_of(log).read_text().splitlines()) if line]
+    except OSError:
+        return []
 
 
 def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
@@ -380,6 +394,10 @@ class Server:
     @property
     def where(self) -> str:
         return f"uvicorn {self.app}" + (f" --root-path {self.root_path}" if self.root_path else "")
+
+    def written(self) -> list[Path]:
+        """Every file this server opened for writing, wherever it is (empty when started without the fork server)."""
+        return written_files(self._log)
 
     def log(self) -> str:
         try:

@@ -30,6 +30,7 @@ def test_a_server_without_a_key_does_not_serve(request, session, launch, stage, 
         raise CheckFailed(
             sent=f"{shown} {server.where}", got=f"it answered on its port (to {probe.describe()}: {got.describe()})",
             expected="the server refuses to start (it exits with a message that says to set API_KEY): a server "
-                     "without a key that keeps running checks presented keys against a key it made up, and "
-                     "anyone who makes up the same one gets in",
+                     "without a usable key that keeps running checks presented keys against one it chose itself "
+                     "(a default, a value computed from the machine, a key of spaces), and whoever chooses the "
+                     "same gets in",
             hint=stage.hint("fail_closed"))
