@@ -181,6 +181,9 @@ def free_port() -> int:
 
 # What only the grader reads (its own settings): none of it reaches student code.
 GRADER_ONLY = ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL")
+# The environment the grader was started in, before pytest (which runs the checks in this process)
+# added its own variables (PYTEST_CURRENT_TEST, PYTEST_VERSION): those would say "graded".
+STARTED_WITH = dict(os.environ)
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -190,7 +193,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     Nothing in it says "graded": the grader tracks its processes by the process tree (it
     is their subreaper), not by a mark a submission could read and behave well only then.
     """
-    env = {name: value for name, value in os.environ.items()
+    env = {name: value for name, value in STARTED_WITH.items()
            if name not in GRADER_ONLY and not name.startswith("GRADER_")}
     env.update(extra or {})
     return env
