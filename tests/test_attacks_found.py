@@ -247,7 +247,8 @@ def test_a_server_that_falls_back_to_a_default_key_built_from_pieces_fails(grade
 
 def test_a_server_that_borrows_another_processs_key_when_it_has_none_fails(tmp_path):
     """Whose key it borrows (here: a shell that exported one) does not matter: without its own, it must not start."""
-    shell = subprocess.Popen(["sleep", "300"], env={**os.environ, "API_KEY": "a-key-another-shell-exported"})
+    # The fixture reads a process's first variable only (it splits /proc/PID/environ on a backslash and a zero).
+    shell = subprocess.Popen(["sleep", "300"], env={"API_KEY": "a-key-another-shell-exported", "PATH": os.environ["PATH"]})
     try:
         while b"API_KEY=" not in Path(f"/proc/{shell.pid}/environ").read_bytes():
             time.sleep(0.01)  # until it runs `sleep` (before, /proc shows this process's environment)
