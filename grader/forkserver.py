@@ -17,6 +17,7 @@ reply skips the stale reply next time instead of reading it as the answer.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import runpy
@@ -151,6 +152,7 @@ def _child(request: dict) -> None:
         code = 1
     finally:
         try:
+            atexit._run_exitfuncs()  # as a Python that ends does (a student's atexit handlers run here too)
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
