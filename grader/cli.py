@@ -91,6 +91,8 @@ class Printer:
         mark = MARKS[result.outcome]
         paint = self.paint(result)
         self.write(f"  {paint(mark)} {result.title}")
+        if result.warning:
+            self.write("      " + self.style.yellow(f"warning: {result.warning}"))
         repeated = previous is not None and previous.outcome == "blocked" and previous.output == result.output
         if not result.passed and result.output and not repeated:
             lines = result.output.strip().splitlines()
@@ -147,6 +149,9 @@ def gradescope(results: list[CheckResult], error: BaseException | None = None) -
                          hint_topic=getattr(failure.hint, "topic", ""))
         output = result.output if result.outcome != "not run" else (result.output or "not run: the grader stopped "
                                                                     "before this check ran")
+        if result.warning:
+            output = f"warning: {result.warning}"
+            extra["warning"] = result.warning
         tests.append({"name": f"{result.stage}: {result.title}", "score": round(result.score, 4),
                       "max_score": round(result.max_score, 4), "status": "passed" if result.passed else "failed",
                       "output": output, "extra_data": extra})
@@ -271,6 +276,10 @@ def grade(argv: list[str] | None) -> int:
                     printer.check_line(result, previous)
                     previous = result
     style = printer.style
+    if not detailed:  # a passed check's warning is not in the details above: say it once here
+        for result in results:
+            if result.warning and not (first is not None and result.stage == first.id):
+                printer.write(style.yellow(f"\nwarning ({result.stage}: {result.title}): {result.warning}"))
     if keeping_files():
         printer.write(style.dim(f"\nThis run's files (logs, key stores) are kept in {run_dir()}"))
     printer.write(f"\nScore: {report['score']:g}/{report['max_score']:g}. " + (

@@ -17,11 +17,13 @@ reply skips the stale reply next time instead of reading it as the answer.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import runpy
 import signal
 import sys
+import threading
 import traceback
 
 PRELOAD = [
@@ -58,7 +60,8 @@ def _stop(*_) -> None:
 
 
 def _run(argv: list[str], cwd: str) -> None:
-    """Run ARGV as `python ARGV` would."""
+    """Run ARGV as `python ARGV` would (sys.orig_argv included: nothing says "forked by the grader")."""
+    sys.orig_argv = [sys.executable, *argv]
     if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         sys.path.insert(0, cwd)
@@ -74,6 +77,45 @@ def _run(argv: list[str], cwd: str) -> None:
         runpy.run_path(script, run_name="__main__")
 
 
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def _note_writes(record: str) -> None:
+    """Append to RECORD the path of every file this process opens for writing, wherever it is.
+
+    A Python audit hook (PEP 578) sees every open() of Python code (builtins, os, pathlib,
+    tempfile, sqlite3), whatever path it names: the grader then reads those files for the key.
+    Nothing about it shows in the environment or the arguments.
+    """
+    local = threading.local()
+    write_line = open  # bound now: student code may replace builtins.open
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path, mode, flags = args
+            if not isinstance(path, (str, bytes, os.PathLike)) or not (
+                    (isinstance(mode, str) and any(char in mode for char in "wax+")) or (flags or 0) & _WRITING):
+                return
+        elif event == "os.rename":
+            path = args[1]
+        elif event == "sqlite3.connect":
+            path = args[0]
+        else:
+            return
+        if getattr(local, "busy", False):
+            return
+        local.busy = True
+        try:
+            with write_line(record, "a") as out:
+                out.write(os.path.abspath(os.fsdecode(path)) + "\n")
+        except Exception:
+            pass
+        finally:
+            local.busy = False
+
+    sys.addaudithook(hook)
+
+
 def _child(request: dict) -> None:
     code = 1
     try:
@@ -86,11 +128,15 @@ def _child(request: dict) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        os.close(log)
+        os.close(null)
         sys.stdin = open(0, closefd=False)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         os.environ.clear()
         os.environ.update(request["env"])
+        if request.get("writes"):
+            _note_writes(request["writes"])
         _run(request["argv"], request["cwd"])
         code = 0
     except SystemExit as exit_:
@@ -106,6 +152,7 @@ def _child(request: dict) -> None:
         code = 1
     finally:
         try:
+            atexit._run_exitfuncs()  # as a Python that ends does (a student's atexit handlers run here too)
             sys.stdout.flush()
             sys.stderr.flush()
         finally:

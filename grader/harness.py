@@ -9,6 +9,8 @@ crashing grader leaves nothing behind.
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import json
 import os
 import shutil
@@ -94,21 +96,57 @@ def stop_servers(servers: list["Server"]) -> None:
         server.stop()
 
 
+def become_subreaper() -> bool:
+    """Make this process the one that inherits every orphan among its descendants (Linux).
+
+    A server that forks and lets its parent die (a daemon, a reloader) would otherwise be
+    adopted by init and escape the process tree; as a subreaper, this process adopts it,
+    so its descendants are all it ever started. Nothing of this shows inside the children.
+    """
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _SUBREAPER = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            _SUBREAPER = False
+    return _SUBREAPER
+
+
+PR_SET_CHILD_SUBREAPER = 36
+_SUBREAPER: bool | None = None
+
+
 def _owned() -> list[int]:
-    """Processes that carry this grader's GRADER_OWNER mark, whoever their parent is now.
+    """Every process this grader started, whoever started it on the grader's behalf.
 
     The registry knows what it was told; a Ctrl+C can land between a fork and its
-    registration (in this process or in the fork server). Linux's /proc knows the rest.
+    registration (in this process or in the fork server). The process tree knows the rest:
+    this process is a subreaper, so even orphans stay its descendants.
     """
-    mark = f"GRADER_OWNER={os.getpid()}".encode()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process().children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _reap_orphans() -> None:
+    """Collect the exit status of adopted orphans (a subreaper's duty), leaving Popen's own children alone."""
+    import psutil
+
+    mine = {process.pid for process in _LIVE if isinstance(process, subprocess.Popen)}
+    try:
+        dead = [child.pid for child in psutil.Process().children() if child.pid not in mine
+                and child.status() == psutil.STATUS_ZOMBIE]
+    except psutil.Error:
+        return
+    for pid in dead:
         try:
-            if int(entry.name) != os.getpid() and mark in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except (OSError, ValueError):
-            continue
-    return found
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
 
 
 @atexit.register
@@ -128,6 +166,7 @@ def kill_everything() -> None:
                 kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+    _reap_orphans()
     global _RUN_DIR
     if _RUN_DIR is not None and not keeping_files():
         shutil.rmtree(_RUN_DIR, ignore_errors=True)
@@ -140,15 +179,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# What only the grader reads (its own settings): none of it reaches student code.
+GRADER_ONLY = ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL")
+# The environment the grader was started in, before pytest (which runs the checks in this process)
+# added its own variables (PYTEST_CURRENT_TEST, PYTEST_VERSION): those would say "graded".
+STARTED_WITH = dict(os.environ)
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment student code runs in: offline, unbuffered, no OpenAI key."""
-    env = dict(os.environ)
-    for name in ("OPENAI_API_KEY", "API_KEY", "MCP_SERVER_URL"):
-        env.pop(name, None)
-    env.update(PYTHONUNBUFFERED="1", OPENAI_AGENTS_DISABLE_TRACING="1", PYTHONDONTWRITEBYTECODE="1")
-    # Every process a grader starts carries its pid: tests (and you, with `grep GRADER_OWNER
-    # /proc/*/environ`) can tell whether a grader left anything behind.
-    env.setdefault("GRADER_OWNER", str(os.getpid()))
+    """The environment student code runs in: yours, as `make serve` passes it, minus your secrets
+    (API_KEY, OPENAI_API_KEY) and the grader's own settings (GRADER_*), plus EXTRA.
+
+    Nothing in it says "graded": the grader tracks its processes by the process tree (it
+    is their subreaper), not by a mark a submission could read and behave well only then.
+    """
+    env = {name: value for name, value in STARTED_WITH.items()
+           if name not in GRADER_ONLY and not name.startswith("GRADER_")}
     env.update(extra or {})
     return env
 
@@ -192,6 +238,7 @@ class _ForkServer:
     """The client side of grader.forkserver: one per grader process, started on first use."""
 
     def __init__(self) -> None:
+        become_subreaper()
         self.lock = threading.Lock()
         self.asked = 0
         self.process = subprocess.Popen(
@@ -225,7 +272,8 @@ class _ForkServer:
                     return reply
 
     def spawn(self, command: list[str], folder: Path, env: dict[str, str], log: Path) -> _Forked:
-        reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log)})
+        reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log),
+                           "writes": str(writes_of(log))})
         return _Forked(self, reply["pid"])
 
     def status(self, pid: int) -> int | None:
@@ -263,6 +311,19 @@ def _forking() -> _ForkServer | None:
     return server
 
 
+def writes_of(log: Path) -> Path:
+    """Where a fork-server child whose output goes to LOG notes the files it opens for writing."""
+    return log.with_suffix(".writes")
+
+
+def written_files(log: Path) -> list[Path]:
+    """The files a process opened for writing (known for fork-server children only; else none)."""
+    try:
+        return [Path(line) for line in dict.fromkeys(writes_of(log).read_text().splitlines()) if line]
+    except OSError:
+        return []
+
+
 def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
     server = _forking()
     if server is not None and command[0] == sys.executable:
@@ -272,9 +333,13 @@ def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
             return process
         except OSError:
             pass  # fall back to a fresh interpreter
+    become_subreaper()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
+            # Unbuffered, so a line printed just before a crash is in the log (a fork-server child
+            # line-buffers its output itself); the same setting `make serve` leaves to Python.
+            command[:1] + ["-u"] + command[1:] if command[0] == sys.executable else command,
+            cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     _LIVE.add(process)
@@ -345,6 +410,10 @@ class Server:
     @property
     def where(self) -> str:
         return f"uvicorn {self.app}" + (f" --root-path {self.root_path}" if self.root_path else "")
+
+    def written(self) -> list[Path]:
+        """Every file this server opened for writing, wherever it is (empty when started without the fork server)."""
+        return written_files(self._log)
 
     def log(self) -> str:
         try:
@@ -418,7 +487,9 @@ def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = No
     """Run `python ARGS` in FOLDER to completion, killed with its group after TIMEOUT seconds,
     or sooner once GIVE_UP(seconds it has run) returns a reason."""
     log = new_log(label)
-    process = _spawn([sys.executable, *args], folder, child_env(env), log)
+    # A script (an agent, a client) never exports traces: no network, and no wait for it at exit.
+    process = _spawn([sys.executable, *args], folder, child_env({"OPENAI_AGENTS_DISABLE_TRACING": "1", **(env or {})}),
+                     log)
     started = time.monotonic()
     why = ""
     try:

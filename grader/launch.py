@@ -7,6 +7,7 @@ starting (or starts it, when nothing was prelaunched).
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import threading
 import time
@@ -18,6 +19,8 @@ from grader.stages import Stage
 
 # How a server is started without a usable key: each must refuse to serve (or refuse everyone).
 KEYLESS = {"keyless-unset": None, "keyless-empty": "", "keyless-blank": "   "}
+# The student's server with a second key, to tell a refusal that depends on the key.
+OTHER_KEY = "student-other-key"
 
 
 class Launch:
@@ -30,6 +33,7 @@ class Launch:
     def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path, *, key: str, root_path: str) -> None:
         self.stage, self.student_dir, self.reference_dir = stage, student_dir, reference_dir
         self.key, self.root_path = key, root_path
+        self.other_key = secrets.token_urlsafe(len(key) + 9)  # longer than the key, and unrelated to it
         self.env = {"API_KEY": key} if stage.key_from_env else {}
         self.missing = not student_dir.is_dir()
         self.student = self._server(student_dir, "student") if stage.student_server and not self.missing else None
@@ -108,8 +112,12 @@ class Launch:
                     self.extras[label] = self._server(folder, label, root_path=self.root_path)
             if "student-proxied" in self.extras:
                 self._measure_against(self.extras["student-proxied"], self.extras["reference-proxied"])
-        if self.stage.key_from_env and self.student is not None:  # does it fail closed?
-            for label, value in KEYLESS.items():
+        if self.stage.key_from_env and self.student is not None:
+            # The student's server again with another key (another length too): a refusal that differs
+            # between the two tells the client something about the key.
+            self.extras[OTHER_KEY] = self._server(self.student_dir, OTHER_KEY, base={"API_KEY": self.other_key})
+            self._measure_against(self.extras[OTHER_KEY], self.reference)
+            for label, value in KEYLESS.items():  # does it fail closed?
                 self.extras[label] = self._server(self.student_dir, label,
                                                   base={} if value is None else {"API_KEY": value})
                 self._measure_against(self.extras[label], self.reference)
@@ -166,7 +174,7 @@ IMPORT_TIMEOUT = START_TIMEOUT
 
 def planned_processes(stage: Stage) -> int:
     """How many processes grading STAGE starts, besides its agents."""
-    keyless = len(KEYLESS) if stage.key_from_env and stage.student_server else 0
+    keyless = len(KEYLESS) + 1 if stage.key_from_env and stage.student_server else 0  # + the other key
     servers = (2 if stage.student_server else 1) + (2 if stage.proxied else 0) + keyless
     return servers + (1 if stage.client in stage.todo else 0)  # + the import check of a client
 

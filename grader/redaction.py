@@ -33,12 +33,13 @@ def shows(text: str, secret: str) -> bool:
     return bool(secret) and any(piece in text for piece in secret_slices(secret))
 
 
-def redact(text: str, secret: str) -> str:
-    """TEXT with every character that belongs to a shown slice of SECRET replaced: no part survives."""
+def redact(text: str, secret: str, width: int = WIDTH) -> str:
+    """TEXT with every character that belongs to a shown slice of SECRET (WIDTH characters) replaced:
+    no part survives."""
     if not secret or not text:
         return text
     hidden = [False] * len(text)
-    for piece in secret_slices(secret):
+    for piece in secret_slices(secret, width):
         for match in re.finditer(re.escape(piece), text):
             for index in range(match.start(), match.end()):
                 hidden[index] = True

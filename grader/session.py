@@ -20,7 +20,7 @@ import pytest
 from grader.launch import Launch
 from grader.redaction import redact
 from grader.stages import Stage, stage_of_checks
-from grader.verdict import CheckFailed
+from grader.verdict import WARNING, CheckFailed
 
 OUTCOMES = ("passed", "failed", "blocked", "not run")
 
@@ -34,6 +34,7 @@ class CheckResult:
     weight: float = 1.0  # how many ordinary checks it counts as (a whole idea, not one row of a table)
     outcome: str = "not run"  # passed | failed | blocked | not run
     output: str = ""
+    warning: str = ""  # passed, but something outside the student's code kept part of it from running
     failure: CheckFailed | None = None
     score: float = 0.0
     max_score: float = 0.0
@@ -123,7 +124,10 @@ class GradingSession:
         if report.skipped and result.outcome == "not run":
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             reason = reason.removeprefix("Skipped: ")
-            self._record(result, "not run" if reason.startswith("not run:") else "blocked", reason)
+            if reason.startswith(WARNING) and call.when == "call":
+                result.outcome, result.warning = "pending", redact(reason.removeprefix(WARNING), self.key)
+            else:
+                self._record(result, "blocked", reason)
         elif report.failed and result.outcome in ("not run", "pending"):
             error = call.excinfo.value if call.excinfo else None
             if isinstance(error, CheckFailed):

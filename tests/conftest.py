@@ -18,6 +18,7 @@ import pytest
 from course.loop import starters
 from course.loop.state import state_path
 from grader.classroom_bench import broken_fixture
+from grader.harness import become_subreaper
 from grader.stages import EXERCISES, ROOT, SOLUTIONS
 
 BROKEN = Path(__file__).parent / "broken"
@@ -90,6 +91,7 @@ def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | Non
           timeout: float = 300) -> GradeRun:
     """Run `python -m grader STAGES --workdir WORKDIR --json ...` in a subprocess, as `make grade` does."""
     tmp_path.mkdir(parents=True, exist_ok=True)
+    before = children_now()
     report_file = tmp_path / f"report-{'-'.join(stages) or 'all'}.json"
     grader = subprocess.Popen(
         [sys.executable, "-m", "grader", *stages, "--workdir", str(workdir), "--json", str(report_file)],
@@ -98,7 +100,7 @@ def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | Non
     )
     output, _ = grader.communicate(timeout=timeout)
     assert report_file.exists(), f"no JSON report was written:\n{output}"
-    assert processes_of(grader.pid) == [], f"the grader left processes behind:\n{output}"
+    assert processes_of(grader.pid, before) == [], f"the grader left processes behind:\n{output}"
     left = list(Path(tempfile.gettempdir()).glob(f"grader-run-{grader.pid}-*"))
     assert left == [], f"the grader left its files behind: {left}"
     return GradeRun(grader.returncode, output, json.loads(report_file.read_text()))
@@ -119,19 +121,36 @@ def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path
     return workdir
 
 
-def processes_of(grader_pid: int) -> list[str]:
-    """Processes still running that a grader started (they carry GRADER_OWNER=its pid)."""
-    mark = f"GRADER_OWNER={grader_pid}".encode()
+def processes_of(grader_pid: int, before: frozenset[int] = frozenset()) -> list[str]:
+    """Processes still running that a grader (a child of this test process) started.
+
+    This process is a subreaper (see below): whatever the grader left behind when it
+    ended was adopted by it, so its descendants, less those it had BEFORE, are the leftovers.
+    """
+    import psutil
+
     left = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for process in psutil.Process().children(recursive=True):
         try:
-            if mark in (entry / "environ").read_bytes().split(b"\0"):
-                left.append(f"{entry.name}: " + (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
+            if process.pid in before or process.pid == grader_pid:
+                continue
+            if process.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(process.pid, os.WNOHANG)  # an adopted orphan that already ended
+                continue
+            left.append(f"{process.pid}: {' '.join(process.cmdline())}")
+        except (psutil.Error, ChildProcessError):
             continue
     return left
+
+
+def children_now() -> frozenset[int]:
+    import psutil
+
+    return frozenset(process.pid for process in psutil.Process().children(recursive=True))
+
+
+# Orphans of the graders these tests start are adopted here, not by init: processes_of() finds them.
+become_subreaper()
 
 
 def processes_under(folder: Path) -> list[str]:

@@ -12,9 +12,16 @@ that run. Tests that fail name a mistake of the grader; fix the grader, not them
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +29,7 @@ import pytest
 from grader.compare import redact
 from grader.harness import child_env
 from grader.static import key_comparisons
+from grader.stages import ROOT
 from tests.conftest import BROKEN, GradeRun, grade, make_submission, processes_under
 
 S01, S02, S03, S04 = "01-middleware", "02-agent-headers", "03-prefix-only", "04-pure-asgi"
@@ -38,12 +46,16 @@ RUNS = {
               S04: "attack-client-forges-the-forecast"},
     "report": {S01: "attack-flaky-near-miss", S03: "attack-prints-key-then-crashes",
                S04: "attack-exits-after-a-second-printing-key"},
-    "fail-open": {S01: "attack-concatenated-default-key", S03: "attack-steals-key-from-proc",
-                  S04: "attack-logs-key-at-info"},
+    "fail-open": {S01: "attack-concatenated-default-key", S04: "attack-logs-key-at-info"},
     "more": {S01: "attack-trusts-x-forwarded-for-loopback", S03: "attack-strips-the-value",
              S04: "attack-client-key-to-another-port"},
     "fallbacks": {S01: "attack-query-fallback-access-token", S04: "attack-cookie-fallback"},
     "caught": {S01: "attack-skips-head", S03: "attack-session-id-exempt", S04: "attack-caches-session-id"},
+    # Issue 22: the same ideas in new clothes.
+    "computed": {S01: "attack-computed-default-key", S04: "attack-refusal-names-part-of-the-key"},
+    "lesson-traps": {S01: "attack-blank-key-not-stripped", S04: "attack-guard-accepts-an-empty-key"},
+    "elsewhere": {S01: "attack-writes-key-to-temp-folder", S04: "attack-options-passes-through"},
+    "watched": {S01: "attack-detects-the-grader"},
 }
 
 # Fixtures graded by hand once and kept for the record (the report of branch `attack` has their verdicts):
@@ -51,10 +63,9 @@ RUNS = {
 RECORD = {
     S01: ["attack-caches-per-connection", "attack-exits-on-the-grader-user-agent", "attack-opens-after-200-requests",
           "attack-trusts-x-forwarded-for", "attack-logs-key-at-info", "attack-writes-key-to-file",
-          "attack-steals-key-from-proc", "attack-strips-the-value", "attack-prints-key-then-crashes",
-          "attack-detects-the-grader"],
+          "attack-steals-key-from-proc", "attack-strips-the-value", "attack-prints-key-then-crashes"],
     S02: ["attack-key-in-fragment"],
-    S03: ["attack-raw-path", "attack-any-value-on-messages"],
+    S03: ["attack-raw-path", "attack-any-value-on-messages"],  # (attack-steals-key-from-proc: its own test)
     S04: ["attack-raw-path", "attack-key-in-401-header", "attack-crash-names-the-key", "attack-sleeps-on-a-wrong-key",
           "attack-client-key-in-fragment"],
 }
@@ -101,6 +112,17 @@ def failures(run: GradeRun, stage: str) -> str:
 def assert_full_marks(run: GradeRun, stage: str) -> None:
     score, most = stage_score(run, stage)
     assert score == most, f"{stage}: {score}/{most}\n{failures(run, stage)}"
+
+
+def assert_fails(run: GradeRun, stage: str, title: str, evidence: str) -> None:
+    """The check TITLE (or the one that begins with it) of STAGE failed, its output naming EVIDENCE."""
+    found = [test for test in run.report["tests"] if test["name"].startswith(f"{stage}: {title}")]
+    assert found and found[0]["status"] == "failed", failures(run, stage) or run.stdout
+    assert evidence in found[0]["output"], found[0]["output"]
+    assert_loses_points(run, stage)
+
+
+KEYLESS = "started with API_KEY unset, empty or only spaces, the server refuses to start"
 
 
 def assert_loses_points(run: GradeRun, stage: str) -> None:
@@ -224,12 +246,19 @@ def test_a_server_that_falls_back_to_a_default_key_built_from_pieces_fails(grade
     assert_loses_points(graded("fail-open"), S01)
 
 
-@on("fail-open")
-@pytest.mark.xfail(reason="known limit: a key-less server that borrows some other process's key is caught only when "
-                          "that key is this run's (as in a class box, where only this grader's processes run); on a "
-                          "shared machine it may borrow another run's key, which the grader cannot guess", strict=False)
-def test_a_server_that_borrows_another_processs_key_when_it_has_none_fails(graded):
-    assert_loses_points(graded("fail-open"), S03)
+def test_a_server_that_borrows_another_processs_key_when_it_has_none_fails(tmp_path):
+    """Whose key it borrows (here: a shell that exported one) does not matter: without its own, it must not start."""
+    # The fixture reads a process's first variable only (it splits /proc/PID/environ on a backslash and a zero).
+    shell = subprocess.Popen(["sleep", "300"], env={"API_KEY": "a-key-another-shell-exported", "PATH": os.environ["PATH"]})
+    try:
+        while b"API_KEY=" not in Path(f"/proc/{shell.pid}/environ").read_bytes():
+            time.sleep(0.01)  # until it runs `sleep` (before, /proc shows this process's environment)
+        workdir = make_submission(tmp_path, S03, "attack-steals-key-from-proc")
+        run = grade(workdir, S03, tmp_path=tmp_path / "report")
+    finally:
+        shell.kill()
+        shell.wait()
+    assert_fails(run, S03, KEYLESS, "API_KEY unset")
 
 
 @on("fail-open")
@@ -279,6 +308,7 @@ def test_a_guard_with_a_hole_the_grader_probes_fails_for_it(graded, stage, title
 
 def test_every_attack_fixture_is_graded_here_or_recorded_and_still_applies(tmp_path):
     graded_here = {(stage, case) for cases in RUNS.values() for stage, case in cases.items()}
+    graded_here.add((S03, "attack-steals-key-from-proc"))  # by its own test, with a key to borrow
     recorded = {(stage, case) for stage, cases in RECORD.items() for case in cases}
     on_disk = {(path.parent.name, path.stem) for path in BROKEN.glob("*/attack-*.toml")}
     assert on_disk == graded_here | recorded
@@ -286,13 +316,91 @@ def test_every_attack_fixture_is_graded_here_or_recorded_and_still_applies(tmp_p
         make_submission(tmp_path / stage, stage, case)  # fails when the solution no longer holds an edit's old text
 
 
-@pytest.mark.xfail(reason="known limit of black-box grading: student processes carry GRADER_OWNER (the grader finds "
-                          "and kills its processes by it); code that behaves only when watched cannot be caught by "
-                          "watching it", strict=True)
-def test_student_processes_cannot_tell_they_are_being_graded_from_their_environment():
-    """attack-detects-the-grader (01) fails closed only when GRADER_OWNER is set: a black-box grader
-    cannot catch code that knows it is watched, so the mark it leaves must not be so easy to test."""
-    assert "GRADER_OWNER" not in child_env()
+@on("computed")
+def test_a_server_that_computes_a_key_when_it_has_none_fails(graded):
+    """From the host name and the user: the grader cannot guess every computation, so a key-less server must not start."""
+    assert_fails(graded("computed"), S01, KEYLESS, "API_KEY unset")
+
+
+@on("computed")
+def test_a_refusal_that_tells_the_keys_length_and_first_characters_scores_nothing(graded):
+    """Six characters, fewer than any slice a leak scan looks for: the refusal differs with the key, which is enough."""
+    run = graded("computed")
+    assert_fails(run, S04, "a refusal is the same whatever the server's key", "two different refusals")
+    assert stage_score(run, S04)[0] == 0, failures(run, S04)
+
+
+@on("lesson-traps")
+def test_a_key_of_spaces_that_is_not_stripped_fails(graded):
+    """Lesson 01's table: API_KEY="   " must refuse to start; unstripped, it serves with a key of spaces."""
+    assert_fails(graded("lesson-traps"), S01, KEYLESS, "API_KEY='   '")
+
+
+@on("lesson-traps")
+def test_a_stage_04_guard_that_can_be_built_with_an_empty_key_fails(graded):
+    """The server refuses to start without a key, but lesson 04 asks the guard itself to refuse an empty one."""
+    assert_fails(graded("lesson-traps"), S04, 'ApiKeyAuthMiddleware(app, api_key="")', "an empty X-API-Key: 200")
+
+
+@on("elsewhere")
+def test_a_server_that_writes_the_key_to_the_temp_folder_scores_nothing(graded):
+    run = graded("elsewhere")
+    for cache in Path(tempfile.gettempdir()).glob("mcp-key-cache-*.txt"):  # what the fixture left behind
+        if not Path("/proc", cache.stem.rsplit("-", 1)[1]).exists():
+            cache.unlink(missing_ok=True)
+    assert_fails(run, S01, "the key never appears in the server's output", "mcp-key-cache-")
+    assert stage_score(run, S01)[0] == 0, failures(run, S01)
+
+
+@on("elsewhere")
+def test_a_guard_that_lets_options_through_to_the_apps_405_fails(graded):
+    """The app's 405 is not a refusal: only the guard's 401 with its challenge is."""
+    assert_fails(graded("elsewhere"), S04, "every HTTP method on /mcp without a key is refused", "OPTIONS /mcp")
+
+
+@on("watched")
+def test_a_server_that_fails_closed_only_while_graded_fails(graded):
+    """attack-detects-the-grader falls back to a published key unless GRADER_OWNER is set: nothing tells it now."""
+    assert_fails(graded("watched"), S01, KEYLESS, "API_KEY unset")
+
+
+def test_student_processes_cannot_tell_they_are_being_graded(tmp_path):
+    """Every server the grader starts sees what `make serve` would show it: the same environment
+    (no GRADER_* or PYTEST_* marks), the same command line but the port, the same folder."""
+    workdir = make_submission(tmp_path / "sub", S01)
+    seen = tmp_path / "seen.jsonl"
+    auth = workdir / S01 / "auth.py"
+    auth.write_text(textwrap.dedent(f"""
+        import json as _json, os as _os, re as _re, sys as _sys
+        with open({str(seen)!r}, "a") as _out:
+            _port = lambda args: [_re.sub(r"^\\d+$", "PORT", arg) for arg in args]
+            _out.write(_json.dumps({{"env": sorted(set(_os.environ) - {{"API_KEY"}}), "argv": _port(_sys.argv),
+                                    "orig_argv": _port(_sys.orig_argv), "cwd": _os.getcwd()}}) + "\\n")
+        """) + auth.read_text())
+    graded_run = grade(workdir, S01, tmp_path=tmp_path / "report", env={"NO_COLOR": "1"})
+    # The servers (the import check is a `python -c` of its own, as the stage's first hint asks a student to run).
+    as_graded = [fingerprint for line in seen.read_text().splitlines()
+                 if (fingerprint := json.loads(line))["orig_argv"][1:3] == ["-m", "uvicorn"]]
+    seen.unlink()
+    # `make serve STAGE=01 WORKDIR=...` (a relative WORKDIR: course.run names the folder relative to the repository)
+    serve = subprocess.Popen([sys.executable, "-m", "course.run", "serve", "01", "--workdir", os.path.relpath(workdir, ROOT)],
+                             cwd=ROOT, env={**os.environ, "NO_COLOR": "1", "API_KEY": "any-key-for-make-serve"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (seen.exists() and seen.read_text().endswith("\n")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)
+    as_served = json.loads(seen.read_text().splitlines()[0])
+    assert as_graded, graded_run.stdout
+    for fingerprint in as_graded:
+        assert fingerprint == as_served, f"graded: {fingerprint}\nmake serve: {as_served}"
+
+
+def test_the_grader_tracks_its_processes_without_a_mark_in_their_environment():
+    assert not [name for name in child_env() if name.startswith("GRADER_")]
 
 
 # -- the report never shows the key, and a failure always reads as sent/got/expected/hint ------------

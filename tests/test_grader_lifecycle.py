@@ -11,7 +11,7 @@ import time
 import pytest
 
 from grader.stages import ROOT, SOLUTIONS
-from tests.conftest import committed_exercises, make_submission, processes_of, processes_under
+from tests.conftest import children_now, committed_exercises, make_submission, processes_of, processes_under
 
 
 def wait_for_processes(folder, count, timeout=30):
@@ -27,6 +27,7 @@ def wait_for_processes(folder, count, timeout=30):
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "terminate"])
 def test_an_interrupted_grader_leaves_no_server_behind(tmp_path, how, when):
     workdir = make_submission(tmp_path, "03-prefix-only")
+    before = children_now()
     grader = subprocess.Popen([sys.executable, "-m", "grader", "03-prefix-only", "--workdir", str(workdir)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_processes(workdir, 1)  # the student's server is starting (the reference runs elsewhere)
@@ -42,7 +43,7 @@ def test_an_interrupted_grader_leaves_no_server_behind(tmp_path, how, when):
     # 130/143 as the CLI reports it; -N if the signal lands while Python itself shuts down.
     assert grader.returncode in (130, 143, -how), output
     assert processes_under(workdir) == [], output
-    assert processes_of(grader.pid) == [], f"the reference or other servers survived:\n{output}"
+    assert processes_of(grader.pid, before) == [], f"the reference or other servers survived:\n{output}"
 
 
 def test_a_whole_class_is_graded_in_one_command(tmp_path):

@@ -14,6 +14,9 @@ def test_an_agent_that_does_not_present_this_runs_key_is_refused_with_401(grade_
     assert check["status"] == "failed", run.stdout
     assert "401 Unauthorized" in check["output"] and "X-API-Key" in check["output"], check["output"]
     assert run.report["score"] == 0
+    if case == "key-in-query":  # refused, so it never finished: the key it sent is in the access log all the same
+        leak = run.check(HEADER_ONLY)
+        assert leak["status"] == "failed" and "server's log" in leak["output"], leak["output"]
 
 
 @pytest.mark.parametrize("case,where", [("key-in-query-and-header", "server's log"), ("prints-the-key", "output")])

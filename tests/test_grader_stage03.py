@@ -7,7 +7,8 @@ STAGE = "03-prefix-only"
 # case -> (a check that must fail, text its output must contain)
 MISTAKES = {
     "exact-path-only": ("every HTTP method on /mcp/sse without a key", "200 OK"),
-    "sse-only": ("every HTTP method on /mcp/messages/ without a key", "POST /mcp/messages/"),
+    # GET meets the app's 405 first: not the guard's refusal either.
+    "sse-only": ("every HTTP method on /mcp/messages/ without a key", "/mcp/messages/ (no X-API-Key header)"),
     "missing-header-passes": ("no X-API-Key header", "event stream"),
     "answers-403": ("no X-API-Key header", "403 Forbidden means"),
     "raw-prefix": ("behind a proxy (uvicorn --root-path, new every run): GET /mcp/sse without a key", "reverse proxy"),

@@ -16,11 +16,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from grader import attacks
 from grader.attacks import KeyRow
-from grader.compare import expect_like_reference
+from grader.compare import NOT_REACHED_BEHIND_THE_GUARD, expect_like_reference
 from grader.harness import Server, ServerDidNotStart
+from grader.launch import OTHER_KEY
+from grader.redaction import redact
 from grader.probes import Answer, Probe, live_session, send, tail
 from grader.static import string_literals
-from grader.verdict import CheckFailed, check
+from grader.verdict import CheckFailed, blocked_by, check
 
 
 @pytest.mark.unscored
@@ -156,8 +158,8 @@ def send_to_both(probe: Probe, student: Server, reference: Server) -> tuple[Answ
 
 
 def judge(probe: Probe, student: Server, reference: Server, key: str, hints: Hints, *,
-          let_in_hint: str | None = None, keep_out_hint: str | None = None) -> None:
-    kwargs = {"crash_hint": hints.crash} if hints.crash else {}
+          let_in_hint: str | None = None, keep_out_hint: str | None = None, **options) -> None:
+    kwargs = {"crash_hint": hints.crash, **options} if hints.crash else options
     got, expected = send_to_both(probe, student, reference)
     expect_like_reference(probe, got, expected,
                           let_in_hint=let_in_hint or hints.let_in, keep_out_hint=keep_out_hint or hints.keep_out,
@@ -187,7 +189,8 @@ def judge_every_method(path: str, session, student: Server, reference: Server, h
     for method in attacks.METHODS:
         probe = Probe(method, path, headers, body if method in ("POST", "PUT", "PATCH") else None,
                       note="no X-API-Key header", outcome="refused")
-        judge(probe, student, reference, session.key, hints)
+        # Every method, OPTIONS and HEAD included, must meet the guard: the app's 405 is no refusal.
+        judge(probe, student, reference, session.key, hints, not_reached=NOT_REACHED_BEHIND_THE_GUARD)
 
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{1,40}")
@@ -239,3 +242,52 @@ def judge_random_near_misses(endpoint: Endpoint, session, student: Server, refer
         if first:
             raise first[0] from None
         raise
+
+
+# -- a refusal tells nothing about the key ---------------------------------------------------------------
+
+
+def refusal_probes(endpoint: Endpoint, key: str, other_key: str) -> list[Probe]:
+    """Wrong keys sent alike to two servers with different keys: none, a plain wrong one, near misses of each."""
+    changed = {secret: secret[:-1] + ("y" if secret.endswith("x") else "x") for secret in (key, other_key)}
+    shown = {"": "no X-API-Key header", "not-the-key": "X-API-Key: not-the-key",
+             changed[key]: "X-API-Key: the first key, last character changed",
+             changed[other_key]: "X-API-Key: the second key, last character changed",
+             "x" * len(key): f"X-API-Key: {len(key)} x's", "x" * len(other_key): f"X-API-Key: {len(other_key)} x's"}
+    return [Probe(endpoint.method, endpoint.path, (*endpoint.headers, *(((attacks.HEADER, value),) if value else ())),
+                  endpoint.body, note=note) for value, note in shown.items()]
+
+
+def _as_seen(answer: Answer) -> tuple:
+    """What a client reads in an answer, less what changes by itself (the date)."""
+    headers = sorted((name.lower(), value) for name, value in answer.headers.items() if name.lower() != "date")
+    return answer.status, headers, answer.body, answer.first_event
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
+def test_a_refusal_tells_nothing_about_the_key(request, session, launch, student, stage):
+    """a refusal is the same whatever the server's key (no part, length or digest of it)"""
+    twin = launch.extras[OTHER_KEY]
+    try:
+        twin.wait_ready()
+    except ServerDidNotStart as error:
+        blocked_by("the server did not start with a second key", str(error))
+    for endpoint in request.module.ENDPOINTS:
+        for probe in refusal_probes(endpoint, session.key, launch.other_key):
+            first, second = send(student, probe), send(twin, probe)
+            if first.status != 401 or second.status != 401:
+                continue  # not both refused by the guard: the credential checks judge that
+            if _as_seen(first) == _as_seen(second):
+                continue
+            # Shorter slices than usual hidden: this answer may show a few characters of either key.
+            shown = [redact(redact(answer.describe() + "; headers " + ", ".join(
+                f"{name}: {value}" for name, value in _as_seen(answer)[1]), session.key, 4), launch.other_key, 4)
+                for answer in (first, second)]
+            raise CheckFailed(
+                sent=f"{probe.describe()} to your server started with a {len(session.key)}-character key, and to it "
+                     f"started with another {len(launch.other_key)}-character key",
+                got=f"two different refusals:\n    first key:  {shown[0]}\n    second key: {shown[1]}",
+                expected="the same refusal from both (as the reference answers): whatever differs with the key "
+                         "(a slice of it, its length, its hash, how close the guess came) tells an attacker about it",
+                hint=stage.hint("leak"))

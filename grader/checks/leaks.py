@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from grader.compare import redact, secret_slices, shows
+from grader.harness import run_dir
+from grader.listener import port_holder
 from grader.probes import tail
 from grader.static import key_printed, read
 from grader.verdict import CheckFailed, blocked_by, check, not_run
@@ -51,10 +54,34 @@ def test_the_key_never_appears_in_the_server_output(session, launch, student, st
             continue
         if any(piece in content for piece in pieces):
             leaked.append(f"the file {path.relative_to(launch.student_dir)}, written during grading, holds it")
+    leaked += [f"the file {path}, which {label} wrote during grading, holds it"
+               for label, path in written_elsewhere(launch) if holds_a_piece(path, pieces)]
     if leaked:
         raise CheckFailed(sent="every request above", got="the key (or part of it) in the server's output:\n"
                           + tail("\n".join(leaked)), expected="no line of output holds any part of the key "
                           "(no points for this stage while one does)", hint=stage.hint("leak"))
+
+
+def written_elsewhere(launch) -> list[tuple[str, Path]]:
+    """(server, file) for every file a server of the stage opened for writing outside its stage folder
+    (read above) and outside the grader's own run folder (its logs, the key stores it prepared)."""
+    found = []
+    for server in launch.servers():
+        if server.label.startswith("reference"):
+            continue
+        for path in server.written():
+            if path.is_relative_to(run_dir()) or path.is_relative_to(launch.student_dir) or path.is_relative_to("/dev"):
+                continue
+            found.append((f"your server ({server.label})", path))
+    return found
+
+
+def holds_a_piece(path: Path, pieces) -> bool:
+    try:
+        content = path.read_bytes()[:2_000_000].decode(errors="replace")
+    except OSError:
+        return False
+    return any(piece in content for piece in pieces)
 
 
 def expect_client_keeps_the_key(session, output: str, reference_log: str, sent: str, *, output_hint: str,
@@ -87,7 +114,10 @@ def stray_check(session, strays: Strays, stage, sent: str, hint: str) -> None:
           expected=f"connections to {strays.allowed} (MCP_SERVER_URL) only: the key goes nowhere else",
           hint=stage.hint(hint))
     if strays.listener is None:
-        not_run(f"another program holds port {stage.port}, so the grader could not listen there for a stray key")
+        # Every connection the client made is in the list checked above; only the bytes it sent to the lesson's
+        # port go unseen. A busy port is no fault of the student's: a warning, never a failed verdict.
+        not_run(f"{port_holder(stage.port)} holds port {stage.port} (is `make serve` running in another terminal?), "
+                "so the grader checked where the client connected but could not read what it sent there")
     pieces = secret_slices(session.key)
     found = [data for data in strays.listener.received if any(piece.encode() in data for piece in pieces)]
     check(not found, sent=f"{sent}, while 127.0.0.1:{stage.port} listened",

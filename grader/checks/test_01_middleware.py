@@ -14,6 +14,7 @@ from grader.checks.common import (Endpoint, Hints, credential_params, judge_ever
 from grader.checks.common import test_a_live_session_id_without_the_key_is_refused  # noqa: F401
 from grader.checks.common import test_the_key_under_a_name_from_your_code_is_refused  # noqa: F401
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
+from grader.checks.common import test_a_refusal_tells_nothing_about_the_key  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.mcp_session import sse_session
 from grader.probes import ensure_answering

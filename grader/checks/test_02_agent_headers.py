@@ -70,10 +70,12 @@ def test_the_agent_prints_the_shopping_list_from_the_tool(session, agent_run, st
 def test_the_key_travels_in_the_header_only(session, agent_run, reference, stage):
     """the key never appears in a URL (the server's access log) nor in the agent's output"""
     _, _, finished, _, _ = agent_run
-    if not finished.ok:
-        blocked_by("the agent did not finish (see the check above)")
+    # What the agent already printed, and the URLs it already sent, are in the output and the access
+    # log whether or not it finished: read them first, then say the rest could not be seen.
     expect_client_keeps_the_key(session, finished.output, reference.log(), f"python {stage.client}",
                                 output_hint=stage.hint("header_only"), url_hint=stage.hint("header_only"))
+    if not finished.ok:
+        blocked_by("the agent did not finish (see the check above): no key in its output or in a URL so far")
 
 
 @pytest.mark.unscored

@@ -19,6 +19,7 @@ from grader.checks.common import (Endpoint, Hints, credential_params, judge, jud
                                   test_server_starts)  # noqa: F401  (run first)
 from grader.checks.common import test_the_key_under_a_name_from_your_code_is_refused  # noqa: F401
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
+from grader.checks.common import test_a_refusal_tells_nothing_about_the_key  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
 from grader.compare import redact
 from grader.connections import HOOK, destinations
@@ -185,6 +186,54 @@ def test_the_401_tells_missing_from_invalid(session, student, stage):
           expected="two 401s with JSON bodies that differ: one says the key is missing, the other that it is invalid",
           # Two proper 401s that say the same thing: the refusal is fine, its words are not.
           hint=stage.hint("missing_vs_invalid" if proper else "respond_401"))
+
+
+# Builds the student's guard with an empty key, outside any server, and asks it about an empty header.
+EMPTY_KEY_GUARD = """
+import asyncio, json
+from auth_middleware import ApiKeyAuthMiddleware
+
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"reached the app"})
+
+try:
+    guard = ApiKeyAuthMiddleware(app, api_key="")
+except Exception as error:
+    print(json.dumps({"built": False, "error": type(error).__name__}))
+    raise SystemExit(0)
+answers = {}
+for label, headers in [("an empty X-API-Key", [(b"x-api-key", b"")]), ("no X-API-Key", [])]:
+    sent = []
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/mcp", "raw_path": b"/mcp", "root_path": "", "query_string": b"", "headers": headers,
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 40000)}
+    asyncio.run(guard(scope, receive, send))
+    answers[label] = next((m["status"] for m in sent if m["type"] == "http.response.start"), None)
+print(json.dumps({"built": True, "answers": answers}))
+"""
+
+
+def test_the_guard_refuses_to_be_built_with_an_empty_key(session, launch, stage, imports_ok):
+    """ApiKeyAuthMiddleware(app, api_key="") refuses to be built (or lets nobody in)"""
+    ran = run_python(launch.student_dir, ["-c", EMPTY_KEY_GUARD], timeout=60, label="empty-key-guard")
+    lines = [line for line in ran.output.splitlines() if line.startswith("{")]
+    found = json.loads(lines[-1]) if ran.ok and lines else None
+    sent = 'ApiKeyAuthMiddleware(app, api_key=""), then POST /mcp with an empty X-API-Key, and with none'
+    if found is None:
+        got = f"exit status {ran.returncode}:\n{tail(redact(ran.output, session.key))}"
+    elif found["built"]:
+        got = "it was built; it answered " + ", ".join(f"{label}: {status}" for label, status in found["answers"].items())
+    else:
+        return
+    check(found is not None and all(status == 401 for status in found["answers"].values()), sent=sent, got=got,
+          expected="an error at construction (ValueError): a guard without a key compares against b'' and lets an "
+                   "empty header in; the next caller who wires it with a missing setting gets a guard that guards "
+                   "nothing", hint=stage.hint("empty_key_guard"))
 
 
 PROXIED = ["POST /mcp without a key is refused", "POST /mcp with the key gets in", "GET /health is public"]
