@@ -76,13 +76,7 @@ NOT_RUN = {
 }
 
 # (document, command as written) -> the bug that makes it fail today, owned by another change (issue 23).
-KNOWN_BUGS = {
-    **{(document, "make grade STAGE=" + number): f"the lesson's server, still running in the first terminal as the "
-       f"lesson left it, holds port {port}: the grader leaves its stray-key check 'not run' and says 'not yet' "
-       "beside 'Score: 20/20. Fix the first ✘ above' with no ✘ (the grader's, issue 23)"
-       for document, number, port in [("lessons/02-agent-headers/README.md", "02", 3000),
-                                       ("lessons/04-pure-asgi/README.md", "04", 5000)]},
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 FAILS = -1  # any status but 0 (make turns a command's 1 into its own 2)
