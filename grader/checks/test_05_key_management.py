@@ -15,9 +15,11 @@ reads the client address from that header never throttles anyone.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import itertools
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -456,9 +458,24 @@ def expect_throttled(got: Answer | None, sent: int, statuses: list[int], what: s
     check(got is not None, sent=f"{what}, up to {MAX_FAILURES} times", got=seen(statuses),
           expected=f"401s, then 429 Too Many Requests within {MAX_FAILURES} attempts", hint=stage.hint("throttle"))
     retry = got.headers.get("retry-after", "")
-    check(retry.strip().isdigit() and int(retry) >= 1, sent=f"{what}, {sent} times",
+    check(retry_after_says_later(retry, time.time()), sent=f"{what}, {sent} times",
           got=got.describe() + (f", Retry-After: {retry}" if retry else ", no Retry-After header"),
-          expected="429 with Retry-After: a whole number of seconds, at least 1", hint=stage.hint("retry_after"))
+          expected="429 with Retry-After: a number of seconds (at least 1), or an HTTP-date that has not passed "
+                   "(RFC 9110 allows both)", hint=stage.hint("retry_after"))
+
+
+def retry_after_says_later(value: str, received: float) -> bool:
+    """Retry-After as RFC 9110 section 10.2.3 allows it: delay-seconds, or an HTTP-date not yet past.
+
+    An HTTP-date counts whole seconds, so one that names the second the answer arrived in still counts."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value) >= 1
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return False
+    return when.tzinfo is not None and when.timestamp() >= int(received)
 
 
 def test_wrong_keys_from_one_address_get_429_but_a_valid_key_from_there_gets_in(keys, student, stage):
