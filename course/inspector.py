@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.harness import uvicorn_command
 from grader.stages import ROOT, stage_by_id
 from course import interop
 
@@ -107,7 +108,7 @@ def _die_with_parent() -> None:
 
 
 def start_server(stage, folder: Path, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "uvicorn", stage.app, "--host", "127.0.0.1", "--port", str(port)]
+    command = uvicorn_command(stage.app, port)  # no X-Forwarded-For believed, as under make serve
     with log.open("wb") as out:  # its access log shows each request and its status
         server = subprocess.Popen(command, cwd=folder, env={**os.environ, **env}, stdout=out,
                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)

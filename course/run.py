@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         # A reverse proxy in front (FORWARDED_ALLOW_IPS names it) is the only source of X-Forwarded-For believed.
         proxies = env.get("FORWARDED_ALLOW_IPS", "").strip() or None
         command = uvicorn_command(stage.app, stage.port, trusted_proxies=proxies)
-        print(f"Serving {folder.relative_to(ROOT)} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)"
+        shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+        print(f"Serving {shown} at http://127.0.0.1:{stage.port}{stage.endpoint} (Ctrl+C stops)"
               + (f"; X-Forwarded-For believed from {proxies} only" if proxies else ""))
     else:
         command = [sys.executable, stage.client]

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import trustme
 
-from grader.harness import child_env, free_port, run_python
+from grader.harness import child_env, free_port, run_python, uvicorn_command
 from grader.stages import ROOT, stage_by_id
 
 STAGE = stage_by_id("04-pure-asgi")
@@ -62,7 +62,7 @@ class TlsServer:
     def __init__(self, files: TlsFiles, api_key: str) -> None:
         self.port = free_port()
         self.log = Path(tempfile.mkstemp(prefix="tls-demo-server-", suffix=".log")[1])
-        command = [sys.executable, "-m", "uvicorn", STAGE.app, "--host", "127.0.0.1", "--port", str(self.port),
+        command = [*uvicorn_command(STAGE.app, self.port),
                    "--ssl-certfile", str(files.cert), "--ssl-keyfile", str(files.key)]
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(command, cwd=FOLDER, env=child_env({"API_KEY": api_key}),
