@@ -13,6 +13,7 @@ import re
 import ssl
 import sys
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -70,7 +71,7 @@ def _ask_server(url: str, headers: dict[str, str]) -> tuple[int | None, str, str
     """Send the request the client would have sent: the status the server answers, its challenge,
     and, when no answer came because the TLS handshake failed, why."""
     try:
-        if url.rstrip("/").endswith("/sse"):
+        if urlsplit(url).path.rstrip("/").endswith("/sse"):  # the path: a key in the query must not hide it
             with httpx.stream("GET", url, headers=headers, timeout=5) as response:
                 return response.status_code, response.headers.get("www-authenticate", ""), None
         response = httpx.post(url, json=_INITIALIZE, timeout=5,
@@ -122,6 +123,12 @@ def explain_refusal(error: BaseException, url: str, headers: dict[str, str]) -> 
     challenge = ""
     if tls is None and status in (None, 401, 403):  # the challenge is in the server's answer: ask for it
         asked, challenge, tls = _ask_server(url, headers)
+        if status == 401 and asked is not None and asked < 300:
+            # The headers the agent was given are accepted: its own requests went without them.
+            challenge = _ask_server(url, {})[1]
+            return (f"The MCP server at {url} refused the connection: 401 Unauthorized. " + _wanted(challenge, {})
+                    + " The same credential, sent in headers, is accepted: the agent's requests did not carry it"
+                      " there (a credential belongs in the client's headers, never in the URL).")
         status = status or asked
     if tls is not None and status is None:
         return (f"The TLS handshake with {url} failed, so nothing was sent: the server's certificate is not trusted "
