@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from key_format import ParsedKey, new_key
 
@@ -222,12 +223,12 @@ class KeyStore:
         """Whether KEY_ID still lets its holder in (neither revoked nor expired), from any thread.
 
         An open stream asks this every few seconds, from a worker thread: it reads through
-        a connection of its own (an sqlite3 connection belongs to one thread). A key whose
-        row cannot be read counts as ended: fail closed; the client reconnects, and its
-        next request is checked in full.
+        a connection of its own (an sqlite3 connection belongs to one thread), read-only: it
+        never creates the file. A key whose row cannot be read counts as ended: fail closed;
+        the client reconnects, and its next request is checked in full.
         """
         try:
-            db = sqlite3.connect(self.path, timeout=2)
+            db = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=2)
             try:
                 db.row_factory = sqlite3.Row
                 row = db.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
