@@ -3,7 +3,8 @@
 Every test here failed on the reference before its fix (issue 20): a session usable
 with another key, a client address chosen by X-Forwarded-For, an audit log that
 grows a line per throttled request, a locked database that stalls the event loop,
-a rotation that drops the expiry or leaves two live successors.
+a rotation that drops the expiry or leaves two live successors, a GET stream that
+stays open after its key was revoked or its rotation's grace ended.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from grader.stages import SOLUTIONS, stage_by_id
 STAGE = stage_by_id("05-key-management")
 HEADERS = {"Accept": ACCEPT[1], "Content-Type": "application/json"}
 FAST = 1.0  # seconds: what "answers at once" means here, on a loaded machine
+STREAM_BOUND = 5.0  # seconds: how long a GET stream may outlive its key
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +168,65 @@ def test_rotating_a_key_twice_is_refused_and_leaves_one_successor(server):
         clients = db.execute("SELECT key_id FROM api_keys WHERE client = 'rotated-twice' AND revoked_at IS NULL"
                              " AND key_id != ?", (old.key_id,)).fetchall()
     assert clients == [(first.key_id,)]
+
+
+def stream_client(source: str) -> httpx.Client:
+    """A client from its own loopback address (the other tests' refusals do not throttle its reconnection),
+    that gives up on a stream silent for longer than the bound allows."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=source),
+                        timeout=httpx.Timeout(10, read=STREAM_BOUND + 3))
+
+
+def open_stream(client: httpx.Client, server: Server, key: str):
+    """A session opened with KEY, and its GET stream (a context manager), as an MCP client opens them."""
+    headers = {**HEADERS, "X-API-Key": key}
+    opened = client.post(server.base_url + "/mcp", json=INITIALIZE, headers=headers)
+    assert opened.status_code == 200, opened.text
+    headers.update({"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"})
+    client.post(server.base_url + "/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                headers=headers)
+    return client.stream("GET", server.base_url + "/mcp", headers=headers), headers
+
+
+def seconds_until_it_ends(stream: httpx.Response, since: float) -> float:
+    """Read STREAM until the server ends it: the seconds from SINCE (a Unix time) to its end.
+
+    A stream still open past the client's read timeout fails the test.
+    """
+    try:
+        for _ in stream.iter_raw():  # the server pings every 15 s: more than the read timeout
+            pass
+    except httpx.ReadTimeout:
+        pytest.fail(f"the GET stream is still open {time.time() - since:.1f} s after its key ended")
+    return time.time() - since
+
+
+def test_a_get_stream_ends_within_5_s_of_its_key_being_revoked(server):
+    key = issue(server, "streaming", "*")
+    with stream_client("127.0.7.4") as client:
+        opening, headers = open_stream(client, server, key.key)
+        with opening as stream:
+            assert stream.status_code == 200, stream.read()
+            cli(server, "revoke", key.key_id)
+            ended = seconds_until_it_ends(stream, time.time())
+        assert ended <= STREAM_BOUND, f"the stream lasted {ended:.1f} s after the revocation"
+        again = client.get(server.base_url + "/mcp", headers=headers)  # the client reconnects
+    assert again.status_code == 401 and "revoked" in again.text, f"{again.status_code} {again.text}"
+
+
+def test_a_get_stream_lasts_through_its_rotation_grace_and_ends_within_5_s_after_it(server):
+    key = issue(server, "rotated-while-streaming", "*")
+    grace = 4.0
+    with stream_client("127.0.7.5") as client:
+        opening, headers = open_stream(client, server, key.key)
+        with opening as stream:
+            assert stream.status_code == 200, stream.read()
+            cli(server, "rotate", key.key_id, "--grace", f"{grace:g}s")
+            with sqlite3.connect(server.env["KEYS_DB"]) as db:
+                (grace_ends,) = db.execute("SELECT expires_at FROM api_keys WHERE key_id = ?",
+                                           (key.key_id,)).fetchone()
+            ended = seconds_until_it_ends(stream, grace_ends)
+        assert ended >= 0, f"the stream ended {-ended:.1f} s before the grace did: a valid key lost its stream"
+        assert ended <= STREAM_BOUND, f"the stream lasted {ended:.1f} s after the grace ended"
+        again = client.get(server.base_url + "/mcp", headers=headers)
+    assert again.status_code == 401 and "expired" in again.text, f"{again.status_code} {again.text}"

@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from key_format import ParsedKey, new_key
 
@@ -217,6 +218,25 @@ class KeyStore:
                 for key_id, (count, last) in pending.items():
                     now_count, now_last = self._uses.get(key_id, (0, last))
                     self._uses[key_id] = (count + now_count, max(last, now_last))
+
+    def is_active(self, key_id: str) -> bool:
+        """Whether KEY_ID still lets its holder in (neither revoked nor expired), from any thread.
+
+        An open stream asks this every few seconds, from a worker thread: it reads through
+        a connection of its own (an sqlite3 connection belongs to one thread), read-only: it
+        never creates the file. A key whose row cannot be read counts as ended: fail closed;
+        the client reconnects, and its next request is checked in full.
+        """
+        try:
+            db = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=ro", uri=True, timeout=2)
+            try:
+                db.row_factory = sqlite3.Row
+                row = db.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return False
+        return row is not None and _record(row).status() == "active"
 
     # -- managing keys (the CLI) ------------------------------------------------------------
 

@@ -8,6 +8,8 @@ For every request under the protected paths it
 5. or hands the request on with the caller in scope["state"]["caller"],
    where the MCP layer (tool_rights.py) and the tools find it, and in
    scope["user"], the principal the MCP SDK binds each session to.
+A GET stream it lets through ends within seconds of its key ending
+(revoked, expired, or rotated and past its grace): see serve_while.
 
 The client address is the TCP peer (scope["client"]): serve with uvicorn's
 --no-proxy-headers unless a reverse proxy you run sets X-Forwarded-For
@@ -19,7 +21,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from functools import partial
 
+import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 
@@ -29,6 +34,7 @@ from key_store import Caller, KeyRefused, KeyStore
 from rate_limit import FailureLimiter
 
 QUIET_ENTRIES = 10_000  # throttled addresses and key ids remembered at once, before the expired ones are dropped
+STREAM_CHECK_SECONDS = 2.0  # how often an open stream asks the store whether its key still works
 
 MESSAGES = {
     "missing": "Missing API key. Send it in the {header} header.",
@@ -73,7 +79,12 @@ class ApiKeyAuthMiddleware:
         # A new scope for the app: the caller travels with the request, into the MCP layer. scope["user"]
         # is whom the SDK binds a session to: a session opened with one key is "not found" with any other.
         state = {**scope.get("state", {}), "caller": caller}
-        await self.app({**scope, "state": state, "user": principal(caller)}, receive, send)
+        scope = {**scope, "state": state, "user": principal(caller)}
+        if scope["method"] == "GET":
+            # A GET opens a stream that lasts as long as the client likes: not past its key.
+            await serve_while(partial(self.store.is_active, caller.key_id), self.app, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
     def _is_protected(self, scope) -> bool:
         # Behind a reverse proxy, scope["path"] includes scope["root_path"]: route on what is left.
@@ -122,6 +133,37 @@ class ApiKeyAuthMiddleware:
                         (b"content-length", str(len(body)).encode()), *headers],
         })
         await send({"type": "http.response.body", "body": body})
+
+
+async def serve_while(still_valid: Callable[[], bool], app, scope, receive, send) -> None:
+    """Run APP for this request while STILL_VALID() says yes, asked every STREAM_CHECK_SECONDS; then end it.
+
+    STILL_VALID reads the key store, so it runs in a worker thread: the event loop goes on
+    serving everyone else meanwhile. Only a request that stays open asks, while the app
+    waits to hear from the client. When the key has ended, the app hears that the client
+    left (http.disconnect): the SDK's event stream stops as it does for a real disconnect.
+    The response is then ended cleanly, and the client, which reconnects, must bring a key
+    that is valid now.
+    """
+    started = finished = ended = False
+
+    async def receive_while():
+        nonlocal ended
+        while not ended:
+            with anyio.move_on_after(STREAM_CHECK_SECONDS):
+                return await receive()
+            ended = not await anyio.to_thread.run_sync(still_valid)
+        return {"type": "http.disconnect"}
+
+    async def send_noting(message) -> None:
+        nonlocal started, finished
+        started = started or message["type"] == "http.response.start"
+        finished = finished or (message["type"] == "http.response.body" and not message.get("more_body", False))
+        await send(message)
+
+    await app(scope, receive_while, send_noting)
+    if started and not finished:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def principal(caller: Caller) -> AuthenticatedUser:
