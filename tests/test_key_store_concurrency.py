@@ -110,11 +110,19 @@ def test_two_workers_and_the_cli_share_the_key_store_without_errors_or_lost_upda
     assert not cli_errors, cli_errors
     assert "Traceback" not in log and "database is locked" not in log, log[-3000:]
 
-    with sqlite3.connect(env["KEYS_DB"]) as db:
-        uses = dict(db.execute("SELECT key_id, uses FROM api_keys WHERE key_id IN (?, ?)", (a_id, b_id)).fetchall())
-        revoked = db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL").fetchone()[0]
-        total = db.execute("SELECT count(*) FROM api_keys").fetchone()[0]
-    assert uses == {a_id: plan.count(a_key), b_id: plan.count(b_key)}, "a use was lost"
+    # Uses are counted in memory and written in batches (at most a few seconds late): wait for the
+    # batch, then every use must be there, none lost between the two workers and the CLI.
+    expected = {a_id: plan.count(a_key), b_id: plan.count(b_key)}
+    deadline = time.monotonic() + 20
+    while True:
+        with sqlite3.connect(env["KEYS_DB"]) as db:
+            uses = dict(db.execute("SELECT key_id, uses FROM api_keys WHERE key_id IN (?, ?)", (a_id, b_id)).fetchall())
+            revoked = db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL").fetchone()[0]
+            total = db.execute("SELECT count(*) FROM api_keys").fetchone()[0]
+        if uses == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert uses == expected, f"a use was lost: {uses} in the database, {expected} made"
     assert (total, revoked, len(issued)) == (2 + CLI_ROUNDS, CLI_ROUNDS, CLI_ROUNDS)
 
     lines = (folder / "audit.jsonl").read_text().splitlines()
