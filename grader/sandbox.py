@@ -480,7 +480,8 @@ def enter(argv: list[str] | None = None) -> int:
             reference = os.open(options.reference_from, os.O_PATH)  # still reachable once hidden
         _reveal([options.copy, options.tmp, options.cwd, *options.reveal], options.hide)
         if reference is not None:
-            _mount(f"/proc/self/fd/{reference}", options.reference_at, _MS_BIND | _MS_REC)
+            # Not recursive: the tmpfs now over the solutions would come along and hide them here too.
+            _mount(f"/proc/self/fd/{reference}", options.reference_at, _MS_BIND)
             os.close(reference)
         # Real paths: mountinfo lists those, and a symlink on the way must not make the copy read-only.
         _read_only_except([os.path.realpath(options.copy), os.path.realpath(options.tmp)])
