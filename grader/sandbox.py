@@ -238,7 +238,7 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
         # The solutions appear only at box.reference, for the reference's user; where they are, an empty folder.
         enter += ["--reference-from", str(SOLUTIONS), "--reference-at", str(box.reference),
                   "--reference-uid", str(box.reference_uid)]
-        hide = (*hide, SOLUTIONS)
+        hide = (*hide, SOLUTIONS, *git_stores(ROOT))  # the history holds the solutions too
     if isolation.namespaces:
         # What the grader needs besides the copy: the repository, its .venv and the Python it was made from.
         needed = [ROOT, sys.prefix, sys.base_prefix] + ([box.reference.parent] if box.reference else [])
@@ -266,6 +266,19 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
                 _RUNNING.pop(process.pid, None)
     output = log.read_text(errors="replace")
     return Outcome(returncode, time.monotonic() - started, output)
+
+
+def git_stores(root: Path) -> list[Path]:
+    """Where ROOT's git history lives: ROOT/.git, or for a worktree (.git a file) its own and the shared one."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return [dot_git]
+    try:
+        own = (root / dot_git.read_text().removeprefix("gitdir:").strip()).resolve()
+        common = (own / (own / "commondir").read_text().strip()).resolve()
+    except OSError:
+        return []
+    return [own, common] if common != own else [own]
 
 
 _RUNNING: dict[int, str] = {}  # the boxes running now: pid of each one's first process -> its mark

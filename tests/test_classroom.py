@@ -1,11 +1,11 @@
 """`make grade-class`: a whole class graded in parallel boxes, with a gradebook, a chart and a report.
 
-One class is graded once for the module (9 students, stage 01, 2 at a time):
+One class is graded once for the module (10 students, stage 01, 2 at a time):
 two solutions (one of which also tries to write outside its copy, and to
 everyone's results), the untouched starters, one that does not import, one
-that hangs, one that lets everyone in, one that forges its results, and two
+that hangs, one that lets everyone in, one that forges its results, and three
 starters that serve the reference's code if they can read it (by its path,
-through /proc).
+through /proc, from git).
 """
 
 import base64
@@ -74,7 +74,8 @@ _forge()
 
 
 # A starter whose main.py serves the reference's code instead, if it can read it: by the solutions' path,
-# or through /proc/<pid>/cwd of the reference's server (started beside it). Else it serves the starter.
+# through /proc/<pid>/cwd of the reference's server (started beside it), or from the repository's git
+# history. Else it serves the starter.
 THIEF = '''
 import os, sys, time, types
 
@@ -110,11 +111,25 @@ def _through_proc():
     return False
 
 
+def _through_git():
+    import subprocess, tempfile
+    folder = tempfile.mkdtemp()
+    for name in ("auth.py", "main.py"):
+        shown = subprocess.run(["git", "-c", "safe.directory=*", "-C", {root!r}, "show",
+                                f"HEAD:solutions/{stage}/{{name}}"], capture_output=True)
+        if shown.returncode != 0:
+            return False
+        with open(os.path.join(folder, name), "wb") as out:
+            out.write(shown.stdout)
+    return _take(folder)
+
+
 if not {how}():
     with open("starter_main.py") as starter:
         exec(compile(starter.read(), "starter_main.py", "exec"), globals())
 '''
-THIEVES = {"copies-the-solutions": "_by_path", "copies-the-reference-through-proc": "_through_proc"}
+THIEVES = {"copies-the-solutions": "_by_path", "copies-the-reference-through-proc": "_through_proc",
+           "copies-the-solutions-from-git": "_through_git"}
 
 
 def solution(folder: Path) -> Path:
@@ -138,7 +153,8 @@ def build_class(root: Path, canaries: list[Path]) -> Path:
         thief = submissions / student / STAGE
         shutil.copytree(committed_exercises() / STAGE, thief, ignore=shutil.ignore_patterns("__pycache__"))
         (thief / "starter_main.py").write_text((thief / "main.py").read_text())
-        (thief / "main.py").write_text(THIEF.format(solutions=str(SOLUTIONS / STAGE), stage=STAGE, how=how))
+        (thief / "main.py").write_text(THIEF.format(solutions=str(SOLUTIONS / STAGE), root=str(ROOT), stage=STAGE,
+                                                    how=how))
     vandal = solution(submissions / "solution-bob-writes-outside") / "main.py"
     vandal.write_text(VANDAL.format(paths=[str(path) for path in canaries]) + vandal.read_text())
     return submissions
@@ -265,7 +281,7 @@ def test_a_submission_that_writes_outside_its_copy_changes_nothing(graded):
     assert float(gradebook(graded)["solution-bob-writes-outside"]["total"]) == 20, graded["output"]
 
 
-def test_a_submission_cannot_serve_the_solutions_read_by_path_or_through_proc(graded):
+def test_a_submission_cannot_serve_the_solutions_read_by_path_through_proc_or_from_git(graded):
     isolation = graded["isolation"]
     if not (isolation.namespaces and isolation.user):
         pytest.skip("the reference runs apart only in the full box: " + "; ".join(isolation.missing))
