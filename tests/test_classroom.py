@@ -147,7 +147,7 @@ def build_class(root: Path, canaries: list[Path]) -> Path:
     hangs = solution(submissions / "hangs") / "main.py"
     hangs.write_text("import time\ntime.sleep(3600)  # never imports, never binds\n" + hangs.read_text())
     forger = submissions / "forges-its-results" / STAGE
-    shutil.copytree(EXERCISES / STAGE, forger, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(committed_exercises() / STAGE, forger, ignore=shutil.ignore_patterns("__pycache__"))
     (forger / "main.py").write_text(FORGER + (forger / "main.py").read_text())
     for student, how in THIEVES.items():
         thief = submissions / student / STAGE
