@@ -9,7 +9,8 @@ that cannot be laid out gets a note. --student NAME regrades one student and
 merges it into the existing gradebook. Each student is graded in a temporary copy of its folder,
 by its own grader process (`python -m grader --workdir COPY --json FILE`), inside
 a box (grader/sandbox.py): loopback-only network, read-only files but the copy,
-a throwaway user, limits on time, CPU, memory and processes. N students are
+a throwaway user, limits on time, CPU, memory and processes; the reference servers
+run apart, as another user, and the box cannot read solutions/. N students are
 graded at once (default: two per core). A submission that hangs costs its time
 limit, and never holds up the others.
 

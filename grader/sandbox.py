@@ -13,6 +13,10 @@ What the box gives, where the machine allows it (Linux, root, util-linux `unshar
 - a throwaway user id that owns the copy and the temp folder and nothing else,
   so even a file the box can see stays out of its reach, and the process limit
   counts this student's processes only;
+- with a reference (`new_box(..., reference=True)`): the solutions and the git
+  history hidden, and shown again in a folder of a second throwaway user, whose
+  fork server (started by the box's first process) runs the reference's servers;
+  the grader reaches it through pipes only it holds (`REFERENCE_SERVER`);
 - resource limits (setrlimit) on CPU time, memory (address space) per process,
   the size of a file written and (with the throwaway user) the number of
   processes; a wall-time limit on the whole run.
