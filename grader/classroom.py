@@ -9,7 +9,8 @@ that cannot be laid out gets a note. --student NAME regrades one student and
 merges it into the existing gradebook. Each student is graded in a temporary copy of its folder,
 by its own grader process (`python -m grader --workdir COPY --json FILE`), inside
 a box (grader/sandbox.py): loopback-only network, read-only files but the copy,
-a throwaway user, limits on time, CPU, memory and processes. N students are
+a throwaway user, limits on time, CPU, memory and processes; the reference servers
+run apart, as another user, and the box cannot read solutions/. N students are
 graded at once (default: two per core). A submission that hangs costs its time
 limit, and never holds up the others.
 
@@ -103,7 +104,8 @@ def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limit
             note = "not graded: " + nothing_found(stages)
             report = {**stand_in_report(stages, note), "output": note}
             return Graded(folder.name, report, 0.0, note, {stage.id: 0.0 for stage in stages})
-        box = new_box(work, isolation, staging)
+        # The reference runs apart, as a user of its own: the student's code cannot read the solutions.
+        box = new_box(work, isolation, staging, reference=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     # The report comes back through a pipe the box cannot reopen once the grader is gone, never
@@ -112,7 +114,7 @@ def _grade_in_a_box(folder: Path, work: Path, stages: list[Stage], limits: Limit
     if box.uid is not None:
         pipe.give_to(box.uid)
     command = [sys.executable, "-m", "grader", *[stage.id for stage in stages], "--workdir", str(box.copy),
-               "--json", pipe.path, "--summary"]
+               "--json", pipe.path, "--summary"] + (["--reference", str(box.reference)] if box.reference else [])
     # The box sees neither the class's submissions, nor the results, nor the other boxes: only its own copy.
     outcome = run_boxed(command, box, limits, isolation, log=work / "output.log", pass_fds=pipe.pass_fds,
                         hide=hide)

@@ -10,6 +10,7 @@ this one, which the grader talks to over a pipe (one JSON line per request).
 
     {"id": I, "op": "spawn", "argv": [...], "cwd": ..., "env": {...}, "log": ...} -> {"id": I, "pid": N}
     {"id": I, "op": "status", "pid": N} -> {"id": I, "status": None | exit code (negative: a signal)}
+    {"id": I, "op": "kill", "pid": N, "signal": S} -> {"id": I}   (N's process group; N one of its children)
 
 Replies carry the request's id: a client interrupted between a request and its
 reply skips the stale reply next time instead of reading it as the answer.
@@ -180,6 +181,13 @@ def main() -> None:
             _children.add(pid)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             replies.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
+        elif request["op"] == "kill":  # for a grader of another user: only its own children's groups
+            if request["pid"] in _children or request["pid"] in _statuses:
+                try:
+                    os.killpg(request["pid"], request["signal"])
+                except OSError:
+                    pass
+            replies.write(json.dumps({"id": request["id"]}) + "\n")
         elif request["op"] == "status":
             _reap()
             replies.write(json.dumps({"id": request["id"], "status": _statuses.get(request["pid"])}) + "\n")

@@ -57,6 +57,18 @@ def new_log(label: str) -> Path:
     return Path(name)
 
 
+def _signal_group(process, sig: int) -> None:
+    """os.killpg, or for a process of the reference's user (another user), asked of its fork server."""
+    server = getattr(process, "server", None)
+    if server is not None and server.apart:
+        try:
+            server.kill(process.pid, sig)
+        except (OSError, ValueError):
+            pass  # the box is ending: its PID namespace takes the process along
+        return
+    os.killpg(process.pid, sig)
+
+
 def _kill_group(process, grace: float = 3.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is still there."""
     # Every process spawned here leads its own session, so its group id is its pid
@@ -64,7 +76,7 @@ def _kill_group(process, grace: float = 3.0) -> None:
     pgid = process.pid
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
-            os.killpg(pgid, sig)
+            _signal_group(process, sig)
         except ProcessLookupError:
             try:  # not (yet) a group leader: signal the process itself
                 os.kill(process.pid, sig)
@@ -78,7 +90,7 @@ def _kill_group(process, grace: float = 3.0) -> None:
         except subprocess.TimeoutExpired:
             continue
     try:  # children that outlived their parent
-        os.killpg(pgid, signal.SIGKILL)
+        _signal_group(process, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     _LIVE.discard(process)
@@ -89,7 +101,7 @@ def stop_servers(servers: list["Server"]) -> None:
     running = [server for server in servers if server.process.poll() is None]
     for server in running:
         try:
-            os.killpg(server.process.pid, signal.SIGTERM)
+            _signal_group(server.process, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
     for server in servers:
@@ -156,7 +168,7 @@ def kill_everything() -> None:
             _kill_group(process, grace=1.0)  # the fork server last: it reports its children's exits
         except Exception:  # cleanup must go on: take the group down without waiting
             try:
-                os.killpg(process.pid, signal.SIGKILL)
+                _signal_group(process, signal.SIGKILL)
             except OSError:
                 pass
             _LIVE.discard(process)
@@ -237,22 +249,29 @@ class _Forked:
 class _ForkServer:
     """The client side of grader.forkserver: one per grader process, started on first use."""
 
+    # Its children are the grader's own: signalled directly, their writes noted (see _note_writes).
+    apart = False
+
     def __init__(self) -> None:
         become_subreaper()
-        self.lock = threading.Lock()
-        self.asked = 0
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.forkserver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, start_new_session=True, env=child_env(),
             cwd=Path(__file__).resolve().parent.parent,
         )
         _LIVE.add(self.process)
+        self._talk(self.process.stdin, self.process.stdout)
+
+    def _talk(self, requests, replies) -> None:
+        self.requests, self.replies = requests, replies
+        self.lock = threading.Lock()
+        self.asked = 0
         self.ready = threading.Event()
         threading.Thread(target=self._wait_ready, daemon=True).start()
 
     def _wait_ready(self) -> None:
         try:
-            if json.loads(self.process.stdout.readline() or "{}").get("ready") is True:
+            if json.loads(self.replies.readline() or "{}").get("ready") is True:
                 self.ready.set()
         except ValueError:
             pass
@@ -261,10 +280,10 @@ class _ForkServer:
         with self.lock:
             self.asked += 1
             request = {"id": self.asked, **request}
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
+            self.requests.write(json.dumps(request) + "\n")
+            self.requests.flush()
             while True:  # skip replies to requests an interrupt cut short
-                answer = self.process.stdout.readline()
+                answer = self.replies.readline()
                 if not answer:
                     raise OSError("the fork server is gone")
                 reply = json.loads(answer)
@@ -278,6 +297,75 @@ class _ForkServer:
 
     def status(self, pid: int) -> int | None:
         return self._ask({"op": "status", "pid": pid})["status"]
+
+    def kill(self, pid: int, sig: int) -> None:
+        self._ask({"op": "kill", "pid": pid, "signal": int(sig)})
+
+
+class _ReferenceServer(_ForkServer):
+    """The fork server the box started as the reference's user (grader/sandbox.py): every process in
+    the reference's folder starts there, never as the grader's user, which is the student's too."""
+
+    apart = True
+
+    def __init__(self, requests: int, replies: int, folder: Path) -> None:
+        self.folder = folder
+        for fd in (requests, replies):
+            os.set_inheritable(fd, False)
+        self.process = _Channel()
+        self._talk(open(requests, "w", buffering=1), open(replies))
+
+    def holds(self, folder: Path) -> bool:
+        return folder == self.folder or self.folder in folder.parents
+
+    def spawn(self, command: list[str], folder: Path, env: dict[str, str], log: Path) -> _Forked:
+        log.chmod(0o602)  # the reference's user writes it, the grader reads it
+        reply = self._ask({"op": "spawn", "argv": command[1:], "cwd": str(folder), "env": env, "log": str(log)})
+        return _Forked(self, reply["pid"])
+
+
+class _Channel:
+    """What stands for the process of a fork server the grader did not start: it runs as long as the box."""
+
+    def poll(self) -> None:
+        return None
+
+
+def _reference_server_given() -> _ReferenceServer | None:
+    """The box's reference fork server, when the box runs the reference apart (see grader/sandbox.py)."""
+    given = os.environ.get(REFERENCE_SERVER)
+    if not given:
+        return None
+    requests, replies, folder = given.split(",", 2)
+    # Non-dumpable: a process of the same user (the student's code) can no longer open this one's
+    # descriptors, memory or environment through /proc, so the pipes above stay the grader's alone.
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed: the reference's pipes would be open")
+    for folder_on_the_way in (run_dir(), run_dir().parent):  # its logs and key stores live there
+        if folder_on_the_way.stat().st_uid == os.geteuid():
+            folder_on_the_way.chmod(0o711)
+    return _ReferenceServer(int(requests), int(replies), Path(folder))
+
+
+PR_SET_DUMPABLE = 4
+REFERENCE_SERVER = "GRADER_REFERENCE_SERVER"  # grader.sandbox.REFERENCE_SERVER (this module loads no sandbox)
+_reference_server = _reference_server_given()
+
+
+def open_to_the_reference(folder: Path, env: dict[str, str]) -> None:
+    """Let the reference's user write where its ENV names files of this run (a key store, a log): in the
+    box only the grader's user (the student's too) and the reference's exist, so o+wx lets in the latter."""
+    if _reference_server is None or not _reference_server.holds(folder):
+        return
+    for value in env.values():
+        path = Path(value)
+        if not value.startswith("/") or run_dir() not in path.parents:
+            continue
+        place = path if path.is_dir() else path.parent
+        while place != run_dir():
+            place.chmod(place.stat().st_mode & 0o7777 | 0o033)
+            place = place.parent
 
 
 _fork_server: _ForkServer | None = None
@@ -325,6 +413,11 @@ def written_files(log: Path) -> list[Path]:
 
 
 def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
+    if _reference_server is not None and _reference_server.holds(folder):
+        # No fallback: the reference never runs as the grader's user, which the student's code shares.
+        process = _reference_server.spawn(command, folder, env, log)
+        _LIVE.add(process)
+        return process
     server = _forking()
     if server is not None and command[0] == sys.executable:
         try:

@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from grader.harness import (IMPORT_SCRIPT, START_TIMEOUT, Finished, Server, ServerDidNotStart, run_dir, run_python,
-                            stop_servers)
+from grader.harness import (IMPORT_SCRIPT, START_TIMEOUT, Finished, Server, ServerDidNotStart, open_to_the_reference,
+                            run_dir, run_python, stop_servers)
 from grader.stages import Stage
 
 # How a server is started without a usable key: each must refuse to serve (or refuse everyone).
@@ -53,6 +53,7 @@ class Launch:
         if prepare is not None:
             private = Path(tempfile.mkdtemp(prefix=f"{self.stage.number}-", dir=run_dir()))
             env.update(prepare(folder, private, self.key))
+            open_to_the_reference(folder, env)
         return env
 
     def _server(self, folder: Path, label: str, *, root_path: str | None = None,

@@ -13,6 +13,10 @@ What the box gives, where the machine allows it (Linux, root, util-linux `unshar
 - a throwaway user id that owns the copy and the temp folder and nothing else,
   so even a file the box can see stays out of its reach, and the process limit
   counts this student's processes only;
+- with a reference (`new_box(..., reference=True)`): the solutions and the git
+  history hidden, and shown again in a folder of a second throwaway user, whose
+  fork server (started by the box's first process) runs the reference's servers;
+  the grader reaches it through pipes only it holds (`REFERENCE_SERVER`);
 - resource limits (setrlimit) on CPU time, memory (address space) per process,
   the size of a file written and (with the throwaway user) the number of
   processes; a wall-time limit on the whole run.
@@ -46,6 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+# Set in the grader's environment when the reference runs apart: "REQUESTS_FD,REPLIES_FD,REFERENCE_FOLDER",
+# the pipes to the reference's fork server (grader/forkserver.py), which runs as the reference's user.
+REFERENCE_SERVER = "GRADER_REFERENCE_SERVER"
 
 # Every process started in a box carries this variable; a box that lost its PID
 # namespace (none available) is cleaned up by looking for it in /proc.
@@ -114,11 +122,18 @@ def _unshare() -> list[str]:
 
 @dataclass(frozen=True)
 class Box:
-    """Where one run may write: its copy and its temp folder, both owned by UID."""
+    """Where one run may write: its copy and its temp folder, both owned by UID.
+
+    With REFERENCE, the box's first process shows the reference solutions there, in a folder only
+    REFERENCE_UID may enter, and runs the reference's processes as that user: the student's code
+    (UID) finds neither the files nor anything of those processes in /proc.
+    """
 
     copy: Path
     tmp: Path
     uid: int | None = None
+    reference: Path | None = None
+    reference_uid: int | None = None
 
     def chown(self) -> None:
         if self.uid is None:
@@ -130,8 +145,11 @@ class Box:
                     os.chown(name, self.uid, self.uid, follow_symlinks=False)
 
 
-def new_box(work: Path, isolation: Isolation, source: Path | None = None) -> Box:
-    """WORK/submission (a copy of SOURCE) and WORK/tmp, owned by a fresh user, private to it."""
+def new_box(work: Path, isolation: Isolation, source: Path | None = None, *, reference: bool = False) -> Box:
+    """WORK/submission (a copy of SOURCE) and WORK/tmp, owned by a fresh user, private to it.
+
+    REFERENCE (full isolation only): WORK/reference, where the box mounts the solutions for a
+    second fresh user that runs them, closed to the first."""
     if isolation.user and not isolation.namespaces:  # with namespaces the box reveals the way (_reveal)
         closed = [folder for folder in work.parents if not folder.stat().st_mode & 0o001]
         if closed:
@@ -139,6 +157,12 @@ def new_box(work: Path, isolation: Isolation, source: Path | None = None) -> Box
                                   "copy: put it elsewhere (TMPDIR) or chmod o+x it")
     work.mkdir(mode=0o711)  # its user may pass through to its own folders, not list anything
     box = Box(copy=work / "submission", tmp=work / "tmp", uid=free_uid() if isolation.user else None)
+    if reference and isolation.namespaces and isolation.user:
+        apart = work / "reference"
+        apart.mkdir(mode=0o700)
+        (apart / "solutions").mkdir()  # the mount point
+        box = Box(box.copy, box.tmp, box.uid, apart / "solutions", free_uid())
+        os.chown(apart, box.reference_uid, box.reference_uid)
     if source is None:
         box.copy.mkdir()
     else:
@@ -214,9 +238,14 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
         # The process limit counts every process of a user: it means something only for a user
         # of its own (for root it does not apply; for your user it would count your processes too).
         enter += ["--uid", str(box.uid), "--processes", str(limits.processes)]
+    if box.reference is not None:
+        # The solutions appear only at box.reference, for the reference's user; where they are, an empty folder.
+        enter += ["--reference-from", str(SOLUTIONS), "--reference-at", str(box.reference),
+                  "--reference-uid", str(box.reference_uid)]
+        hide = (*hide, SOLUTIONS, *git_stores(ROOT))  # the history holds the solutions too
     if isolation.namespaces:
         # What the grader needs besides the copy: the repository, its .venv and the Python it was made from.
-        needed = [ROOT, sys.prefix, sys.base_prefix]
+        needed = [ROOT, sys.prefix, sys.base_prefix] + ([box.reference.parent] if box.reference else [])
         enter = _unshare() + enter + ["--namespaces", *[f"--reveal={path}" for path in needed],
                                       *[f"--hide={path}" for path in hide]]
     log = log or box.tmp.parent / "output.log"
@@ -241,6 +270,19 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
                 _RUNNING.pop(process.pid, None)
     output = log.read_text(errors="replace")
     return Outcome(returncode, time.monotonic() - started, output)
+
+
+def git_stores(root: Path) -> list[Path]:
+    """Where ROOT's git history lives: ROOT/.git, or for a worktree (.git a file) its own and the shared one."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return [dot_git]
+    try:
+        own = (root / dot_git.read_text().removeprefix("gitdir:").strip()).resolve()
+        common = (own / (own / "commondir").read_text().strip()).resolve()
+    except OSError:
+        return []
+    return [own, common] if common != own else [own]
 
 
 _RUNNING: dict[int, str] = {}  # the boxes running now: pid of each one's first process -> its mark
@@ -399,6 +441,36 @@ def _become(uid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
+def _start_reference_server(options) -> tuple[int, int]:
+    """Start `python -m grader.forkserver` as the reference's user; the command inherits its pipes.
+
+    Only the grader holds them (its children never inherit them, and it makes itself
+    non-dumpable, so the student's code, which runs as the grader's user, cannot reopen
+    them through /proc): the student's code cannot ask this server to run anything.
+    """
+    requests_in, requests_out = os.pipe()
+    replies_in, replies_out = os.pipe()
+    server = os.fork()
+    if server == 0:
+        try:
+            os.dup2(requests_in, 0)
+            os.dup2(replies_out, 1)
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 2)
+            _limit(options)
+            _become(options.reference_uid)
+            os.chdir(ROOT)
+            os.execv(sys.executable, [sys.executable, "-m", "grader.forkserver"])
+        finally:
+            os._exit(127)
+    os.close(requests_in)
+    os.close(replies_out)
+    for fd in (requests_out, replies_in):
+        os.set_inheritable(fd, True)
+    os.environ[REFERENCE_SERVER] = f"{requests_out},{replies_in},{options.reference_at}"
+    return requests_out, replies_in
+
+
 def enter(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.sandbox")
     parser.add_argument("--copy", required=True)
@@ -412,14 +484,25 @@ def enter(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespaces", action="store_true")
     parser.add_argument("--reveal", action="append", default=[], help="a folder the box must reach")
     parser.add_argument("--hide", action="append", default=[], help="a folder the box must not see")
+    parser.add_argument("--reference-from", help="the solutions, hidden from the box (--hide it too)")
+    parser.add_argument("--reference-at", help="where the reference's user finds them")
+    parser.add_argument("--reference-uid", type=int)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
+    reference = None
     if options.namespaces:
         _loopback_up()
+        if options.reference_from:
+            reference = os.open(options.reference_from, os.O_PATH)  # still reachable once hidden
         _reveal([options.copy, options.tmp, options.cwd, *options.reveal], options.hide)
+        if reference is not None:
+            # Not recursive: the tmpfs now over the solutions would come along and hide them here too.
+            _mount(f"/proc/self/fd/{reference}", options.reference_at, _MS_BIND)
+            os.close(reference)
         # Real paths: mountinfo lists those, and a symlink on the way must not make the copy read-only.
         _read_only_except([os.path.realpath(options.copy), os.path.realpath(options.tmp)])
+    kept = _start_reference_server(options) if reference is not None else ()
     child = os.fork()
     if child == 0:
         try:
@@ -432,6 +515,8 @@ def enter(argv: list[str] | None = None) -> int:
             print(f"the box could not start {command[0]}: {error}", file=sys.stderr, flush=True)
         finally:
             os._exit(127)
+    for fd in kept:  # the grader holds them now: EOF reaches the reference's fork server when it ends
+        os.close(fd)
     # PID 1 of the box reaps every orphan; when the command ends, so does the box, and the
     # kernel kills whatever is left in the namespace. (Without namespaces the caller does.)
     while True:

@@ -1,9 +1,11 @@
 """`make grade-class`: a whole class graded in parallel boxes, with a gradebook, a chart and a report.
 
-One class is graded once for the module (6 students, stage 01, 2 at a time):
+One class is graded once for the module (10 students, stage 01, 2 at a time):
 two solutions (one of which also tries to write outside its copy, and to
 everyone's results), the untouched starters, one that does not import, one
-that hangs, and one that lets everyone in.
+that hangs, one that lets everyone in, one that forges its results, and three
+starters that serve the reference's code if they can read it (by its path,
+through /proc, from git).
 """
 
 import base64
@@ -71,6 +73,65 @@ _forge()
 '''
 
 
+# A starter whose main.py serves the reference's code instead, if it can read it: by the solutions' path,
+# through /proc/<pid>/cwd of the reference's server (started beside it), or from the repository's git
+# history. Else it serves the starter.
+THIEF = '''
+import os, sys, time, types
+
+
+def _take(folder):
+    try:
+        with open(os.path.join(folder, "auth.py")) as auth, open(os.path.join(folder, "main.py")) as main:
+            auth_code, main_code = auth.read(), main.read()
+    except OSError:
+        return False
+    guard = types.ModuleType("auth")
+    exec(compile(auth_code, "auth.py", "exec"), guard.__dict__)
+    sys.modules["auth"] = guard
+    exec(compile(main_code, "main.py", "exec"), globals())
+    return True
+
+
+def _by_path():
+    return _take({solutions!r})
+
+
+def _through_proc():
+    mine = os.path.realpath(os.getcwd())
+    for _ in range(30):  # the reference's server starts beside this one
+        for pid in os.listdir("/proc"):
+            try:
+                theirs = os.readlink(f"/proc/{{pid}}/cwd")
+            except (OSError, ValueError):
+                continue
+            if os.path.basename(theirs) == {stage!r} and theirs != mine and _take(f"/proc/{{pid}}/cwd"):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def _through_git():
+    import subprocess, tempfile
+    folder = tempfile.mkdtemp()
+    for name in ("auth.py", "main.py"):
+        shown = subprocess.run(["git", "-c", "safe.directory=*", "-C", {root!r}, "show",
+                                f"HEAD:solutions/{stage}/{{name}}"], capture_output=True)
+        if shown.returncode != 0:
+            return False
+        with open(os.path.join(folder, name), "wb") as out:
+            out.write(shown.stdout)
+    return _take(folder)
+
+
+if not {how}():
+    with open("starter_main.py") as starter:
+        exec(compile(starter.read(), "starter_main.py", "exec"), globals())
+'''
+THIEVES = {"copies-the-solutions": "_by_path", "copies-the-reference-through-proc": "_through_proc",
+           "copies-the-solutions-from-git": "_through_git"}
+
+
 def solution(folder: Path) -> Path:
     shutil.copytree(SOLUTIONS / STAGE, folder / STAGE, ignore=shutil.ignore_patterns("__pycache__"))
     return folder / STAGE
@@ -86,8 +147,14 @@ def build_class(root: Path, canaries: list[Path]) -> Path:
     hangs = solution(submissions / "hangs") / "main.py"
     hangs.write_text("import time\ntime.sleep(3600)  # never imports, never binds\n" + hangs.read_text())
     forger = submissions / "forges-its-results" / STAGE
-    shutil.copytree(EXERCISES / STAGE, forger, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(committed_exercises() / STAGE, forger, ignore=shutil.ignore_patterns("__pycache__"))
     (forger / "main.py").write_text(FORGER + (forger / "main.py").read_text())
+    for student, how in THIEVES.items():
+        thief = submissions / student / STAGE
+        shutil.copytree(committed_exercises() / STAGE, thief, ignore=shutil.ignore_patterns("__pycache__"))
+        (thief / "starter_main.py").write_text((thief / "main.py").read_text())
+        (thief / "main.py").write_text(THIEF.format(solutions=str(SOLUTIONS / STAGE), root=str(ROOT), stage=STAGE,
+                                                    how=how))
     vandal = solution(submissions / "solution-bob-writes-outside") / "main.py"
     vandal.write_text(VANDAL.format(paths=[str(path) for path in canaries]) + vandal.read_text())
     return submissions
@@ -212,6 +279,18 @@ def test_a_submission_that_writes_outside_its_copy_changes_nothing(graded):
     assert ada["score"] == 20, ada
     # The writer itself is a working solution otherwise: its failed writes cost it nothing.
     assert float(gradebook(graded)["solution-bob-writes-outside"]["total"]) == 20, graded["output"]
+
+
+def test_a_submission_cannot_serve_the_solutions_read_by_path_through_proc_or_from_git(graded):
+    isolation = graded["isolation"]
+    if not (isolation.namespaces and isolation.user):
+        pytest.skip("the reference runs apart only in the full box: " + "; ".join(isolation.missing))
+    rows = gradebook(graded)
+    for student in THIEVES:  # each serves the starter unless it could read the reference's code
+        report = json.loads((graded["results"] / f"{student}.json").read_text())
+        assert float(rows[student]["total"]) == 0, (rows[student], [test["name"] for test in report["tests"]
+                                                                    if test["status"] == "passed"])
+    assert float(rows["solution-ada"]["total"]) == 20 and float(rows["starter"]["total"]) == 0, graded["output"]
 
 
 def test_no_process_of_any_student_survives(graded):
@@ -386,7 +465,7 @@ def test_a_box_from_a_private_folder_sees_only_its_own_copy():
         neighbour = solution(submissions / "neighbour")
         (neighbour / "notes.py").write_text("# NEIGHBOURS-OWN-WORK\n")
         prober = submissions / "prober" / STAGE
-        shutil.copytree(EXERCISES / STAGE, prober, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(committed_exercises() / STAGE, prober, ignore=shutil.ignore_patterns("__pycache__"))
         results = private / "results"
         ada = submissions / "ada" / STAGE / "main.py"
         ada.write_text("# ADAS-OWN-WORK\n" + ada.read_text())
@@ -435,7 +514,7 @@ def test_a_regrade_merges_layouts_are_found_and_each_student_gets_feedback(tmp_p
         return done.stdout
 
     grade()
-    (submissions / "ada" / STAGE / "auth.py").write_text((EXERCISES / STAGE / "auth.py").read_text())  # ada breaks it
+    (submissions / "ada" / STAGE / "auth.py").write_text((committed_exercises() / STAGE / "auth.py").read_text())  # ada breaks it
     output = grade("--student", "ada")
     assert "grading 1 students" in output, output
     with (results / "gradebook.csv").open() as handle:

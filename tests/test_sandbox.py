@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import MARK, Isolation, Limits, detect, new_box, run_boxed
+from grader.sandbox import MARK, ROOT, SOLUTIONS, Isolation, Limits, detect, git_stores, new_box, run_boxed
 
 ISOLATION = detect()
 needs_box = pytest.mark.skipif(not ISOLATION.namespaces, reason="; ".join(ISOLATION.missing) or "no box")
@@ -114,6 +114,51 @@ def test_one_student_cannot_touch_another_students_copy_or_results(tmp_path):
     tried = seen(outcome)
     assert "written" not in tried.values() and isinstance(tried["list"], str), tried
     assert results.read_text() == '{"score": 0}' and not (other.copy / "main.py").exists()
+
+
+# Run as the grader's user (a student's code runs as that user too): read the grader's (PID argv[1]) descriptors and environment.
+PEEK = """
+import os, sys
+for part in ("fd", "environ"):
+    try:
+        print(part, len(os.listdir(f"/proc/{sys.argv[1]}/fd") if part == "fd" else open(f"/proc/{sys.argv[1]}/environ").read()))
+    except OSError as error:
+        print(part, error.strerror.replace(" ", "-"))
+"""
+
+
+@pytest.mark.skipif(not (ISOLATION.namespaces and ISOLATION.user), reason="; ".join(ISOLATION.missing) or "no box")
+def test_a_box_shows_the_solutions_only_to_the_references_own_user(tmp_path):
+    box = new_box(tmp_path / "box", ISOLATION, reference=True)
+    stage = box.reference / "04-pure-asgi"
+    paths = [str(SOLUTIONS / "04-pure-asgi" / "auth_middleware.py"), str(stage / "auth_middleware.py")]
+    # The boxed code plays the grader (it holds the reference's fork server) and the student's code at once.
+    outcome = run_boxed([sys.executable, "-c", textwrap.dedent(f"""
+        import json, os
+        from pathlib import Path
+        from grader.harness import run_python
+        tried = {{"me": os.getuid()}}
+        for path in {paths!r}:
+            try:
+                tried[path] = len(open(path).read())
+            except OSError as error:
+                tried[path] = error.strerror
+        tried["solutions"] = os.listdir({str(SOLUTIONS)!r})
+        tried["git"] = [os.listdir(path) for path in {[str(path) for path in git_stores(ROOT)]!r} if os.path.isdir(path)]
+        ran = run_python(Path({str(stage)!r}), ["-c", "import os; print(os.getuid(), len(open('auth_middleware.py').read()))"])
+        tried["reference"] = ran.output.split()
+        # A student's process (the grader's user) looks for the grader's pipes to the reference's fork server.
+        peek = {PEEK!r}
+        import subprocess, sys
+        tried["grader"] = subprocess.run([sys.executable, "-c", peek, str(os.getpid())], capture_output=True,
+                                         text=True).stdout.split()
+        print(json.dumps(tried))
+    """)], box, QUICK, ISOLATION)
+    tried = seen(outcome)
+    assert tried["me"] == box.uid and all(isinstance(tried[path], str) for path in paths), tried
+    assert tried["solutions"] == [] and all(listed == [] for listed in tried["git"]), tried
+    assert tried["reference"][0] == str(box.reference_uid) and int(tried["reference"][1]) > 0, tried
+    assert tried["grader"] == ["fd", "Permission-denied", "environ", "Permission-denied"], tried
 
 
 def test_a_fork_bomb_stops_at_the_process_limit(tmp_path):
