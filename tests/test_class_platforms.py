@@ -90,7 +90,7 @@ def test_run_autograder_gives_nothing_to_a_submission_that_forges_its_results(au
     from tests.test_classroom import FORGER
 
     submission = tmp_path / "submission" / STAGE
-    shutil.copytree(EXERCISES / STAGE, submission, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(committed_exercises() / STAGE, submission, ignore=shutil.ignore_patterns("__pycache__"))
     (submission / "main.py").write_text(FORGER + (submission / "main.py").read_text())
     results = run_autograder(autograder, tmp_path)
     assert results["score"] == 0 and results["tests"][0]["status"] == "failed", results
@@ -143,7 +143,7 @@ def test_the_gradescope_zip_builds_and_grades_in_a_fresh_autograder(tmp_path):
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(SOLUTIONS, tmp_path / "submissions" / "solutions" / "exercises", ignore=ignore)  # nested
     for stage in stages:
-        shutil.copytree(EXERCISES / stage.id, tmp_path / "submissions" / "starters" / stage.id, ignore=ignore)
+        shutil.copytree(committed_exercises() / stage.id, tmp_path / "submissions" / "starters" / stage.id, ignore=ignore)
     Path("/autograder").mkdir(exist_ok=True)  # the mount point; the tmpfs on it lives in the namespace only
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", GRADESCOPE],
                           capture_output=True, text=True, timeout=1500, cwd="/",
@@ -233,7 +233,7 @@ def broken_exercises(folder: Path) -> Path:
 
 @pytest.mark.parametrize("submission", ["starters", "solutions", "broken"])
 def test_the_classroom_payload_stays_small_and_adds_up_exactly(tmp_path, submission):
-    exercises = {"starters": EXERCISES, "solutions": SOLUTIONS}.get(submission) or broken_exercises(tmp_path / "ex")
+    exercises = {"starters": committed_exercises(), "solutions": SOLUTIONS}.get(submission) or broken_exercises(tmp_path / "ex")
     encoded, result, report = run_the_classroom_step(student_checkout(tmp_path / "repo", exercises))
     full = sum(stage.points for stage in load_stages())
     assert len(encoded) < 64 * 1024, f"{len(encoded)} bytes in one environment variable"

@@ -164,7 +164,7 @@ def todo_comments(path: Path) -> list[str]:
 def todo_giveaways(stage) -> list[str]:
     found = []
     for name, lines in answer_lines(stage).items():
-        for todo in todo_comments(EXERCISES / stage.id / name):
+        for todo in todo_comments(committed_exercises() / stage.id / name):
             for line in lines:
                 atoms = specific_atoms(line)
                 named = [atom for atom in atoms if re.search(rf"(?<!\w){re.escape(atom)}(?!\w)", todo)]
