@@ -19,6 +19,7 @@ import email.utils
 import itertools
 import json
 import re
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -186,8 +187,9 @@ def need(keys: Keys, stage, *names: str) -> list[Issued]:
 # -- requests ----------------------------------------------------------------------------------------
 
 
-def initialize(key: str | bytes | None, note: str, *, address: str | None = None) -> Probe:
-    headers = [ACCEPT, ("X-Forwarded-For", forged_address())]
+def initialize(key: str | bytes | None, note: str, *, address: str | None = None,
+               extra: tuple[tuple[str, str], ...] = ()) -> Probe:
+    headers = [ACCEPT, ("X-Forwarded-For", forged_address()), *extra]
     if key is not None:
         headers.append(("X-API-Key", key))
     return Probe("POST", "/mcp", tuple(headers), INITIALIZE, note=note, source=address or fresh_address())
@@ -407,6 +409,100 @@ def test_refused_with_401_and_the_challenge(name, keys, student, reference, stag
           let_in_hint=hint, keep_out_hint=hint)
 
 
+def unknown_like(answer: Answer, *key_ids: str) -> tuple[int, str, str]:
+    """What a refusal says, with the key ids it was sent replaced: the same answer for every key id."""
+    body = answer.body
+    for key_id in key_ids:
+        body = body.replace(key_id, "<key id>")
+    return answer.status, " ".join(body.split()), answer.challenge or ""
+
+
+def test_a_wrong_secret_for_a_revoked_or_expired_key_gets_the_unknown_keys_answer(keys, student, stage):
+    """a revoked or expired key id with a wrong secret gets exactly the answer of a key never issued"""
+    revoked, expired = need(keys["student"], stage, "revoked", "expired")
+    forged = forge(student, revoked.key_id, expired.key_id)
+    unknown = send(student, initialize(keys["student"].unknown_key, "a well-formed key that was never issued"))
+    baseline = unknown_like(unknown, keys["student"].unknown_key.split("_")[1])
+    for key, words, key_id in [(forged[1], "the revoked key's id with a wrong secret", revoked.key_id),
+                               (forged[2], "the expired key's id with a wrong secret", expired.key_id)]:
+        probe = initialize(key, words)
+        got = send(student, probe)
+        crashed(got, probe, student, stage)
+        check(unknown_like(got, key_id) == baseline, sent=probe.describe(), got=got.describe(),
+              expected=f"what a key never issued got: {unknown.describe()}", hint=stage.hint("status_after_secret"))
+
+
+def test_a_new_pepper_makes_every_issued_key_fail(keys, student, reference, stage):
+    """the server started again with another KEY_PEPPER refuses every key issued before (the digest is keyed)"""
+    forecast, = need(keys["student"], stage, "forecast")
+    other = secrets.token_urlsafe(32)
+    again = Server(student.folder, stage.app, env={**student.env, "KEY_PEPPER": other}, label="student-new-pepper")
+    try:
+        try:
+            again.wait_ready()
+        except ServerDidNotStart as error:
+            raise CheckFailed(sent=f"{again.where}, with the same KEYS_DB and another KEY_PEPPER",
+                              got=f"{error}\n{tail(again.log())}", expected="the server starts",
+                              hint=stage.hint("starts"))
+        got = [send(again, initialize(issued.key, "a key issued under the first pepper"))
+               for issued in (forecast, keys["student"].table)]
+        check(all(answer.status == 401 for answer in got),
+              sent="a second server on the same KEYS_DB with another KEY_PEPPER; POST /mcp with keys issued before",
+              got="; ".join(answer.describe() for answer in got),
+              expected="401 for every one: the stored digests were keyed with the old pepper",
+              hint=stage.hint("pepper"))
+    finally:
+        again.stop()
+
+
+def test_without_a_pepper_neither_the_server_nor_the_cli_starts(keys, student, reference, stage):
+    """without KEY_PEPPER the server refuses to start and `python -m keys issue` issues nothing"""
+    need(keys["student"], stage, "forecast")
+    unset = {name: value for name, value in student.env.items() if name != "KEY_PEPPER"}
+    issued = run_python(student.folder, ["-m", "keys", "issue", "--client", "no-pepper", "--tools", "*"], env=unset,
+                        timeout=CLI_TIMEOUT, label="keys")
+    check(not issued.ok and not KEY_PATTERN.search(issued.output),
+          sent="python -m keys issue --client no-pepper --tools '*', with KEY_PEPPER unset",
+          got=f"exit status {issued.returncode}:\n{tail(KEY_PATTERN.sub('<a key>', issued.output), 8)}",
+          expected="a non-zero exit status and no key: without the pepper, no digest can be made",
+          hint=stage.hint("pepper"))
+    server = Server(student.folder, stage.app, env=unset, label="student-no-pepper")
+    try:
+        try:
+            server.wait_ready()
+        except ServerDidNotStart:
+            return
+        got = send(server, initialize(keys["student"].forecast.key, "a key issued with the pepper"))
+        raise CheckFailed(sent=f"{server.where}, with KEY_PEPPER unset; then POST /mcp with a key",
+                          got=f"the server started and answered {got.describe()}",
+                          expected="the server exits at start-up, saying KEY_PEPPER is needed (fail closed)",
+                          hint=stage.hint("pepper"))
+    finally:
+        server.stop()
+
+
+def test_rights_are_whole_tool_names_never_prefixes(keys, student, reference, stage):
+    """a key whose rights are pieces of real tool names (a prefix, a suffix) may call and see no tool"""
+    need(keys["student"], stage, "table")
+    listed = mcp(reference, keys["reference"].table.key)
+    names = listed.tools
+    if not names:
+        raise RuntimeError(f"grader problem: the reference listed no tools: {listed.describe()}")
+    pieces = sorted({piece for name in names if len(name) > 1
+                     for cut in [secrets.choice(range(1, len(name)))] for piece in (name[:cut], name[cut:])})
+    rights = ",".join(pieces)
+    mine = issue(student, "pieces-of-names", rights)
+    theirs = issue(reference, "pieces-of-names", rights)
+    calls = [(name, NEW_YORK if name == "get_forecast" else {"state": "CA"} if name == "get_alerts" else {})
+             for name in names]
+    got, expected = both(mcp, (student, mine.key, *calls), (reference, theirs.key, *calls))
+    ran = [name for name, (ok, _) in zip(names, got.calls) if ok]
+    check(not got.error and got.tools == expected.tools and not ran and len(got.calls) == len(names),
+          sent=f"python -m keys issue --tools '{rights}'; tools/list, then tools/call of every tool",
+          got=got.describe(), expected=expected.describe() + " (every call refused)",
+          hint=hint_for(stage, "rights_whole_names", got))
+
+
 def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, reference, stage):
     """after a rotation the successor works; the old key works through its grace period and is refused after it"""
     rows = [("rotating", "the key rotated with a day's grace"), ("rotating_successor", "its successor"),
@@ -436,11 +532,23 @@ def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, stude
           hint=stage.hint("lifecycle"))
 
 
+def claimed_headers() -> tuple[tuple[str, str], ...]:
+    """Headers a client chooses freely, each with a new value every time: a failure limit keyed on any of them
+    (instead of the connection's real address, or the key id) never throttles anyone."""
+    token = secrets.token_hex(6)
+    forged = forged_address()
+    return (("User-Agent", f"client/{token}"), ("X-Real-IP", forged), ("Forwarded", f"for={forged}"),
+            ("True-Client-IP", forged), ("X-Client-IP", forged), ("CF-Connecting-IP", forged),
+            ("X-Request-Id", token), ("X-Client-Id", token), ("Accept-Language", f"x-{token[:8]}"),
+            ("Cookie", f"session={token}"))
+
+
 def fail_until_throttled(server: Server, presented, address) -> tuple[int, Answer | None, list[int]]:
     """Send failing attempts until one gets 429; returns how many were sent, the 429 and every status seen."""
     statuses = []
     for attempt in range(1, MAX_FAILURES + 1):
-        got = send(server, initialize(presented(attempt), "a wrong key", address=address(attempt)))
+        got = send(server, initialize(presented(attempt), "a wrong key", address=address(attempt),
+                                      extra=claimed_headers()))
         statuses.append(got.status)
         if got.status == 429:
             return attempt, got, statuses
@@ -483,8 +591,8 @@ def test_wrong_keys_from_one_address_get_429_but_a_valid_key_from_there_gets_in(
     forecast, = need(keys["student"], stage, "forecast")
     address = fresh_address()
     sent, got, statuses = fail_until_throttled(student, lambda n: f"wrong-key-{n}", lambda n: address)
-    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}, each claiming another "
-                     "address in X-Forwarded-For", stage)
+    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}, each with a new User-Agent "
+                     "(and every other header a client chooses) and another address in X-Forwarded-For", stage)
     valid = send(student, initialize(forecast.key, "a valid key", address=address))
     check(valid.status == 200, sent=f"POST /mcp (a valid key) from {address}, right after its 429",
           got=valid.describe(), expected="200 OK: a valid key is never throttled by failures",
