@@ -85,3 +85,55 @@ def test_valid_keys_throttled_show_the_throttle_hint_first(grade_case):
     run = grade_case(STAGE, "throttles-valid-keys")
     first = run.failed()[0]
     assert "429" in first["output"] and "must not lock a valid key out" in first["output"], first["output"]
+
+
+NEW_PEPPER = "the server started again with another KEY_PEPPER refuses every key issued before"
+NO_PEPPER = "without KEY_PEPPER the server refuses to start"
+STATUS_TOLD = "a revoked or expired key id with a wrong secret gets exactly the answer of a key never issued"
+PIECES_OF_NAMES = "a key whose rights are pieces of real tool names"
+
+
+def test_a_digest_without_the_pepper_is_caught_by_a_restart_with_another_pepper(grade_case):
+    run = grade_case(STAGE, "digest-ignores-pepper")
+    failed_only(run, NEW_PEPPER)
+    output = run.check(NEW_PEPPER)["output"]
+    assert "200" in output and "another KEY_PEPPER" in output, output
+
+
+def test_a_default_pepper_when_key_pepper_is_unset_is_caught(grade_case):
+    run = grade_case(STAGE, "default-pepper")
+    failed_only(run, NO_PEPPER)
+    output = run.check(NO_PEPPER)["output"]
+    assert "KEY_PEPPER unset" in output and "<a key>" in output, output
+
+
+def test_a_status_told_before_the_secret_is_checked_is_caught(grade_case):
+    run = grade_case(STAGE, "status-before-secret")
+    failed_only(run, STATUS_TOLD)
+    output = run.check(STATUS_TOLD)["output"]
+    assert "revoked" in output and "Invalid API key" in output, output
+
+
+def test_rights_matched_by_prefix_are_caught(grade_case):
+    run = grade_case(STAGE, "rights-by-prefix")
+    failed_only(run, PIECES_OF_NAMES)
+    output = run.check(PIECES_OF_NAMES)["output"]
+    assert "ok:" in output, output  # a tool ran for a key holding only a piece of its name
+
+
+def test_a_failure_limit_keyed_on_the_user_agent_is_caught(grade_case):
+    """Each guess comes from one real address with a new value in every header a client chooses."""
+    run = grade_case(STAGE, "limiter-keyed-on-user-agent")
+    failed_only(run, THROTTLED[0])
+    output = run.check(THROTTLED[0])["output"]
+    assert "User-Agent" in output and "401" in output and "429" in output, output
+
+
+CONSTANT_TIME = "the key is compared in constant time"
+
+
+def test_digests_compared_with_an_operator_are_caught(grade_case):
+    run = grade_case(STAGE, "digests-compared-with-eq")
+    failed_only(run, CONSTANT_TIME)
+    output = run.check(CONSTANT_TIME)["output"]
+    assert "!= bytes(stored)" in output and "no compare_digest call" in output, output

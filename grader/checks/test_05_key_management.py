@@ -708,4 +708,9 @@ def test_a_restart_keeps_the_keys(keys, student, stage):
 
 
 from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: E402,F401
+
+# The static comparison check reads the key store, where a presented key's digest meets the stored one.
+GUARDED_FILE = "key_store.py"
+COMPARES_DIGESTS = True
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)
