@@ -137,3 +137,36 @@ def test_digests_compared_with_an_operator_are_caught(grade_case):
     failed_only(run, CONSTANT_TIME)
     output = run.check(CONSTANT_TIME)["output"]
     assert "!= bytes(stored)" in output and "no compare_digest call" in output, output
+
+
+ROTATE_REFUSED = "`python -m keys rotate` refuses a revoked key and a key rotated once already"
+SUCCESSOR = "a rotated key's successor sees only the old key's tools"
+SESSION_OWNER = "a session opened with one key is not found (404) for another valid key"
+
+
+def test_a_revoked_key_rotated_back_to_life_is_caught(grade_case):
+    run = grade_case(STAGE, "rotate-revoked-or-twice")
+    failed_only(run, ROTATE_REFUSED)
+    output = run.check(ROTATE_REFUSED)["output"]
+    assert "a revoked key" in output and "<a new key>" in output, output
+
+
+def test_a_successor_with_wider_rights_and_no_expiry_is_caught(grade_case):
+    run = grade_case(STAGE, "rotate-successor-wider")
+    failed_only(run, SUCCESSOR)
+    output = run.check(SUCCESSOR)["output"]
+    assert "get_forecast" in output, output  # the successor of a get_alerts key sees every tool
+
+
+def test_a_session_usable_with_another_key_is_caught(grade_case):
+    run = grade_case(STAGE, "session-not-bound")
+    failed_only(run, SESSION_OWNER)
+    output = run.check(SESSION_OWNER)["output"]
+    assert "404" in output and "200" in output, output
+
+
+def test_a_key_in_the_audit_log_takes_the_stages_points(grade_case):
+    run = grade_case(STAGE, "key-in-audit-log")
+    failed_only(run, IN_CLEAR)
+    assert "the audit log holds the key" in run.check(IN_CLEAR)["output"], run.stdout
+    assert run.report["score"] == 0, run.stdout

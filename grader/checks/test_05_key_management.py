@@ -514,6 +514,85 @@ def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, referenc
               let_in_hint=stage.hint("lifecycle"), keep_out_hint=stage.hint("lifecycle"))
 
 
+def rotate_again(server: Server, key_id: str) -> Finished:
+    return run_python(server.folder, ["-m", "keys", "rotate", key_id, "--grace", "1d"], env=server.env,
+                      timeout=CLI_TIMEOUT, label="keys")
+
+
+def test_a_revoked_or_already_rotated_key_cannot_be_rotated(keys, student, reference, stage):
+    """`python -m keys rotate` refuses a revoked key and a key rotated once already, as the reference does"""
+    revoked, rotating = need(keys["student"], stage, "revoked", "rotating")
+    for key_id, theirs, words in [(revoked.key_id, keys["reference"].revoked.key_id, "a revoked key"),
+                                  (rotating.key_id, keys["reference"].rotating.key_id, "a key rotated once already")]:
+        got, expected = both(rotate_again, (student, key_id), (reference, theirs))
+        check(not got.ok and not KEY_PATTERN.search(got.output) and not expected.ok,
+              sent=f"python -m keys rotate {key_id} --grace 1d ({words})",
+              got=f"exit status {got.returncode}:\n{tail(KEY_PATTERN.sub('<a new key>', got.output), 6)}",
+              expected=f"a refusal, exit status {expected.returncode}, and no new key (the reference: "
+                       f"{tail(expected.output, 2).strip()!r})", hint=stage.hint("rotation"))
+
+
+ROTATED_LIFETIME = 10.0  # seconds: long enough to rotate a key on a loaded machine, short enough to wait out
+
+
+def rotated_pair(server: Server) -> tuple[Issued, Issued, float]:
+    """A key for get_alerts alone that expires soon, and its successor (a day's grace): when the old one expires."""
+    ends = time.time() + ROTATED_LIFETIME
+    old = issue(server, "rotated-short-lived", "get_alerts", "--expires-in", f"{ROTATED_LIFETIME:.0f}s")
+    return old, issued_by(cli(server, "rotate", old.key_id, "--grace", "1d")), ends
+
+
+def test_a_successor_has_the_old_keys_rights_and_expiry(keys, student, reference, stage):
+    """a rotated key's successor sees only the old key's tools, and stops working when the old key would have"""
+    need(keys["student"], stage, "forecast")
+    try:
+        mine = rotated_pair(student)
+    except CliFailed as failed:
+        raise CheckFailed(sent=f"python -m keys issue ... --expires-in {ROTATED_LIFETIME:.0f}s; python -m keys rotate",
+                          got=tail(KEY_PATTERN.sub("<a key>", failed.result.output), 8),
+                          expected="a key, then its successor", hint=stage.hint("rotation")) from None
+    theirs = rotated_pair(reference)
+    got, expected = both(mcp, (student, mine[1].key), (reference, theirs[1].key))
+    check(not got.error and got.tools == expected.tools,
+          sent="python -m keys issue --tools get_alerts; rotate it; tools/list with the successor",
+          got=got.describe(), expected=expected.describe(), hint=hint_for(stage, "rotation", got))
+    time.sleep(max(0.0, max(mine[2], theirs[2]) + 1.5 - time.time()))
+    late, late_expected = both(send, (student, initialize(mine[1].key, "the successor, after the old key's expiry")),
+                               (reference, initialize(theirs[1].key, "the successor, after the old key's expiry")))
+    check(late.status == late_expected.status == 401,
+          sent=f"POST /mcp with the successor of a key issued --expires-in {ROTATED_LIFETIME:.0f}s, once that passed",
+          got=late.describe(), expected=late_expected.describe() + ": a rotation renews the secret, not the "
+                                                                  "permission", hint=stage.hint("rotation"))
+
+
+def session_probe(method: str, key: str, session_id: str, body: dict | None, note: str) -> Probe:
+    headers = (ACCEPT, ("X-API-Key", key), ("Mcp-Session-Id", session_id), ("MCP-Protocol-Version", "2025-06-18"))
+    return Probe(method, "/mcp", headers, body, note=note, source=fresh_address())
+
+
+def other_key_on_a_session(server: Server, keys: Keys) -> list[Answer]:
+    """A session opened with the forecast key, then used (a request, then DELETE) with the alerts key."""
+    opened = send(server, initialize(keys.forecast.key, "the forecast key"))
+    session_id = opened.headers.get("mcp-session-id", "")
+    if not session_id:
+        return [opened]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    return [opened, send(server, session_probe("POST", keys.alerts.key, session_id, listing, "another key")),
+            send(server, session_probe("DELETE", keys.alerts.key, session_id, None, "another key"))]
+
+
+def test_a_session_answers_only_the_key_that_opened_it(keys, student, reference, stage):
+    """a session opened with one key is not found (404) for another valid key, for a request and for DELETE"""
+    need(keys["student"], stage, "forecast", "alerts")
+    got, expected = both(other_key_on_a_session, (student, keys["student"]), (reference, keys["reference"]))
+    if len(expected) != 3 or expected[1].status != 404:
+        raise RuntimeError(f"grader problem: the reference answered {[a.describe() for a in expected]}")
+    check([answer.status for answer in got] == [answer.status for answer in expected],
+          sent="initialize with key A (its Mcp-Session-Id); tools/list, then DELETE, on that session with key B",
+          got="; ".join(answer.describe() for answer in got),
+          expected="; ".join(answer.describe() for answer in expected), hint=stage.hint("session_owner"))
+
+
 def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, student, reference, stage):
     """a key revoked with `python -m keys revoke` is refused by the server already running, from the next request"""
     issued, = need(keys["student"], stage, "to_revoke")
@@ -664,6 +743,8 @@ def test_every_mcp_request_is_in_the_audit_log(keys, student, stage):
                    + "; ".join(wanted), hint=stage.hint("audit"))
 
 
+@pytest.mark.unscored
+@pytest.mark.gate
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
     """no key (nor its secret) is in the database file, the audit log or the server's output"""
     need(keys["student"], stage, "forecast")
@@ -685,7 +766,8 @@ def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, sessi
         if session.key.encode() in content and place != "the server's output":
             found.append(f"{place} holds the pepper")
     check(not found, sent=f"read {', '.join(places)} after {len(issued)} keys were issued and used",
-          got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper",
+          got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper "
+                                       "(no points for this stage while one is there)",
           hint=stage.hint("stored_hashed"))
 
 
