@@ -170,3 +170,13 @@ def test_a_key_in_the_audit_log_takes_the_stages_points(grade_case):
     failed_only(run, IN_CLEAR)
     assert "the audit log holds the key" in run.check(IN_CLEAR)["output"], run.stdout
     assert run.report["score"] == 0, run.stdout
+
+
+AUDITED = "refusals with no key id (no header, a malformed key, two headers) are in the audit log"
+
+
+def test_refusals_left_out_of_the_audit_log_are_caught(grade_case):
+    run = grade_case(STAGE, "audit-every-throttled-request")
+    failed_only(run, AUDITED)
+    output = run.check(AUDITED)["output"]
+    assert "0 new audit line(s)" in output, output

@@ -743,6 +743,56 @@ def test_every_mcp_request_is_in_the_audit_log(keys, student, stage):
                    + "; ".join(wanted), hint=stage.hint("audit"))
 
 
+def audit_lines(server: Server) -> list[str]:
+    path = Path(server.env["AUDIT_LOG"])
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def written_after(server: Server, before: int, at_least: int = 0) -> list[str]:
+    """The audit lines written after the first BEFORE, waiting a moment for AT_LEAST of them (a buffered writer)."""
+    deadline = time.monotonic() + 3.0
+    while len(audit_lines(server)) - before < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return audit_lines(server)[before:]
+
+
+def shown_entries(lines: list[str]) -> str:
+    return tail("\n".join(lines), 6) if lines else "(none)"
+
+
+def test_refusals_without_a_key_id_are_audited_and_a_throttled_burst_once(keys, student, stage):
+    """refusals with no key id (no header, a malformed key, two headers) are in the audit log; a throttled
+    burst adds one line, not one per request"""
+    forecast, = need(keys["student"], stage, "forecast")
+    refusals = [initialize(None, "no X-API-Key header"),
+                initialize(f"key-{secrets.token_hex(8)}", "a malformed key"),
+                Probe("POST", "/mcp", (ACCEPT, ("X-API-Key", forecast.key), ("X-API-Key", forecast.key)),
+                      INITIALIZE, note="the header twice", source=fresh_address())]
+    before = len(audit_lines(student))
+    got = [send(student, probe) for probe in refusals]
+    new = written_after(student, before, at_least=len(refusals))
+    check(len(new) >= len(refusals) and all(answer.status in (401, 429) for answer in got),
+          sent="; ".join(probe.describe() for probe in refusals),
+          got=f"{'; '.join(answer.describe() for answer in got)}; {len(new)} new audit line(s):\n{shown_entries(new)}",
+          expected="401 for each, and a line in the audit log for each: a refusal without a key id is written down "
+                   "too (key_id null)", hint=stage.hint("audit"))
+    address = fresh_address()
+    sent, throttled, statuses = fail_until_throttled(student, lambda n: f"wrong-key-{n}", lambda n: address)
+    if throttled is None:
+        return  # no 429 at all: the failure-limit checks above say so; there is no burst to count here
+    before = len(audit_lines(student))
+    more = [send(student, initialize(f"wrong-again-{n}", "a wrong key", address=address)).status
+            for n in range(BURST)]
+    new = written_after(student, before)
+    check(len(new) <= 1 and set(more) == {429}, sent=f"{BURST} more wrong keys from {address}, right after its 429",
+          got=f"{seen(more)}; {len(new)} new audit line(s):\n{shown_entries(new)}",
+          expected="429 each, and at most one audit line for the burst: a scanner must not fill the disk "
+                   "through the log", hint=stage.hint("audit"))
+
+
+BURST = 20
+
+
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
