@@ -191,6 +191,57 @@ def key_comparisons(source: str) -> tuple[bool, list[str]]:
     return uses, [f"line {node.lineno}: {ast.unparse(node)}" for node in leaks]
 
 
+DIGEST_WORDS = ("digest", "hash")
+EQUALITY = (ast.Eq, ast.NotEq, ast.In, ast.NotIn)
+
+
+def _digest_valued(node: ast.AST, held: set[str]) -> bool:
+    """Whether NODE holds a digest: a hash function's result (`digest(...)`, `hmac.new(...).digest()`),
+    a stored hash read by its column (`row["secret_hash"]`), or a name that holds one."""
+    for part in ast.walk(node):
+        if isinstance(part, ast.Call):
+            func = part.func
+            named = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if named != "compare_digest" and any(word in named.lower() for word in DIGEST_WORDS):
+                return True
+        elif isinstance(part, ast.Subscript) and isinstance(part.slice, ast.Constant) \
+                and isinstance(part.slice.value, str) and any(w in part.slice.value.lower() for w in DIGEST_WORDS):
+            return True
+        elif isinstance(part, (ast.Name, ast.Attribute)):
+            name = ast.unparse(part)
+            if name in held or any(word in name.rsplit(".", 1)[-1].lower() for word in DIGEST_WORDS):
+                return True
+    return False
+
+
+def digest_comparisons(source: str) -> tuple[bool, list[str]]:
+    """(uses compare_digest, the lines that compare a digest with ==, !=, in): stage 05 compares the keyed hash of
+    the presented key with the stored one, and the names there are digests and hashes, not keys."""
+    tree = ast.parse(source)
+    held: set[str] = set()
+    for _ in range(3):  # names assigned from a digest hold one: presented = digest(...); stored = row["hash"]
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None \
+                    and _digest_valued(node.value, held):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    for element in target.elts if isinstance(target, ast.Tuple) else [target]:
+                        if isinstance(element, (ast.Name, ast.Attribute)):
+                            held.add(ast.unparse(element))
+    reader = _Reader(tree)
+    uses = any(isinstance(node, ast.Call) and reader.calls_compare_digest(node) for node in ast.walk(tree))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and all(isinstance(op, EQUALITY) for op in node.ops):
+            operands = [node.left, *node.comparators]
+            if any(_literal(operand) or (isinstance(operand, ast.Call) and isinstance(operand.func, ast.Name)
+                                         and operand.func.id in ("len", "type", "isinstance"))
+                   for operand in operands):
+                continue
+            if any(_digest_valued(operand, held) for operand in operands):
+                found.append(node)
+    return uses, [f"line {node.lineno}: {ast.unparse(node)}" for node in sorted(found, key=lambda n: n.lineno)]
+
+
 def key_printed(source: str) -> list[str]:
     """The lines that hand the key (or a presented credential) to print() or a logger."""
     reader = _Reader(ast.parse(source))

@@ -2,6 +2,7 @@
 
 STAGE = "05-key-management"
 IN_CLEAR = "no key (nor its secret) is in the database file"
+NEW_PEPPER = "the server started again with another KEY_PEPPER refuses every key issued before"
 REVOKED_ROW = "a revoked key is refused with 401"
 REVOKED_LIVE = "a key revoked with `python -m keys revoke` is refused by the server already running"
 TOOL_LISTS = "two keys with different tool rights see different tool lists"
@@ -20,7 +21,7 @@ def failed_only(run, *titles: str) -> None:
 
 def test_a_key_stored_in_clear_is_found_in_the_database(grade_case):
     run = grade_case(STAGE, "secret-in-clear")
-    failed_only(run, IN_CLEAR)
+    failed_only(run, IN_CLEAR, NEW_PEPPER)  # a key kept in clear does not depend on the pepper either
     output = run.check(IN_CLEAR)["output"]
     assert "the database" in output and "holds the key" in output, output
 
@@ -85,3 +86,96 @@ def test_valid_keys_throttled_show_the_throttle_hint_first(grade_case):
     run = grade_case(STAGE, "throttles-valid-keys")
     first = run.failed()[0]
     assert "429" in first["output"] and "must not lock a valid key out" in first["output"], first["output"]
+
+NO_PEPPER = "without KEY_PEPPER the server refuses to start"
+STATUS_TOLD = "a revoked or expired key id with a wrong secret gets exactly the answer of a key never issued"
+PIECES_OF_NAMES = "a key whose rights are pieces of real tool names"
+
+
+def test_a_digest_without_the_pepper_is_caught_by_a_restart_with_another_pepper(grade_case):
+    run = grade_case(STAGE, "digest-ignores-pepper")
+    failed_only(run, NEW_PEPPER)
+    output = run.check(NEW_PEPPER)["output"]
+    assert "200" in output and "another KEY_PEPPER" in output, output
+
+
+def test_a_default_pepper_when_key_pepper_is_unset_is_caught(grade_case):
+    run = grade_case(STAGE, "default-pepper")
+    failed_only(run, NO_PEPPER)
+    output = run.check(NO_PEPPER)["output"]
+    assert "KEY_PEPPER unset" in output and "<a key>" in output, output
+
+
+def test_a_status_told_before_the_secret_is_checked_is_caught(grade_case):
+    run = grade_case(STAGE, "status-before-secret")
+    failed_only(run, STATUS_TOLD)
+    output = run.check(STATUS_TOLD)["output"]
+    assert "revoked" in output and "Invalid API key" in output, output
+
+
+def test_rights_matched_by_prefix_are_caught(grade_case):
+    run = grade_case(STAGE, "rights-by-prefix")
+    failed_only(run, PIECES_OF_NAMES)
+    output = run.check(PIECES_OF_NAMES)["output"]
+    assert "ok:" in output, output  # a tool ran for a key holding only a piece of its name
+
+
+def test_a_failure_limit_keyed_on_the_user_agent_is_caught(grade_case):
+    """Each guess comes from one real address with a new value in every header a client chooses."""
+    run = grade_case(STAGE, "limiter-keyed-on-user-agent")
+    failed_only(run, THROTTLED[0])
+    output = run.check(THROTTLED[0])["output"]
+    assert "User-Agent" in output and "401" in output and "429" in output, output
+
+
+CONSTANT_TIME = "the key is compared in constant time"
+
+
+def test_digests_compared_with_an_operator_are_caught(grade_case):
+    run = grade_case(STAGE, "digests-compared-with-eq")
+    failed_only(run, CONSTANT_TIME)
+    output = run.check(CONSTANT_TIME)["output"]
+    assert "!= bytes(stored)" in output and "no compare_digest call" in output, output
+
+
+ROTATE_REFUSED = "`python -m keys rotate` refuses a revoked key and a key rotated once already"
+SUCCESSOR = "a rotated key's successor sees only the old key's tools"
+SESSION_OWNER = "a session opened with one key is not found (404) for another valid key"
+
+
+def test_a_revoked_key_rotated_back_to_life_is_caught(grade_case):
+    run = grade_case(STAGE, "rotate-revoked-or-twice")
+    failed_only(run, ROTATE_REFUSED)
+    output = run.check(ROTATE_REFUSED)["output"]
+    assert "a revoked key" in output and "<a new key>" in output, output
+
+
+def test_a_successor_with_wider_rights_and_no_expiry_is_caught(grade_case):
+    run = grade_case(STAGE, "rotate-successor-wider")
+    failed_only(run, SUCCESSOR)
+    output = run.check(SUCCESSOR)["output"]
+    assert "get_forecast" in output, output  # the successor of a get_alerts key sees every tool
+
+
+def test_a_session_usable_with_another_key_is_caught(grade_case):
+    run = grade_case(STAGE, "session-not-bound")
+    failed_only(run, SESSION_OWNER)
+    output = run.check(SESSION_OWNER)["output"]
+    assert "404" in output and "200" in output, output
+
+
+def test_a_key_in_the_audit_log_takes_the_stages_points(grade_case):
+    run = grade_case(STAGE, "key-in-audit-log")
+    failed_only(run, IN_CLEAR)
+    assert "the audit log holds the key" in run.check(IN_CLEAR)["output"], run.stdout
+    assert run.report["score"] == 0, run.stdout
+
+
+AUDITED = "refusals with no key id (no header, a malformed key, two headers) are in the audit log"
+
+
+def test_refusals_left_out_of_the_audit_log_are_caught(grade_case):
+    run = grade_case(STAGE, "audit-every-throttled-request")
+    failed_only(run, AUDITED)
+    output = run.check(AUDITED)["output"]
+    assert "0 new audit line(s)" in output, output

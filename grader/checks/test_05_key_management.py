@@ -19,6 +19,7 @@ import email.utils
 import itertools
 import json
 import re
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -186,8 +187,9 @@ def need(keys: Keys, stage, *names: str) -> list[Issued]:
 # -- requests ----------------------------------------------------------------------------------------
 
 
-def initialize(key: str | bytes | None, note: str, *, address: str | None = None) -> Probe:
-    headers = [ACCEPT, ("X-Forwarded-For", forged_address())]
+def initialize(key: str | bytes | None, note: str, *, address: str | None = None,
+               extra: tuple[tuple[str, str], ...] = ()) -> Probe:
+    headers = [ACCEPT, ("X-Forwarded-For", forged_address()), *extra]
     if key is not None:
         headers.append(("X-API-Key", key))
     return Probe("POST", "/mcp", tuple(headers), INITIALIZE, note=note, source=address or fresh_address())
@@ -407,6 +409,100 @@ def test_refused_with_401_and_the_challenge(name, keys, student, reference, stag
           let_in_hint=hint, keep_out_hint=hint)
 
 
+def unknown_like(answer: Answer, *key_ids: str) -> tuple[int, str, str]:
+    """What a refusal says, with the key ids it was sent replaced: the same answer for every key id."""
+    body = answer.body
+    for key_id in key_ids:
+        body = body.replace(key_id, "<key id>")
+    return answer.status, " ".join(body.split()), answer.challenge or ""
+
+
+def test_a_wrong_secret_for_a_revoked_or_expired_key_gets_the_unknown_keys_answer(keys, student, stage):
+    """a revoked or expired key id with a wrong secret gets exactly the answer of a key never issued"""
+    revoked, expired = need(keys["student"], stage, "revoked", "expired")
+    forged = forge(student, revoked.key_id, expired.key_id)
+    unknown = send(student, initialize(keys["student"].unknown_key, "a well-formed key that was never issued"))
+    baseline = unknown_like(unknown, keys["student"].unknown_key.split("_")[1])
+    for key, words, key_id in [(forged[1], "the revoked key's id with a wrong secret", revoked.key_id),
+                               (forged[2], "the expired key's id with a wrong secret", expired.key_id)]:
+        probe = initialize(key, words)
+        got = send(student, probe)
+        crashed(got, probe, student, stage)
+        check(unknown_like(got, key_id) == baseline, sent=probe.describe(), got=got.describe(),
+              expected=f"what a key never issued got: {unknown.describe()}", hint=stage.hint("status_after_secret"))
+
+
+def test_a_new_pepper_makes_every_issued_key_fail(keys, student, reference, stage):
+    """the server started again with another KEY_PEPPER refuses every key issued before (the digest is keyed)"""
+    forecast, = need(keys["student"], stage, "forecast")
+    other = secrets.token_urlsafe(32)
+    again = Server(student.folder, stage.app, env={**student.env, "KEY_PEPPER": other}, label="student-new-pepper")
+    try:
+        try:
+            again.wait_ready()
+        except ServerDidNotStart as error:
+            raise CheckFailed(sent=f"{again.where}, with the same KEYS_DB and another KEY_PEPPER",
+                              got=f"{error}\n{tail(again.log())}", expected="the server starts",
+                              hint=stage.hint("starts"))
+        got = [send(again, initialize(issued.key, "a key issued under the first pepper"))
+               for issued in (forecast, keys["student"].table)]
+        check(all(answer.status == 401 for answer in got),
+              sent="a second server on the same KEYS_DB with another KEY_PEPPER; POST /mcp with keys issued before",
+              got="; ".join(answer.describe() for answer in got),
+              expected="401 for every one: the stored digests were keyed with the old pepper",
+              hint=stage.hint("pepper"))
+    finally:
+        again.stop()
+
+
+def test_without_a_pepper_neither_the_server_nor_the_cli_starts(keys, student, reference, stage):
+    """without KEY_PEPPER the server refuses to start and `python -m keys issue` issues nothing"""
+    need(keys["student"], stage, "forecast")
+    unset = {name: value for name, value in student.env.items() if name != "KEY_PEPPER"}
+    issued = run_python(student.folder, ["-m", "keys", "issue", "--client", "no-pepper", "--tools", "*"], env=unset,
+                        timeout=CLI_TIMEOUT, label="keys")
+    check(not issued.ok and not KEY_PATTERN.search(issued.output),
+          sent="python -m keys issue --client no-pepper --tools '*', with KEY_PEPPER unset",
+          got=f"exit status {issued.returncode}:\n{tail(KEY_PATTERN.sub('<a key>', issued.output), 8)}",
+          expected="a non-zero exit status and no key: without the pepper, no digest can be made",
+          hint=stage.hint("pepper"))
+    server = Server(student.folder, stage.app, env=unset, label="student-no-pepper")
+    try:
+        try:
+            server.wait_ready()
+        except ServerDidNotStart:
+            return
+        got = send(server, initialize(keys["student"].forecast.key, "a key issued with the pepper"))
+        raise CheckFailed(sent=f"{server.where}, with KEY_PEPPER unset; then POST /mcp with a key",
+                          got=f"the server started and answered {got.describe()}",
+                          expected="the server exits at start-up, saying KEY_PEPPER is needed (fail closed)",
+                          hint=stage.hint("pepper"))
+    finally:
+        server.stop()
+
+
+def test_rights_are_whole_tool_names_never_prefixes(keys, student, reference, stage):
+    """a key whose rights are pieces of real tool names (a prefix, a suffix) may call and see no tool"""
+    need(keys["student"], stage, "table")
+    listed = mcp(reference, keys["reference"].table.key)
+    names = listed.tools
+    if not names:
+        raise RuntimeError(f"grader problem: the reference listed no tools: {listed.describe()}")
+    pieces = sorted({piece for name in names if len(name) > 1
+                     for cut in [secrets.choice(range(1, len(name)))] for piece in (name[:cut], name[cut:])})
+    rights = ",".join(pieces)
+    mine = issue(student, "pieces-of-names", rights)
+    theirs = issue(reference, "pieces-of-names", rights)
+    calls = [(name, NEW_YORK if name == "get_forecast" else {"state": "CA"} if name == "get_alerts" else {})
+             for name in names]
+    got, expected = both(mcp, (student, mine.key, *calls), (reference, theirs.key, *calls))
+    ran = [name for name, (ok, _) in zip(names, got.calls) if ok]
+    check(not got.error and got.tools == expected.tools and not ran and len(got.calls) == len(names),
+          sent=f"python -m keys issue --tools '{rights}'; tools/list, then tools/call of every tool",
+          got=got.describe(), expected=expected.describe() + " (every call refused)",
+          hint=hint_for(stage, "rights_whole_names", got))
+
+
 def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, reference, stage):
     """after a rotation the successor works; the old key works through its grace period and is refused after it"""
     rows = [("rotating", "the key rotated with a day's grace"), ("rotating_successor", "its successor"),
@@ -416,6 +512,85 @@ def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, referenc
         judge(initialize(getattr(keys["student"], name).key, words),
               initialize(getattr(keys["reference"], name).key, words), student, reference, stage,
               let_in_hint=stage.hint("lifecycle"), keep_out_hint=stage.hint("lifecycle"))
+
+
+def rotate_again(server: Server, key_id: str) -> Finished:
+    return run_python(server.folder, ["-m", "keys", "rotate", key_id, "--grace", "1d"], env=server.env,
+                      timeout=CLI_TIMEOUT, label="keys")
+
+
+def test_a_revoked_or_already_rotated_key_cannot_be_rotated(keys, student, reference, stage):
+    """`python -m keys rotate` refuses a revoked key and a key rotated once already, as the reference does"""
+    revoked, rotating = need(keys["student"], stage, "revoked", "rotating")
+    for key_id, theirs, words in [(revoked.key_id, keys["reference"].revoked.key_id, "a revoked key"),
+                                  (rotating.key_id, keys["reference"].rotating.key_id, "a key rotated once already")]:
+        got, expected = both(rotate_again, (student, key_id), (reference, theirs))
+        check(not got.ok and not KEY_PATTERN.search(got.output) and not expected.ok,
+              sent=f"python -m keys rotate {key_id} --grace 1d ({words})",
+              got=f"exit status {got.returncode}:\n{tail(KEY_PATTERN.sub('<a new key>', got.output), 6)}",
+              expected=f"a refusal, exit status {expected.returncode}, and no new key (the reference: "
+                       f"{tail(expected.output, 2).strip()!r})", hint=stage.hint("rotation"))
+
+
+ROTATED_LIFETIME = 10.0  # seconds: long enough to rotate a key on a loaded machine, short enough to wait out
+
+
+def rotated_pair(server: Server) -> tuple[Issued, Issued, float]:
+    """A key for get_alerts alone that expires soon, and its successor (a day's grace): when the old one expires."""
+    ends = time.time() + ROTATED_LIFETIME
+    old = issue(server, "rotated-short-lived", "get_alerts", "--expires-in", f"{ROTATED_LIFETIME:.0f}s")
+    return old, issued_by(cli(server, "rotate", old.key_id, "--grace", "1d")), ends
+
+
+def test_a_successor_has_the_old_keys_rights_and_expiry(keys, student, reference, stage):
+    """a rotated key's successor sees only the old key's tools, and stops working when the old key would have"""
+    need(keys["student"], stage, "forecast")
+    try:
+        mine = rotated_pair(student)
+    except CliFailed as failed:
+        raise CheckFailed(sent=f"python -m keys issue ... --expires-in {ROTATED_LIFETIME:.0f}s; python -m keys rotate",
+                          got=tail(KEY_PATTERN.sub("<a key>", failed.result.output), 8),
+                          expected="a key, then its successor", hint=stage.hint("rotation")) from None
+    theirs = rotated_pair(reference)
+    got, expected = both(mcp, (student, mine[1].key), (reference, theirs[1].key))
+    check(not got.error and got.tools == expected.tools,
+          sent="python -m keys issue --tools get_alerts; rotate it; tools/list with the successor",
+          got=got.describe(), expected=expected.describe(), hint=hint_for(stage, "rotation", got))
+    time.sleep(max(0.0, max(mine[2], theirs[2]) + 1.5 - time.time()))
+    late, late_expected = both(send, (student, initialize(mine[1].key, "the successor, after the old key's expiry")),
+                               (reference, initialize(theirs[1].key, "the successor, after the old key's expiry")))
+    check(late.status == late_expected.status == 401,
+          sent=f"POST /mcp with the successor of a key issued --expires-in {ROTATED_LIFETIME:.0f}s, once that passed",
+          got=late.describe(), expected=late_expected.describe() + ": a rotation renews the secret, not the "
+                                                                  "permission", hint=stage.hint("rotation"))
+
+
+def session_probe(method: str, key: str, session_id: str, body: dict | None, note: str) -> Probe:
+    headers = (ACCEPT, ("X-API-Key", key), ("Mcp-Session-Id", session_id), ("MCP-Protocol-Version", "2025-06-18"))
+    return Probe(method, "/mcp", headers, body, note=note, source=fresh_address())
+
+
+def other_key_on_a_session(server: Server, keys: Keys) -> list[Answer]:
+    """A session opened with the forecast key, then used (a request, then DELETE) with the alerts key."""
+    opened = send(server, initialize(keys.forecast.key, "the forecast key"))
+    session_id = opened.headers.get("mcp-session-id", "")
+    if not session_id:
+        return [opened]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    return [opened, send(server, session_probe("POST", keys.alerts.key, session_id, listing, "another key")),
+            send(server, session_probe("DELETE", keys.alerts.key, session_id, None, "another key"))]
+
+
+def test_a_session_answers_only_the_key_that_opened_it(keys, student, reference, stage):
+    """a session opened with one key is not found (404) for another valid key, for a request and for DELETE"""
+    need(keys["student"], stage, "forecast", "alerts")
+    got, expected = both(other_key_on_a_session, (student, keys["student"]), (reference, keys["reference"]))
+    if len(expected) != 3 or expected[1].status != 404:
+        raise RuntimeError(f"grader problem: the reference answered {[a.describe() for a in expected]}")
+    check([answer.status for answer in got] == [answer.status for answer in expected],
+          sent="initialize with key A (its Mcp-Session-Id); tools/list, then DELETE, on that session with key B",
+          got="; ".join(answer.describe() for answer in got),
+          expected="; ".join(answer.describe() for answer in expected), hint=stage.hint("session_owner"))
 
 
 def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, student, reference, stage):
@@ -436,11 +611,23 @@ def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, stude
           hint=stage.hint("lifecycle"))
 
 
+def claimed_headers() -> tuple[tuple[str, str], ...]:
+    """Headers a client chooses freely, each with a new value every time: a failure limit keyed on any of them
+    (instead of the connection's real address, or the key id) never throttles anyone."""
+    token = secrets.token_hex(6)
+    forged = forged_address()
+    return (("User-Agent", f"client/{token}"), ("X-Real-IP", forged), ("Forwarded", f"for={forged}"),
+            ("True-Client-IP", forged), ("X-Client-IP", forged), ("CF-Connecting-IP", forged),
+            ("X-Request-Id", token), ("X-Client-Id", token), ("Accept-Language", f"x-{token[:8]}"),
+            ("Cookie", f"session={token}"))
+
+
 def fail_until_throttled(server: Server, presented, address) -> tuple[int, Answer | None, list[int]]:
     """Send failing attempts until one gets 429; returns how many were sent, the 429 and every status seen."""
     statuses = []
     for attempt in range(1, MAX_FAILURES + 1):
-        got = send(server, initialize(presented(attempt), "a wrong key", address=address(attempt)))
+        got = send(server, initialize(presented(attempt), "a wrong key", address=address(attempt),
+                                      extra=claimed_headers()))
         statuses.append(got.status)
         if got.status == 429:
             return attempt, got, statuses
@@ -483,8 +670,8 @@ def test_wrong_keys_from_one_address_get_429_but_a_valid_key_from_there_gets_in(
     forecast, = need(keys["student"], stage, "forecast")
     address = fresh_address()
     sent, got, statuses = fail_until_throttled(student, lambda n: f"wrong-key-{n}", lambda n: address)
-    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}, each claiming another "
-                     "address in X-Forwarded-For", stage)
+    expect_throttled(got, sent, statuses, f"X-API-Key: wrong-key-N from {address}, each with a new User-Agent "
+                     "(and every other header a client chooses) and another address in X-Forwarded-For", stage)
     valid = send(student, initialize(forecast.key, "a valid key", address=address))
     check(valid.status == 200, sent=f"POST /mcp (a valid key) from {address}, right after its 429",
           got=valid.describe(), expected="200 OK: a valid key is never throttled by failures",
@@ -556,6 +743,58 @@ def test_every_mcp_request_is_in_the_audit_log(keys, student, stage):
                    + "; ".join(wanted), hint=stage.hint("audit"))
 
 
+def audit_lines(server: Server) -> list[str]:
+    path = Path(server.env["AUDIT_LOG"])
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def written_after(server: Server, before: int, at_least: int = 0) -> list[str]:
+    """The audit lines written after the first BEFORE, waiting a moment for AT_LEAST of them (a buffered writer)."""
+    deadline = time.monotonic() + 3.0
+    while len(audit_lines(server)) - before < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return audit_lines(server)[before:]
+
+
+def shown_entries(lines: list[str]) -> str:
+    return tail("\n".join(lines), 6) if lines else "(none)"
+
+
+def test_refusals_without_a_key_id_are_audited_and_a_throttled_burst_once(keys, student, stage):
+    """refusals with no key id (no header, a malformed key, two headers) are in the audit log; a throttled
+    burst adds one line, not one per request"""
+    forecast, = need(keys["student"], stage, "forecast")
+    refusals = [initialize(None, "no X-API-Key header"),
+                initialize(f"key-{secrets.token_hex(8)}", "a malformed key"),
+                Probe("POST", "/mcp", (ACCEPT, ("X-API-Key", forecast.key), ("X-API-Key", forecast.key)),
+                      INITIALIZE, note="the header twice", source=fresh_address())]
+    before = len(audit_lines(student))
+    got = [send(student, probe) for probe in refusals]
+    new = written_after(student, before, at_least=len(refusals))
+    check(len(new) >= len(refusals) and all(answer.status in (401, 429) for answer in got),
+          sent="; ".join(probe.describe() for probe in refusals),
+          got=f"{'; '.join(answer.describe() for answer in got)}; {len(new)} new audit line(s):\n{shown_entries(new)}",
+          expected="401 for each, and a line in the audit log for each: a refusal without a key id is written down "
+                   "too (key_id null)", hint=stage.hint("audit"))
+    address = fresh_address()
+    sent, throttled, statuses = fail_until_throttled(student, lambda n: f"wrong-key-{n}", lambda n: address)
+    if throttled is None:
+        return  # no 429 at all: the failure-limit checks above say so; there is no burst to count here
+    before = len(audit_lines(student))
+    more = [send(student, initialize(f"wrong-again-{n}", "a wrong key", address=address)).status
+            for n in range(BURST)]
+    new = written_after(student, before)
+    check(len(new) <= 1 and set(more) == {429}, sent=f"{BURST} more wrong keys from {address}, right after its 429",
+          got=f"{seen(more)}; {len(new)} new audit line(s):\n{shown_entries(new)}",
+          expected="429 each, and at most one audit line for the burst: a scanner must not fill the disk "
+                   "through the log", hint=stage.hint("audit"))
+
+
+BURST = 20
+
+
+@pytest.mark.unscored
+@pytest.mark.gate
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
     """no key (nor its secret) is in the database file, the audit log or the server's output"""
     need(keys["student"], stage, "forecast")
@@ -577,7 +816,8 @@ def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, sessi
         if session.key.encode() in content and place != "the server's output":
             found.append(f"{place} holds the pepper")
     check(not found, sent=f"read {', '.join(places)} after {len(issued)} keys were issued and used",
-          got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper",
+          got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper "
+                                       "(no points for this stage while one is there)",
           hint=stage.hint("stored_hashed"))
 
 
@@ -600,4 +840,9 @@ def test_a_restart_keeps_the_keys(keys, student, stage):
 
 
 from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
+from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: E402,F401
+
+# The static comparison check reads the key store, where a presented key's digest meets the stored one.
+GUARDED_FILE = "key_store.py"
+COMPARES_DIGESTS = True
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)
