@@ -531,8 +531,8 @@ def test_a_scope_that_only_contains_the_servers_scope_gets_403(issuer, student, 
         token = issuer.mint(subject=subject(), scopes=granted, audience=resource_of(server))
         return send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), INITIALIZE, note="look-alike scopes"))
     got, expected = ask(student), ask(reference)
-    _, params = parse_challenge(got.challenge)
-    check(got.status == expected.status == 403 and params.get("error") == "insufficient_scope",
+    # Only the status: the challenge itself is graded on its own (the starter's is still to write).
+    check(got.status == expected.status == 403,
           sent=f"POST /mcp initialize with a token whose scope is {' '.join(granted)!r}", got=got.describe(),
           expected=f"403 with WWW-Authenticate: {expected.challenge} (a scope is a whole word)",
           hint=stage.hint("scope_match"))
@@ -669,7 +669,8 @@ def test_another_subjects_token_cannot_use_the_session(issuer, student, stage):
           hint=stage.hint("session"))
 
 
-MODERN_ROWS = [ROWS[0], ROWS[1], ROWS[3], ROWS[11]]
+MODERN_ROWS = [row for row in ROWS if row.name in ("no Authorization header", "a valid token", "an expired token (5 minutes ago)",
+                                                "a token for a sibling resource (audience .../calendar/mcp)")]
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name, marks=[pytest.mark.unscored]
