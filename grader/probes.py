@@ -18,12 +18,15 @@ KEY_HEADER = "X-API-Key"
 
 @dataclass(frozen=True)
 class Probe:
-    """One request: method, path (and query), headers as (name, value) pairs, optional JSON body."""
+    """One request: method, path (and query), headers as (name, value) pairs, optional body.
+
+    The body is JSON (a dict) or bytes written by hand; it goes as application/json unless
+    the headers name a Content-Type of their own."""
 
     method: str
     path: str
     headers: tuple[tuple[str, str | bytes], ...] = ()
-    body: dict | None = None
+    body: dict | bytes | None = None
     note: str = ""  # how the request was built, in words ("no X-API-Key header")
     raw: bool = False  # send the path byte for byte (httpx would normalise "/a/../b")
     shown_path: str = ""  # the path as reports show it, when the real one holds a secret
@@ -105,9 +108,10 @@ def send(server: Server, probe: Probe, *, base_path: str = "") -> Answer:
     if probe.raw:
         return _send_raw(server, probe, base_path)
     url = server.base_url + base_path + probe.path
-    content = json.dumps(probe.body).encode() if probe.body is not None else None
+    content = probe.body if isinstance(probe.body, bytes) else (
+        json.dumps(probe.body).encode() if probe.body is not None else None)
     headers = list(probe.headers)
-    if content is not None:
+    if content is not None and not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     with answered_or_explained(server, probe.method, probe.path, probe.describe()), ExitStack() as stack:
         client = _shared_client() if not probe.source else stack.enter_context(

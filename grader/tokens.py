@@ -15,7 +15,8 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -45,6 +46,7 @@ class Issuer:
     private_key: rsa.RSAPrivateKey
     folder: Path
     _stranger: rsa.RSAPrivateKey | None = None
+    _published: dict[str, str] = field(default_factory=dict)  # kid -> URL of a JWKS the stranger serves
 
     @classmethod
     def for_run(cls) -> "Issuer":
@@ -80,23 +82,41 @@ class Issuer:
         return {name: value for name, value in claims.items() if name not in omit}
 
     def sign(self, claims: dict, *, algorithm: str = "RS256", key: rsa.RSAPrivateKey | None = None,
-             kid: str | None = None, typ: str | None = "at+jwt") -> str:
+             kid: str | None = None, typ: str | None = "at+jwt", header: dict | None = None) -> str:
         """Signed with the run's key (or KEY), as ALGORITHM: RS256, or another RSA algorithm.
 
         TYP is the header's token type: at+jwt marks an access token (RFC 9068); None leaves it out.
+        HEADER adds fields to the header (a jwk, a jku): what a forger writes there.
         """
         # A typ of None leaves it out: PyJWT writes "JWT" unless told otherwise.
         return jwt.encode(claims, key or self.private_key, algorithm=algorithm,
-                          headers={"kid": kid or self.kid, "typ": typ})
+                          headers={"kid": kid or self.kid, "typ": typ, **(header or {})})
 
     def mint(self, **claims) -> str:
         return self.sign(self.claims(**claims))
 
-    def signed_by_a_stranger(self, claims: dict) -> str:
-        """Signed by a key nobody trusts, under the trusted key's kid."""
+    @property
+    def stranger(self) -> rsa.RSAPrivateKey:
+        """A key pair nobody trusts: the forger's."""
         if self._stranger is None:
             self._stranger = _new_private_key()
-        return self.sign(claims, key=self._stranger)
+        return self._stranger
+
+    def signed_by_a_stranger(self, claims: dict, *, kid: str | None = None, header: dict | None = None) -> str:
+        """Signed by a key nobody trusts, under KID (the trusted key's kid unless told), with HEADER fields."""
+        return self.sign(claims, key=self.stranger, kid=kid, header=header)
+
+    def stranger_jwk(self, kid: str) -> dict:
+        """The stranger's public key as a JWK under KID: what a forger embeds in a token's header."""
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.stranger.public_key()))
+        return {**public, "kid": kid, "use": "sig", "alg": "RS256"}
+
+    def stranger_jwks_url(self, kid: str) -> str:
+        """A loopback URL serving the stranger's JWKS under KID: what a forger names in a jku header."""
+        with _LOCK:
+            if kid not in self._published:
+                self._published[kid] = _serve_json({"keys": [self.stranger_jwk(kid)]})
+            return self._published[kid]
 
     def unsigned(self, claims: dict) -> str:
         """alg "none": no signature at all."""
@@ -117,6 +137,27 @@ class Issuer:
     def _by_hand(header: dict, claims: dict, signature) -> str:
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         return f"{signing_input}.{_b64(signature(signing_input.encode()))}"
+
+
+def _serve_json(document: dict) -> str:
+    """Serve DOCUMENT at every path of a loopback port, for the rest of the run; its URL."""
+    body = json.dumps(document).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # quiet: the grader's output is the student's
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/{secrets.token_hex(4)}/jwks.json"
 
 
 def upstream_log(folder: Path) -> Path:

@@ -111,3 +111,67 @@ def test_a_challenge_that_echoes_the_tool_name_unquoted_is_caught(grade_case):
     assert "tool name" in check["output"], check["output"]  # the hint says whose text it was
     failed(run, "tools/call of a tool with non-ASCII and a line break in its name")
     passed(run, "the 401 without a token")  # the challenge itself is still right
+
+
+def test_an_audience_matched_as_a_substring_lets_a_siblings_token_in_and_is_caught(grade_case):
+    run = grade_case(STAGE, "audience-by-pattern")
+    failed(run, TOKEN + "a token whose audience extends this one", "200 OK", "audience")
+    failed(run, TOKEN + "a token for a resource under this one", "200 OK")
+    failed(run, TOKEN + "a token for another server whose URL contains this one", "200 OK")
+    passed(run, TOKEN + "a token for the whole origin")  # the origin does not contain /mcp: this pattern refuses it
+
+
+def test_an_issuer_matched_by_prefix_is_caught(grade_case):
+    run = grade_case(STAGE, "issuer-by-prefix")
+    failed(run, TOKEN + "a token from an issuer whose host starts with the trusted one", "200 OK", "iss")
+    failed(run, TOKEN + "a token from an issuer under the trusted one", "200 OK")
+    passed(run, TOKEN + "a token from another issuer:")
+
+
+def test_a_key_embedded_in_the_token_is_caught(grade_case):
+    run = grade_case(STAGE, "key-from-the-token")
+    failed(run, TOKEN + "a stranger's token with its own key in the header (jwk), under an unknown kid", "200 OK",
+           "jwk")
+    passed(run, TOKEN + "a token signed by an unknown key (under the trusted kid)")
+
+
+def test_a_token_taken_from_a_cookie_is_caught(grade_case):
+    run = grade_case(STAGE, "token-from-cookie")
+    failed(run, TOKEN + "a valid token in cookies and other headers", "200 OK", "Authorization header only")
+    assert run.report["score"] < run.report["max_score"]  # an unscored row the starter passes still costs points
+
+
+def test_the_first_of_two_authorization_headers_is_caught(grade_case):
+    run = grade_case(STAGE, "first-of-two-authorization")
+    failed(run, TOKEN + "two Authorization headers, the first a valid token", "200 OK")
+    passed(run, TOKEN + "two Authorization headers, the second a valid token")  # the first is garbage: refused
+    assert run.report["score"] < run.report["max_score"]
+
+
+def test_scopes_matched_as_substrings_are_caught(grade_case):
+    run = grade_case(STAGE, "scope-by-substring")
+    failed(run, "tools/call get_forecast with a token whose scopes only contain forecast:read", "200", "whole word")
+    failed(run, "initialize with a token whose scopes only contain weather:read", "200")
+    passed(run, "tools/call get_forecast with a token that lacks forecast:read, in a session")
+
+
+def test_a_scope_check_skipped_by_content_type_parameters_is_caught(grade_case):
+    run = grade_case(STAGE, "scope-check-by-content-type")
+    failed(run, "tools/call get_forecast without forecast:read, Content-Type with parameters (", "200", "charset")
+    failed(run, "tools/call get_forecast without forecast:read, Content-Type with parameters, in one 2026", "200")
+    passed(run, "tools/call get_forecast without forecast:read, Mcp-Name: whoami in a 2025-06-18 session")
+
+
+def test_a_tool_name_taken_from_the_mcp_name_header_is_caught(grade_case):
+    run = grade_case(STAGE, "tool-from-mcp-name")
+    failed(run, "tools/call get_forecast without forecast:read, Mcp-Name: whoami in a 2025-06-18 session", "200",
+           "Mcp-Name")
+    # In a 2026-07-28 request the SDK refuses the mismatch itself (400), but not the reference's 403.
+    failed(run, "tools/call get_forecast without forecast:read, Mcp-Name: whoami in a 2026-07-28 request", "400")
+    passed(run, "tools/call get_forecast without forecast:read, Content-Type with parameters (")
+
+
+def test_a_resource_url_built_from_the_host_header_is_caught(grade_case):
+    run = grade_case(STAGE, "resource-from-host-header")
+    failed(run, TOKEN + "a token for the other name this server answers to", "200 OK", "Host")
+    passed(run, TOKEN + "a valid token:")

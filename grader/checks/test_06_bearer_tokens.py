@@ -141,6 +141,78 @@ def _audience(pick: Callable[[str], str]) -> Build:
     return build
 
 
+def _near(resource: str) -> list[str]:
+    """Audiences a pattern mistakes for RESOURCE: each contains it, starts with it, or is a piece of it.
+
+    Random parts make sure no list of known siblings in the code under test can refuse them all.
+    """
+    part = secrets.token_hex(3)
+    scheme, rest = resource.split("://", 1)
+    netloc, _, path = rest.partition("/")
+    return [f"{resource}-{part}",                                   # .../mcp-3fa2b1: a sibling that extends the name
+            f"{resource}/{part}",                                   # .../mcp/3fa2b1: a resource under this one
+            f"{scheme}://{netloc}{secrets.randbelow(10)}/{path}",   # another port that starts with this one
+            f"https://{part}.grader.invalid/?resource={resource}",  # another server that names this one
+            resource[:-1]]                                          # a prefix of this one (.../mc)
+
+
+def _near_audience(index: int) -> Build:
+    return _audience(lambda resource: _near(resource)[index])
+
+
+def _near_issuer(index: int) -> Build:
+    """A token from an issuer a pattern mistakes for the trusted one (it starts with it, contains it...)."""
+    def build(issuer: Issuer, resource: str, key: str):
+        part = secrets.token_hex(3)
+        pretender = [f"{issuer.url}.{part}.invalid", f"{issuer.url}/{part}",
+                     f"https://{part}.grader.invalid/{issuer.url}", issuer.url[:-1]][index]
+        return _token(issuer=pretender)(issuer, resource, key)
+    return build
+
+
+def _key_named_by_the_token(where: str) -> Build:
+    """Signed by a stranger who names its own key in the header: embedded (jwk) or at a URL (jku)."""
+    def build(issuer: Issuer, resource: str, key: str):
+        claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource)
+        kid = issuer.kid if where == "jwk, trusted kid" else secrets.token_hex(8)
+        header = ({"jku": issuer.stranger_jwks_url(kid)} if where == "jku"
+                  else {"jwk": issuer.stranger_jwk(kid)})
+        return (bearer(issuer.signed_by_a_stranger(claims, kid=kid, header=header)),), ""
+    return build
+
+
+# Where a server might look for a token when the Authorization header has none: none of them counts.
+ELSEWHERE_COOKIES = ("access_token", "token", "auth_token", "jwt", "bearer", "id_token", "session", "auth")
+ELSEWHERE_HEADERS = ("X-Access-Token", "X-Auth-Token", "X-Token", "Token", "X-Authorization", "X-Forwarded-Access-Token")
+
+
+def _elsewhere(issuer: Issuer, resource: str, key: str):
+    (_, value), = _token()(issuer, resource, key)[0]
+    token = value.removeprefix("Bearer ")
+    cookie = "; ".join(f"{name}={token}" for name in ELSEWHERE_COOKIES)
+    return (("Cookie", cookie), *((name, token) for name in ELSEWHERE_HEADERS)), ""
+
+
+def _two_authorizations(valid_first: bool) -> Build:
+    def build(issuer: Issuer, resource: str, key: str):
+        (valid,) = _token()(issuer, resource, key)[0]
+        other = ("Authorization", f"Bearer {secrets.token_urlsafe(24)}")
+        return ((valid, other) if valid_first else (other, valid)), ""
+    return build
+
+
+def _other_host_name(issuer: Issuer, resource: str, key: str):
+    """A token for the name the client typed (localhost), sent with that name in Host and its forwarded kin.
+
+    The server answers to both names (the SDK's allowed hosts admit localhost), but its resource
+    URL is one of them: a server that takes its name from the request accepts a token for any name."""
+    scheme, rest = resource.split("://", 1)
+    netloc, _, path = rest.partition("/")
+    other = "localhost" + netloc[netloc.index(":"):] if ":" in netloc else "localhost"
+    (token,) = _audience(lambda _: f"{scheme}://{other}/{path}")(issuer, resource, key)[0]
+    return (token, ("Host", other), ("X-Forwarded-Host", other), ("Forwarded", f"host={other}")), ""
+
+
 def _lower_case_scheme(issuer: Issuer, resource: str, key: str):
     (name, value), = _token()(issuer, resource, key)[0]
     return ((name, "bearer " + value.removeprefix("Bearer ")),), ""
@@ -170,12 +242,33 @@ ROWS = [
     TokenRow("HS256 signed with the server's public key (algorithm confusion)", _signed("confusion"), "algorithm"),
     TokenRow("RS512 signed with the right key (not the pinned RS256)", _signed("rs512"), "algorithm"),
     TokenRow("a token from another issuer", _token(issuer="https://other-issuer.grader.invalid"), "issuer"),
+    TokenRow("a token from an issuer whose host starts with the trusted one", _near_issuer(0), "issuer"),
+    TokenRow("a token from an issuer under the trusted one (<issuer>/<random>)", _near_issuer(1), "issuer"),
+    TokenRow("a token from another issuer whose URL contains the trusted one", _near_issuer(2), "issuer"),
+    TokenRow("a token from an issuer that is a prefix of the trusted one", _near_issuer(3), "issuer"),
+    TokenRow("a stranger's token with its own key in the header (jwk), under an unknown kid",
+             _key_named_by_the_token("jwk"), "key_source"),
+    TokenRow("a stranger's token with its own key in the header (jwk), under the trusted kid",
+             _key_named_by_the_token("jwk, trusted kid"), "key_source"),
+    TokenRow("a stranger's token naming a key set of its own (jku), under an unknown kid",
+             _key_named_by_the_token("jku"), "key_source"),
     TokenRow("a token for a sibling resource (audience .../calendar/mcp)", _audience(_sibling), "audience"),
     TokenRow("a token for the whole origin (audience http://127.0.0.1:<port>/)", _audience(_origin), "audience"),
+    TokenRow("a token whose audience extends this one (.../mcp-<random>)", _near_audience(0), "audience"),
+    TokenRow("a token for a resource under this one (.../mcp/<random>)", _near_audience(1), "audience"),
+    TokenRow("a token for another port that starts with this one (:<port><digit>/mcp)", _near_audience(2), "audience"),
+    TokenRow("a token for another server whose URL contains this one", _near_audience(3), "audience"),
+    TokenRow("a token whose audience is a prefix of this one (.../mc)", _near_audience(4), "audience"),
+    TokenRow("a token for the other name this server answers to (Host: localhost:<port>)", _other_host_name,
+             "resource_host"),
     TokenRow("a token without an audience", _token(omit=("aud",)), "audience"),
     TokenRow("a valid token in the query string (?access_token=...)", _in_query, "header_only",
              presents_token=False),
     TokenRow("the old API key in X-API-Key", _old_key(False), "challenge", presents_token=False),
+    TokenRow("a valid token in cookies and other headers, none in Authorization", _elsewhere, "header_only",
+             presents_token=False),
+    TokenRow("two Authorization headers, the first a valid token", _two_authorizations(True), "header_only"),
+    TokenRow("two Authorization headers, the second a valid token", _two_authorizations(False), "header_only"),
     TokenRow("the old API key as a bearer token", _old_key(True), "signature"),
     TokenRow('a JWT not marked as an access token (typ "JWT", as an ID token is)', _token(typ="JWT"), "typ"),
     TokenRow("a JWT with no typ at all", _token(typ=None), "typ"),
@@ -194,7 +287,12 @@ STARTER_PASSES = {"no Authorization header", "a valid token", "a valid token, sc
                   # refused by code the starter already gives (scopes_of, access_token): a student who breaks it loses
                   "a token whose scopes are separated by an em space (U+2003), not a space",
                   "a token whose scope claim is a number", 'a token whose exp is a string ("1999999999")',
-                  "a token valid for a century", "a token for this server and another one (aud a list of two)"}
+                  "a token valid for a century", "a token for this server and another one (aud a list of two)",
+                  # refused by the starter's own KeyFile and bearer_token(): a student who widens them loses
+                  "a stranger's token with its own key in the header (jwk), under an unknown kid",
+                  "a stranger's token naming a key set of its own (jku), under an unknown kid",
+                  "a valid token in cookies and other headers, none in Authorization",
+                  "two Authorization headers, the first a valid token", "two Authorization headers, the second a valid token"}
 
 
 def probe_for(row: TokenRow, issuer: Issuer, server: Server, session, body: dict = INITIALIZE) -> Probe:
@@ -375,6 +473,120 @@ def test_a_tool_call_without_the_tools_scope_gets_403(era, issuer, student, refe
           hint=stage.hint("tool_scopes"))
 
 
+def _lookalike(scope: str) -> list[str]:
+    """Scopes a substring or prefix match mistakes for SCOPE (no<random>forecast:read, forecast:read<random>)."""
+    return [f"no{secrets.token_hex(2)}{scope}", f"{scope}{secrets.token_hex(2)}"]
+
+
+def _send_call(server: Server, token: str, era: str, call: dict | bytes, *extra: tuple[str, str],
+               note: str) -> tuple[Probe, Answer]:
+    """POST a tools/call written as CALL, with EXTRA headers, in a session of ERA or in one 2026-07-28 request."""
+    if era == MODERN:
+        headers = (ACCEPT, bearer(token), ("MCP-Protocol-Version", MODERN), ("Mcp-Method", "tools/call"))
+    else:
+        headers = (ACCEPT, bearer(token), ("Mcp-Session-Id", _open_session(server, token)))
+    probe = Probe("POST", ENDPOINT, (*headers, *extra), call, note=note)
+    return probe, send(server, probe)
+
+
+def _judge_forecast_refusal(student_side, reference_side, stage, sent: str) -> None:
+    """The student's answer to a get_forecast call the token may not make: the reference's 403 and challenge."""
+    (probe, got, student), (_, expected, _) = student_side, reference_side
+    assert expected.status == 403, f"grader problem: the reference answered {expected.describe()}"
+    _, params = parse_challenge(got.challenge)
+    _, wanted = parse_challenge(expected.challenge)
+    check(got.status == 403 and params.get("error") == "insufficient_scope"
+          and set(params.get("scope", "").split()) == set(wanted["scope"].split()),
+          sent=f"{sent}: {probe.describe()}",
+          got=f"{got.status}, WWW-Authenticate: {got.challenge}" if got.status in (401, 403) else _with_log(got, student),
+          expected=f"403 with WWW-Authenticate: {expected.challenge} (as the reference answers)",
+          hint=stage.hint("tool_scopes"))
+
+
+def test_a_scope_that_only_contains_the_tools_scope_gets_403(issuer, student, reference, stage):
+    """tools/call get_forecast with a token whose scopes only contain forecast:read in longer names: 403"""
+    granted = [BASE_SCOPE, *_lookalike("forecast:read")]
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get_forecast", "arguments": NEW_YORK}}
+
+    def ask(server):
+        token = issuer.mint(subject=subject(), scopes=granted, audience=resource_of(server))
+        return (*_send_call(server, token, "2025-06-18", call, note=f"scopes {' '.join(granted)!r}"), server)
+    (probe, got, _), (_, expected, _) = ask(student), ask(reference)
+    _, params = parse_challenge(got.challenge)
+    _, wanted = parse_challenge(expected.challenge)
+    check(got.status == expected.status == 403 and params.get("error") == "insufficient_scope",
+          sent=f"tools/call get_forecast {NEW_YORK} with a token whose scope is {' '.join(granted)!r}",
+          got=f"{got.status}, WWW-Authenticate: {got.challenge}" if got.status in (401, 403) else _with_log(got, student),
+          expected=f"403 with WWW-Authenticate: {expected.challenge} (a scope is a whole word: "
+                   "no<x>forecast:read is another scope)",
+          hint=stage.hint("scope_match"))
+
+
+@pytest.mark.unscored
+def test_a_scope_that_only_contains_the_servers_scope_gets_403(issuer, student, reference, stage):
+    """initialize with a token whose scopes only contain weather:read in longer names: 403"""
+    granted = ["forecast:read", "alerts:read", *_lookalike(BASE_SCOPE)]
+
+    def ask(server):
+        token = issuer.mint(subject=subject(), scopes=granted, audience=resource_of(server))
+        return send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), INITIALIZE, note="look-alike scopes"))
+    got, expected = ask(student), ask(reference)
+    # Only the status: the challenge itself is graded on its own (the starter's is still to write).
+    check(got.status == expected.status == 403,
+          sent=f"POST /mcp initialize with a token whose scope is {' '.join(granted)!r}", got=got.describe(),
+          expected=f"403 with WWW-Authenticate: {expected.challenge} (a scope is a whole word)",
+          hint=stage.hint("scope_match"))
+
+
+def _escaped_call() -> bytes:
+    """get_forecast written as JSON allows but a byte search misses: escapes, spaces, params first."""
+    arguments = json.dumps(NEW_YORK)
+    return ('{ "params" : { "arguments" : ' + arguments + ', "name" : "get_\\u0066orecast" },\n'
+            '  "method" : "tools\\/call", "id" : 3, "jsonrpc" : "2.0" }').encode()
+
+
+def _call(era: str, name: str = "get_forecast") -> dict:
+    params = {"name": name, "arguments": NEW_YORK if name == "get_forecast" else {}}
+    if era == MODERN:
+        params["_meta"] = MODERN_META
+    return {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params}
+
+
+def _charset() -> tuple[str, str]:
+    return ("Content-Type", f"application/json; charset=utf-8; x-{secrets.token_hex(2)}=1")
+
+
+# Every way of writing the same get_forecast call that the SDK accepts: the scope check must see through each.
+REQUEST_SHAPES = {
+    "Content-Type with parameters (application/json; charset=utf-8; ...)":
+        ("2025-06-18", lambda era: (_call(era), _charset())),
+    "Content-Type listing another type first (text/plain, application/json)":
+        ("2025-06-18", lambda era: (_call(era), ("Content-Type", "text/plain, application/json"))),
+    "Mcp-Name: whoami in a 2025-06-18 session (the body calls get_forecast)":
+        ("2025-06-18", lambda era: (_call(era), ("Mcp-Name", "whoami"))),
+    "the body written with JSON escapes, spaces and params first":
+        ("2025-06-18", lambda era: (_escaped_call(),)),
+    "Content-Type with parameters, in one 2026-07-28 request":
+        (MODERN, lambda era: (_call(era), _charset(), ("Mcp-Name", "get_forecast"))),
+    "Mcp-Name: whoami in a 2026-07-28 request whose body calls get_forecast":
+        (MODERN, lambda era: (_call(era), ("Mcp-Name", "whoami"))),
+}
+
+
+@pytest.mark.parametrize("shape", list(REQUEST_SHAPES))
+def test_the_tool_scope_holds_however_the_call_is_written(shape, issuer, student, reference, stage):
+    """tools/call get_forecast without forecast:read, {id}: 403 as the reference answers"""
+    era, build = REQUEST_SHAPES[shape]
+    call, *extra = build(era)
+
+    def ask(server):
+        token = issuer.mint(subject=subject(), scopes=[BASE_SCOPE], audience=resource_of(server))
+        return (*_send_call(server, token, era, call, *extra, note=f"a token with only {BASE_SCOPE}, {shape}"),
+                server)
+    _judge_forecast_refusal(ask(student), ask(reference), stage,
+                            f"tools/call get_forecast without forecast:read, {shape}")
+
+
 def test_a_token_without_the_servers_scope_gets_403(issuer, student, reference, stage):
     """a token without weather:read at all: 403 insufficient_scope on initialize"""
     def ask(server):
@@ -457,7 +669,8 @@ def test_another_subjects_token_cannot_use_the_session(issuer, student, stage):
           hint=stage.hint("session"))
 
 
-MODERN_ROWS = [ROWS[0], ROWS[1], ROWS[3], ROWS[11]]
+MODERN_ROWS = [row for row in ROWS if row.name in ("no Authorization header", "a valid token", "an expired token (5 minutes ago)",
+                                                "a token for a sibling resource (audience .../calendar/mcp)")]
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.name, marks=[pytest.mark.unscored]
