@@ -8,6 +8,7 @@ starting (or starts it, when nothing was prelaunched).
 from __future__ import annotations
 
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -119,9 +120,15 @@ class Launch:
             self.extras[OTHER_KEY] = self._server(self.student_dir, OTHER_KEY, base={"API_KEY": self.other_key})
             self._measure_against(self.extras[OTHER_KEY], self.reference)
             for label, value in KEYLESS.items():  # does it fail closed?
-                self.extras[label] = self._server(self.student_dir, label,
-                                                  base={} if value is None else {"API_KEY": value})
+                # Unset means unset: a .env the lessons have the student write would hand the key back.
+                folder = self.student_dir if value is not None else self._copy_without_dotenv()
+                self.extras[label] = self._server(folder, label, base={} if value is None else {"API_KEY": value})
                 self._measure_against(self.extras[label], self.reference)
+
+    def _copy_without_dotenv(self) -> Path:
+        copy = Path(tempfile.mkdtemp(prefix="copy-", dir=run_dir())) / self.student_dir.name
+        shutil.copytree(self.student_dir, copy, ignore=shutil.ignore_patterns(".env", "__pycache__"))
+        return copy
 
     def keyless(self) -> dict[str, Server]:
         return {label: server for label, server in self.extras.items() if label in KEYLESS}

@@ -34,20 +34,20 @@ def test_a_revoked_key_that_still_gets_in_is_caught(grade_case):
 
 def test_a_guard_that_caches_keys_misses_a_revocation_while_running(grade_case):
     run = grade_case(STAGE, "revocation-cached")
-    failed_only(run, REVOKED_LIVE)
+    failed_only(run, REVOKED_LIVE, SUCCESSOR)  # a cached key also outlives its rotation
     output = run.check(REVOKED_LIVE)["output"]
     assert "before the revocation it got 200" in output and "got:      200" in output, output
 
 
 def test_rights_checked_on_call_but_not_on_list_fail_the_tool_list_check(grade_case):
     run = grade_case(STAGE, "rights-on-call-only")
-    failed_only(run, TOOL_LISTS)
+    failed_only(run, TOOL_LISTS, PIECES_OF_NAMES, SUCCESSOR)  # an unfiltered list shows every tool to each
     assert "get_alerts" in run.check(TOOL_LISTS)["output"], run.check(TOOL_LISTS)["output"]
 
 
 def test_rights_checked_on_list_but_not_on_call_fail_the_tool_call_check(grade_case):
     run = grade_case(STAGE, "rights-on-list-only")
-    failed_only(run, TOOL_CALL)
+    failed_only(run, TOOL_CALL, PIECES_OF_NAMES)  # a call nobody checks runs for a piece of its name too
     output = run.check(TOOL_CALL)["output"]
     assert "ok:" in output and "Wind Advisory" in output, output  # the tool ran for a key without the right
 

@@ -20,6 +20,8 @@ import itertools
 import json
 import re
 import secrets
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -459,14 +461,23 @@ def test_without_a_pepper_neither_the_server_nor_the_cli_starts(keys, student, r
     """without KEY_PEPPER the server refuses to start and `python -m keys issue` issues nothing"""
     need(keys["student"], stage, "forecast")
     unset = {name: value for name, value in student.env.items() if name != "KEY_PEPPER"}
-    issued = run_python(student.folder, ["-m", "keys", "issue", "--client", "no-pepper", "--tools", "*"], env=unset,
+    # A copy without .env: lesson 05 has the student keep a pepper there, and python-dotenv would
+    # hand it back to a correct server that reads it (the environment the grader sets wins over it).
+    with tempfile.TemporaryDirectory(prefix="stage-copy-") as scratch:
+        folder = Path(scratch) / student.folder.name
+        shutil.copytree(student.folder, folder, ignore=shutil.ignore_patterns(".env", "__pycache__"))
+        without_pepper(folder, unset, keys, stage)
+
+
+def without_pepper(folder: Path, unset: dict[str, str], keys, stage) -> None:
+    issued = run_python(folder, ["-m", "keys", "issue", "--client", "no-pepper", "--tools", "*"], env=unset,
                         timeout=CLI_TIMEOUT, label="keys")
     check(not issued.ok and not KEY_PATTERN.search(issued.output),
           sent="python -m keys issue --client no-pepper --tools '*', with KEY_PEPPER unset",
           got=f"exit status {issued.returncode}:\n{tail(KEY_PATTERN.sub('<a key>', issued.output), 8)}",
           expected="a non-zero exit status and no key: without the pepper, no digest can be made",
           hint=stage.hint("pepper"))
-    server = Server(student.folder, stage.app, env=unset, label="student-no-pepper")
+    server = Server(folder, stage.app, env=unset, label="student-no-pepper")
     try:
         try:
             server.wait_ready()
