@@ -94,12 +94,7 @@ def not_run(step: "Step") -> str | None:
 
 
 # (document, command as written) -> the bug that makes it fail today, owned by another change (issue 23).
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("lessons/hosts/README.md", "make inspect STAGE=06 CLI=1"):
-        "the stage-04 server the page started earlier still holds port 5000, and make inspect inspects whatever "
-        "answers there: the token is refused by the wrong server (make inspect should start its own on a free "
-        "port, or the page should stop the first server)",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 FAILS = -1  # any status but 0 (make turns a command's 1 into its own 2)
