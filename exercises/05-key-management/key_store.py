@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from key_format import ParsedKey, new_key
@@ -96,6 +97,12 @@ def digest(pepper: bytes, key: str) -> bytes:
     # TODO: the keyed hash of the whole key: HMAC with SHA-256, keyed with the pepper. Keep it as raw
     #       bytes, not text: it is compared with the stored bytes (and with NO_SUCH_KEY, 32 zero bytes).
     raise NotImplementedError("digest is a TODO in key_store.py")
+
+
+@lru_cache(maxsize=1024)
+def tool_set(stored: str) -> frozenset[str]:
+    """The tools of a key as stored (a JSON list), parsed once per distinct list rather than per request."""
+    return frozenset(json.loads(stored))
 
 
 def require_pepper() -> bytes:
@@ -174,7 +181,7 @@ class KeyStore:
         # TODO: only once the secret matched: a key that was revoked, or whose expiry is not after `now`,
         #       is refused with that reason (the holder of the right key may learn why; nobody else).
         # TODO: let the caller in: say who it is (key id, client) and which tools it may call, from the
-        #       row (the tools are stored as a JSON list).
+        #       row (the tools are stored as a JSON list: tool_set reads them).
         raise NotImplementedError("authenticate is a TODO in key_store.py")
 
     def record_use(self, key_id: str, now: float | None = None) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 
 import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -166,6 +166,7 @@ async def serve_while(still_valid: Callable[[], bool], app, scope, receive, send
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+@lru_cache(maxsize=1024)  # one object per key, not one per request: it is never changed once made
 def principal(caller: Caller) -> AuthenticatedUser:
     """The caller as the MCP SDK identifies a session's owner: the key id, then the client's name."""
     return AuthenticatedUser(AccessToken(token=caller.key_id, client_id=caller.key_id, subject=caller.client,

@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from key_format import ParsedKey, new_key
@@ -94,6 +95,12 @@ class KeyRecord:
 def digest(pepper: bytes, key: str) -> bytes:
     """The keyed hash of a whole key: 32 bytes, whatever the key's length."""
     return hmac.new(pepper, key.encode(), hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=1024)
+def tool_set(stored: str) -> frozenset[str]:
+    """The tools of a key as stored (a JSON list), parsed once per distinct list rather than per request."""
+    return frozenset(json.loads(stored))
 
 
 def require_pepper() -> bytes:
@@ -175,7 +182,7 @@ class KeyStore:
             raise KeyRefused("revoked")
         if row["expires_at"] is not None and row["expires_at"] <= now:
             raise KeyRefused("expired")
-        return Caller(key_id=row["key_id"], client=row["client"], tools=frozenset(json.loads(row["tools"])))
+        return Caller(key_id=row["key_id"], client=row["client"], tools=tool_set(row["tools"]))
 
     def record_use(self, key_id: str, now: float | None = None) -> None:
         """Count a request, in memory: no disk write on the request's path (see flush_uses)."""
