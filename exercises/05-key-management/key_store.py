@@ -181,7 +181,7 @@ class KeyStore:
         # TODO: only once the secret matched: a key that was revoked, or whose expiry is not after `now`,
         #       is refused with that reason (the holder of the right key may learn why; nobody else).
         # TODO: let the caller in: say who it is (key id, client) and which tools it may call, from the
-        #       row (the tools are stored as a JSON list: tool_set reads them).
+        #       row (the tools are stored as a JSON list).
         raise NotImplementedError("authenticate is a TODO in key_store.py")
 
     def record_use(self, key_id: str, now: float | None = None) -> None:
