@@ -364,11 +364,13 @@ def test_a_server_that_fails_closed_only_while_graded_fails(graded):
     assert_fails(graded("watched"), S01, KEYLESS, "API_KEY unset")
 
 
-@pytest.mark.xfail(strict=False, reason="under CI=true in a fresh clone the graded server's environment differed from "
-                   "make serve's (seen once at the end of the session that added it; to investigate)")
 def test_student_processes_cannot_tell_they_are_being_graded(tmp_path):
     """Every server the grader starts sees what `make serve` would show it: the same environment
-    (no GRADER_* or PYTEST_* marks), the same command line but the port, the same folder."""
+    (no GRADER_* or PYTEST_* marks), the same command line but the port, the same folder.
+
+    One exception, on purpose: the key-less start is graded from a copy of the stage without its
+    `.env` (the lessons have students write one), so that one server runs in another folder. What
+    it could learn from that is that it has no key, which is what it must notice anyway."""
     workdir = make_submission(tmp_path / "sub", S01)
     seen = tmp_path / "seen.jsonl"
     auth = workdir / S01 / "auth.py"
@@ -397,7 +399,12 @@ def test_student_processes_cannot_tell_they_are_being_graded(tmp_path):
         serve.wait(timeout=30)
     as_served = json.loads(seen.read_text().splitlines()[0])
     assert as_graded, graded_run.stdout
+    in_copies = [fingerprint for fingerprint in as_graded if fingerprint["cwd"] != as_served["cwd"]]
+    assert len(in_copies) <= 1, f"more than the key-less start ran outside the student's folder: {in_copies}"
     for fingerprint in as_graded:
+        if fingerprint in in_copies:
+            assert Path(fingerprint["cwd"]).name == Path(as_served["cwd"]).name, fingerprint
+            fingerprint = {**fingerprint, "cwd": as_served["cwd"]}
         assert fingerprint == as_served, f"graded: {fingerprint}\nmake serve: {as_served}"
 
 
