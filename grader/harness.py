@@ -476,6 +476,7 @@ class Server:
         self.started = False
         self.ready_at: float | None = None
         self.failure: str | None = None
+        self.exited: int | None = None  # its exit status, if it stopped on its own before it answered
         self.hung: str | None = None  # set once a request got no answer in time
         # When the port first answered, seen as it happens: the minimum uptime counts from then,
         # however late a check first asks (so that wait overlaps with the grader's own start).
@@ -540,6 +541,7 @@ class Server:
             return True
         code = self.process.poll()
         if code is not None:
+            self.exited = code
             self.failure = f"`{self.where}` exited with status {code} before it answered on its port."
             _LIVE.discard(self.process)
             raise ServerDidNotStart(self.failure)

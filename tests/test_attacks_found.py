@@ -55,7 +55,7 @@ RUNS = {
     "computed": {S01: "attack-computed-default-key", S04: "attack-refusal-names-part-of-the-key"},
     "lesson-traps": {S01: "attack-blank-key-not-stripped", S04: "attack-guard-accepts-an-empty-key"},
     "elsewhere": {S01: "attack-writes-key-to-temp-folder", S04: "attack-options-passes-through"},
-    "watched": {S01: "attack-detects-the-grader"},
+    "watched": {S01: "attack-detects-the-grader", S04: "attack-keyless-start-waits"},
 }
 
 # Fixtures graded by hand once and kept for the record (the report of branch `attack` has their verdicts):
@@ -356,6 +356,12 @@ def test_a_server_that_writes_the_key_to_the_temp_folder_scores_nothing(graded):
 def test_a_guard_that_lets_options_through_to_the_apps_405_fails(graded):
     """The app's 405 is not a refusal: only the guard's 401 with its challenge is."""
     assert_fails(graded("elsewhere"), S04, "every HTTP method on /mcp without a key is refused", "OPTIONS /mcp")
+
+
+@on("watched")
+def test_a_server_that_waits_for_a_key_instead_of_exiting_fails(graded):
+    """Never answering is not refusing: only a start-up that exits is failing closed."""
+    assert_fails(graded("watched"), S04, KEYLESS, "it neither exited nor answered")
 
 
 @on("watched")

@@ -23,8 +23,15 @@ def test_a_server_without_a_key_does_not_serve(request, session, launch, stage, 
         shown = {"unset": "API_KEY unset", "empty": "API_KEY=''", "blank": "API_KEY='   '"}[how]
         try:
             server.wait_ready()
-        except ServerDidNotStart:
-            continue  # it exited before it served: failing closed
+        except ServerDidNotStart as error:
+            if server.exited is not None:
+                continue  # it exited before it served: failing closed
+            # Not serving is not the same as refusing: a start-up that waits (for input, for a key to
+            # appear, or only to look slow) is stopped by the grader, and never says what is wrong.
+            raise CheckFailed(
+                sent=f"{shown} {server.where}", got=f"it neither exited nor answered: {error}",
+                expected="the server refuses to start: it exits at once, with a message that says to set API_KEY",
+                hint=stage.hint("fail_closed")) from None
         probe = Probe(protected.method, protected.path, protected.headers, protected.body, note="no X-API-Key header")
         got = send(server, probe)
         raise CheckFailed(

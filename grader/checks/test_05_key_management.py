@@ -481,7 +481,11 @@ def without_pepper(folder: Path, unset: dict[str, str], keys, stage) -> None:
     try:
         try:
             server.wait_ready()
-        except ServerDidNotStart:
+        except ServerDidNotStart as error:
+            check(server.exited is not None,  # not answering is not refusing: a start-up that waits never says why
+                  sent=f"{server.where}, with KEY_PEPPER unset", got=f"it neither exited nor answered: {error}",
+                  expected="the server exits at start-up, saying KEY_PEPPER is needed (fail closed)",
+                  hint=stage.hint("pepper"))
             return
         got = send(server, initialize(keys["student"].forecast.key, "a key issued with the pepper"))
         raise CheckFailed(sent=f"{server.where}, with KEY_PEPPER unset; then POST /mcp with a key",
