@@ -281,8 +281,6 @@ def test_a_submission_that_writes_outside_its_copy_changes_nothing(graded):
     assert float(gradebook(graded)["solution-bob-writes-outside"]["total"]) == 20, graded["output"]
 
 
-@pytest.mark.xfail(strict=False, reason="the /proc thief read nothing but scored 2.13 once in a fresh clone (one check "
-                   "passed on its fallback answers); to investigate")
 def test_a_submission_cannot_serve_the_solutions_read_by_path_through_proc_or_from_git(graded):
     isolation = graded["isolation"]
     if not (isolation.namespaces and isolation.user):
