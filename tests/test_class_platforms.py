@@ -222,7 +222,7 @@ def reporter_total(result: dict) -> float:
 
 def broken_exercises(folder: Path) -> Path:
     """Every stage solved, but stage 01's guard lets HEAD through and stage 03 allowlists endpoint paths."""
-    from bench.classroom import broken_fixture
+    from bench.submissions import broken_fixture
 
     shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for stage, case in (("01-middleware", "attack-skips-head"), ("03-prefix-only", "allowlists-endpoint-paths")):
