@@ -60,7 +60,7 @@ test: setup-dev
 	@$(VENV_PY) -m pytest tests
 
 bench: setup-bench
-	@$(VENV_PY) -m grader.bench
+	@$(VENV_PY) -m bench
 
 notebooks: setup-instructor
 	@$(VENV_PY) -m course.notebooks
@@ -85,18 +85,18 @@ TIME_LIMIT ?=
 class: grade-class
 
 grade-class: setup-instructor
-	@$(VENV_PY) -m grader.classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
+	@$(VENV_PY) -m classroom $(SUBMISSIONS) $(if $(OUT),--out $(OUT)) $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(STAGES),--stage "$(STAGES)") $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) \
 		$(if $(ACCEPT_WEAK_ISOLATION),--accept-weak-isolation) $(if $(LMS_IDS),--lms-ids $(LMS_IDS))
 
 # The autograder zip to upload on Gradescope (STAGES=01 for an assignment of one stage).
 gradescope: setup
-	@$(VENV_PY) -m grader.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT)) \
+	@$(VENV_PY) -m classroom.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT)) \
 		$(if $(VISIBILITY),--visibility $(VISIBILITY))
 
 # How long a class takes to grade, beside the floor (N generated submissions).
 bench-class: setup-bench
-	@$(VENV_PY) -m grader.classroom_bench $(if $(N),-n $(N))
+	@$(VENV_PY) -m bench.classroom $(if $(N),-n $(N))
 
 # The MCP Inspector against a stage's server (the solution's unless WORKDIR is given), key from API_KEY.
 # CLI=1: its scriptable CLI mode (list the tools, call one, try without the key) instead of the web UI.

@@ -303,7 +303,7 @@ class _ForkServer:
 
 
 class _ReferenceServer(_ForkServer):
-    """The fork server the box started as the reference's user (grader/sandbox.py): every process in
+    """The fork server the box started as the reference's user (classroom/sandbox.py): every process in
     the reference's folder starts there, never as the grader's user, which is the student's too."""
 
     apart = True
@@ -332,7 +332,7 @@ class _Channel:
 
 
 def _reference_server_given() -> _ReferenceServer | None:
-    """The box's reference fork server, when the box runs the reference apart (see grader/sandbox.py)."""
+    """The box's reference fork server, when the box runs the reference apart (see classroom/sandbox.py)."""
     given = os.environ.get(REFERENCE_SERVER)
     if not given:
         return None
@@ -349,7 +349,7 @@ def _reference_server_given() -> _ReferenceServer | None:
 
 
 PR_SET_DUMPABLE = 4
-REFERENCE_SERVER = "GRADER_REFERENCE_SERVER"  # grader.sandbox.REFERENCE_SERVER (this module loads no sandbox)
+REFERENCE_SERVER = "GRADER_REFERENCE_SERVER"  # classroom.sandbox.REFERENCE_SERVER (this module loads no sandbox)
 _reference_server = _reference_server_given()
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from course.loop import starters
 from course.loop.state import state_path
-from grader.classroom_bench import broken_fixture
+from bench.submissions import broken_fixture
 from grader.harness import become_subreaper
 from grader.stages import EXERCISES, ROOT, SOLUTIONS
 

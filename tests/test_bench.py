@@ -8,14 +8,14 @@ import json
 import subprocess
 import sys
 
-from grader.bench_guards import GUARDS
-from grader.loadgen import Request, run_load, run_loads
+from bench.guards import GUARDS
+from bench.loadgen import Request, run_load, run_loads
 from grader.stages import ROOT
 
 
 def test_the_quick_benchmark_writes_a_table_and_a_chart_per_benchmark_and_prints_where(tmp_path):
     out = tmp_path / "bench"
-    run = subprocess.run([sys.executable, "-m", "grader.bench", "--quick", "--only", "guards", "--only", "verdict",
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "guards", "--only", "verdict",
                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ("guards", "verdict"):
@@ -38,7 +38,7 @@ def test_the_locust_fallback_counts_answers_and_refusals_per_target(tmp_path):
     count each target's answers, and count refusals as errors of the target that refused them."""
     from grader.harness import Server
 
-    server = Server(ROOT, "grader.bench_guards:app", env={"BENCH_GUARD": "pure-asgi", "API_KEY": "bench-test-key"},
+    server = Server(ROOT, "bench.guards:app", env={"BENCH_GUARD": "pure-asgi", "API_KEY": "bench-test-key"},
                     label="fallback")
     try:
         server.wait_ready()
@@ -74,7 +74,7 @@ class _CountingVerifier:
 def test_the_benchmarks_token_cache_never_lets_a_token_outlive_its_expiry(monkeypatch):
     import asyncio
 
-    from grader import bench_guards
+    from bench import guards as bench_guards
 
     now = [1_000_000.0]
     monkeypatch.setattr(bench_guards.time, "time", lambda: now[0])
@@ -95,7 +95,7 @@ def test_the_benchmarks_token_cache_never_lets_a_token_outlive_its_expiry(monkey
 def test_the_benchmarks_token_cache_forgets_an_entry_after_max_age(monkeypatch):
     import asyncio
 
-    from grader import bench_guards
+    from bench import guards as bench_guards
 
     now = [1_000_000.0]
     monkeypatch.setattr(bench_guards.time, "time", lambda: now[0])

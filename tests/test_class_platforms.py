@@ -75,7 +75,7 @@ def test_run_autograder_grades_a_submission_of_loose_files_one_test_per_stage(au
 @pytest.mark.parametrize("layout", ["exercises/01-middleware", "01-middleware", "01", ".",
                                     "my-repo/exercises/01-middleware"])
 def test_a_gradescope_submission_is_found_in_any_usual_layout(tmp_path, layout):
-    from grader.gradescope import lay_out
+    from classroom.gradescope import lay_out
     from grader.stages import stage_by_id
 
     shutil.copytree(committed_exercises() / STAGE, tmp_path / "submission" / layout,
@@ -185,7 +185,7 @@ def test_the_classroom_workflow_hands_the_grader_result_to_the_reporter():
         assert reporter["env"][f"{runner.upper()}_RESULTS"].replace(" ", "") == \
             "${{steps.%s.outputs.result}}" % runner, reporter["env"]
         step = next(step for step in steps if step.get("id") == runner)
-        assert "-m grader" in step["run"] and "grader.github_classroom" in step["run"], step
+        assert "-m grader" in step["run"] and "classroom.github_classroom" in step["run"], step
 
 
 def student_checkout(folder: Path, exercises: Path) -> Path:
@@ -222,7 +222,7 @@ def reporter_total(result: dict) -> float:
 
 def broken_exercises(folder: Path) -> Path:
     """Every stage solved, but stage 01's guard lets HEAD through and stage 03 allowlists endpoint paths."""
-    from grader.classroom_bench import broken_fixture
+    from bench.submissions import broken_fixture
 
     shutil.copytree(SOLUTIONS, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for stage, case in (("01-middleware", "attack-skips-head"), ("03-prefix-only", "allowlists-endpoint-paths")):

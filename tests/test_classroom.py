@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import MARK, detect
+from classroom.sandbox import MARK, detect
 from grader.stages import ROOT, SOLUTIONS
 from tests.conftest import BROKEN, committed_exercises, processes_under
 
@@ -180,7 +180,7 @@ def grade_the_class(root: Path) -> dict:
     before = {str(path): digest(path) for path in canaries if path.exists()}
     submissions = build_class(root, canaries)
     grading = subprocess.Popen(
-        [sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE, "--out", str(results),
+        [sys.executable, "-m", "classroom", str(submissions), "--stage", STAGE, "--out", str(results),
          "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
     output, _ = grading.communicate(timeout=600)
@@ -240,7 +240,7 @@ def test_a_submission_that_forges_its_results_and_kills_the_grader_gets_nothing_
 
 
 def test_a_report_is_distrusted_when_killed_unknown_or_too_fast():
-    from grader.results_channel import distrust
+    from classroom.results_channel import distrust
     from grader.stages import stage_by_id
 
     stages = [stage_by_id(STAGE)]
@@ -389,7 +389,7 @@ def test_a_terminated_class_grading_stops_every_box_at_once(tmp_path):
     submissions = tmp_path / "class"
     hangs = solution(submissions / "hangs") / "main.py"
     hangs.write_text("import time\ntime.sleep(3600)\n" + hangs.read_text())
-    grading = subprocess.Popen([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+    grading = subprocess.Popen([sys.executable, "-m", "classroom", str(submissions), "--stage", STAGE,
                                 "--out", str(tmp_path / "results")], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
@@ -473,7 +473,7 @@ def test_a_box_from_a_private_folder_sees_only_its_own_copy():
         (prober / "main.py").write_text(PROBER.format(paths=[str(path) for path in paths])
                                         + (prober / "main.py").read_text())
         (private / "tmp").mkdir(mode=0o700)
-        done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+        done = subprocess.run([sys.executable, "-m", "classroom", str(submissions), "--stage", STAGE,
                                "--out", str(results), "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
                               cwd=ROOT, capture_output=True, text=True, timeout=600,
                               env={**os.environ, "NO_COLOR": "1", "TMPDIR": str(private / "tmp")})
@@ -506,7 +506,7 @@ def test_a_regrade_merges_layouts_are_found_and_each_student_gets_feedback(tmp_p
     results = tmp_path / "results"
 
     def grade(*extra: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", STAGE,
+        done = subprocess.run([sys.executable, "-m", "classroom", str(submissions), "--stage", STAGE,
                                "--out", str(results), "--jobs", "2", "--time-limit", str(TIME_LIMIT),
                                "--lms-ids", str(lms), *extra],
                               cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})

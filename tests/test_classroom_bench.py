@@ -3,8 +3,8 @@ writes its table and chart. An entry point, not a timed test: no timing is asser
 
 from collections import Counter
 
-from grader.bench import Settings, bench_class
-from grader.classroom_bench import counts, generate, plan
+from bench.run import Settings, bench_class
+from bench.classroom import counts, generate, plan
 from grader.stages import stage_by_id
 
 STAGE = stage_by_id("01-middleware")

@@ -66,10 +66,10 @@ NOT_RUN = {
                                                     "tests/test_interop.py runs the pinned suite",
     ("lessons/04-pure-asgi/README.md", "make bench"): "minutes of load on a quiet machine; tests/test_bench.py "
                                                       "runs its quick mode",
-    ("lessons/04-pure-asgi/README.md", ".venv/bin/python -m grader.bench --only guards"): "a minute or two of "
+    ("lessons/04-pure-asgi/README.md", ".venv/bin/python -m bench --only guards"): "a minute or two of "
                                                                                          "load; tests/test_bench.py",
-    ("lessons/05-key-management/README.md", ".venv/bin/python -m grader.bench --only guards"): "as in lesson 04",
-    ("lessons/06-bearer-tokens/README.md", ".venv/bin/python -m grader.bench --only guards"): "as in lesson 04",
+    ("lessons/05-key-management/README.md", ".venv/bin/python -m bench --only guards"): "as in lesson 04",
+    ("lessons/06-bearer-tokens/README.md", ".venv/bin/python -m bench --only guards"): "as in lesson 04",
     ("lessons/hosts/README.md", "make inspect STAGE=01"): "the Inspector's web UI, for a browser",
     ("lessons/hosts/README.md", "make inspect STAGE=01 WORKDIR=exercises"): "the Inspector's web UI, for a browser",
     ("lessons/hosts/README.md", "cursor ."): "starts the Cursor editor",
@@ -209,7 +209,7 @@ def lesson_stage(document: str):
 
 
 CLONE_NEWNET = 0x40000000
-HOLD = ("from grader.sandbox import _loopback_up; _loopback_up(); print('ready', flush=True); "
+HOLD = ("from classroom.sandbox import _loopback_up; _loopback_up(); print('ready', flush=True); "
         "import sys; sys.stdin.read()")
 
 
@@ -520,7 +520,7 @@ def test_every_document_is_read_and_every_exception_still_names_a_command_in_it(
 
 
 def test_every_make_target_and_python_module_a_document_names_in_passing_exists():
-    """The commands named inside sentences and tables (`make token`, `python -m grader.bench`): not run one by
+    """The commands named inside sentences and tables (`make token`, `python -m bench`): not run one by
     one, but each names a target the Makefile has and a module that is there (in the repository or, like
     `python -m keys`, in a stage folder)."""
     import importlib.util

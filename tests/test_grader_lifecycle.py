@@ -50,7 +50,7 @@ def test_a_whole_class_is_graded_in_one_command(tmp_path):
     submissions = tmp_path / "class"
     shutil.copytree(SOLUTIONS / "01-middleware", submissions / "ada" / "01-middleware")
     shutil.copytree(committed_exercises() / "01-middleware", submissions / "bob" / "01-middleware")
-    done = subprocess.run([sys.executable, "-m", "grader.classroom", str(submissions), "--stage", "01-middleware",
+    done = subprocess.run([sys.executable, "-m", "classroom", str(submissions), "--stage", "01-middleware",
                            "--out", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     ada = json.loads((tmp_path / "results" / "ada.json").read_text())

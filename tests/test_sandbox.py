@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import MARK, ROOT, SOLUTIONS, Isolation, Limits, detect, git_stores, new_box, run_boxed
+from classroom.sandbox import MARK, ROOT, SOLUTIONS, Isolation, Limits, detect, git_stores, new_box, run_boxed
 
 ISOLATION = detect()
 needs_box = pytest.mark.skipif(not ISOLATION.namespaces, reason="; ".join(ISOLATION.missing) or "no box")

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from grader.bench_guards import reference
+from bench.guards import reference
 from grader.tokens import Issuer
 from workshop import weather
 

@@ -115,7 +115,7 @@ class _Upstream:
 
 
 def _credential(stage: str, folder):
-    from grader import bench_guards
+    from bench import guards as bench_guards
 
     if stage == "04-pure-asgi":
         key = "weather-test-key"

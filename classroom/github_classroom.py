@@ -1,6 +1,6 @@
 """Report the grader's points to GitHub Classroom.
 
-    python -m grader --json results.json; python -m grader.github_classroom results.json >> "$GITHUB_OUTPUT"
+    python -m grader --json results.json; python -m classroom.github_classroom results.json >> "$GITHUB_OUTPUT"
 
 Classroom's grading reporter (classroom-resources/autograding-grading-reporter)
 reads, for each runner id R, an environment variable R_RESULTS (upper case):
@@ -64,7 +64,7 @@ def _number(value) -> int | float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.github_classroom", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m classroom.github_classroom", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path, help="the grader's --json file")
     parser.add_argument("--name", default="result", help="the step output's name (default: result)")

@@ -1,10 +1,10 @@
 """How long grading a class takes, beside the floor.
 
-    python -m grader.classroom_bench [-n 20] [--jobs N] [--stage 01-middleware]   (`make bench-class N=20`)
+    python -m bench.classroom [-n 20] [--jobs N] [--stage 01-middleware]   (`make bench-class N=20`)
 
 It generates a class of N submissions, a realistic mix (MIX): solutions, untouched
 starters, broken code and code that hangs, each kind cycling through its variants
-(the broken ones are grader.bench's BROKEN edits and tests/broken/ fixtures).
+(the broken ones are bench.run's BROKEN edits and tests/broken/ fixtures).
 The mix is the same for the same N. It grades them as `make grade-class` does
 (boxes, JOBS at a time) and prints the wall time beside the floor.
 
@@ -37,11 +37,10 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from grader.classroom import default_jobs, grade_class
-from grader.sandbox import Limits
+from bench.submissions import BROKEN, FIXTURES, copy_stage, edited_solution, fixture, hangs_at_import
+from classroom.grade_class import default_jobs, grade_class
+from classroom.sandbox import Limits
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, stage_by_id
-
-FIXTURES = ROOT / "tests" / "broken"
 
 # The share of each kind in a generated class (a class of 100 has 40 solutions, ...).
 MIX = (("solution", 0.4), ("starter", 0.3), ("broken", 0.2), ("hanging", 0.1))
@@ -74,73 +73,23 @@ def counts(size: int) -> dict[str, int]:
 # -- the variants: each one writes a stage folder --------------------------------------------------------
 
 
-def _copy(source: Path, folder: Path) -> Path:
-    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    return folder
-
-
-def edited_solution(stage: Stage, edit: Callable[[Path], None], folder: Path) -> None:
-    """FOLDER/<stage id>: the reference solution with EDIT applied; fails loudly when EDIT changes nothing."""
-    target = _copy(SOLUTIONS / stage.id, folder / stage.id)
-    before = {path: path.read_text() for path in target.glob("*.py")}
-    edit(target)
-    if before == {path: path.read_text() for path in target.glob("*.py")}:
-        raise RuntimeError(f"an edit of {stage.id} no longer applies to the reference solution")
-
-
-def broken_fixture(stage_id: str, case: str, workdir: Path) -> Path:
-    """WORKDIR/STAGE_ID: the reference solution broken as tests/broken/STAGE_ID/CASE says.
-
-    A fixture is either a folder of whole files laid over the solution, or a CASE.toml of
-    [[replace]] entries (file, old, new) applied to it: one mistake each, and it fails loudly
-    when the solution no longer holds the old text. The project's tests build theirs with it too.
-    """
-    target = _copy(SOLUTIONS / stage_id, workdir / stage_id)
-    overlay, edits = FIXTURES / stage_id / case, FIXTURES / stage_id / f"{case}.toml"
-    if overlay.is_dir():
-        shutil.copytree(overlay, target, dirs_exist_ok=True)
-        return target
-    if not edits.is_file():
-        raise RuntimeError(f"no such fixture submission: {overlay} or {edits}")
-    for edit in tomllib.loads(edits.read_text())["replace"]:
-        path = target / edit["file"]
-        text = path.read_text()
-        if text.count(edit["old"]) != 1:
-            raise RuntimeError(f"{edits.name}: the solution's {edit['file']} no longer holds {edit['old']!r}")
-        path.write_text(text.replace(edit["old"], edit["new"]))
-    return target
-
-
-def _fixture(stage: Stage, case: str, folder: Path) -> None:
-    broken_fixture(stage.id, case, folder)
-
-
-def _hangs_at_import(stage: Stage, folder: Path) -> None:
-    """A file the student writes (the first with TODOs) waits forever at import."""
-    name = next((name for name in stage.todo if name.endswith(".py")), stage.app.split(":")[0] + ".py")
-    module = folder / name
-    module.write_text("import time\ntime.sleep(3600)  # waits forever at import\n" + module.read_text())
-
-
 def variants(stage: Stage) -> dict[str, list[Variant]]:
     """Each kind's variants for STAGE, in the order a class cycles through them."""
-    from grader.bench import BROKEN  # the verdict benchmark's broken code of stage 01: the same edits
-
-    plain = {"solution": [Variant("solution", "solution", partial(lambda s, f: _copy(SOLUTIONS / s.id, f / s.id), stage))],
-             "starter": [Variant("starter", "starter", partial(lambda s, f: _copy(EXERCISES / s.id, f / s.id), stage))]}
+    plain = {"solution": [Variant("solution", "solution", partial(lambda s, f: copy_stage(SOLUTIONS / s.id, f / s.id), stage))],
+             "starter": [Variant("starter", "starter", partial(lambda s, f: copy_stage(EXERCISES / s.id, f / s.id), stage))]}
     if stage.id == "01-middleware":
         edit = lambda name: partial(edited_solution, stage, BROKEN[name])  # noqa: E731
         broken = [Variant("broken", "a syntax error", edit("a syntax error")),
                   Variant("broken", "a server that never binds", edit("a server that never binds")),
-                  Variant("broken", "lets everyone in", partial(_fixture, stage, "lets-everyone-in")),
-                  Variant("broken", "no challenge", partial(_fixture, stage, "no-challenge"))]
+                  Variant("broken", "lets everyone in", partial(fixture, stage, "lets-everyone-in")),
+                  Variant("broken", "no challenge", partial(fixture, stage, "no-challenge"))]
         hanging = [Variant("hanging", "an import that hangs", edit("an import that hangs")),
                    Variant("hanging", "a request that blocks", edit("a request that blocks"))]
     else:  # the stage's own mistakes (tests/broken/STAGE, not the alternatives or the attacks), and a hang
         cases = sorted(path.name.removesuffix(".toml") for path in (FIXTURES / stage.id).glob("*")
                        if not path.name.startswith(("alt-", "attack-", ".")))
-        broken = [Variant("broken", case.replace("-", " "), partial(_fixture, stage, case)) for case in cases[:4]]
-        hanging = [Variant("hanging", "an import that hangs", partial(edited_solution, stage, partial(_hangs_at_import, stage)))]
+        broken = [Variant("broken", case.replace("-", " "), partial(fixture, stage, case)) for case in cases[:4]]
+        hanging = [Variant("hanging", "an import that hangs", partial(edited_solution, stage, partial(hangs_at_import, stage)))]
     return {**plain, "broken": broken, "hanging": hanging}
 
 
@@ -280,7 +229,7 @@ def describe(result: dict, projection: bool = True) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.classroom_bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20, help="how many submissions (default 20)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="students graded at once (default: two per core, as make grade-class)")

@@ -25,7 +25,7 @@ Where a piece is missing, `detect()` says which and why, and the caller prints
 it: the CPU, memory and file limits and the wall time always apply.
 
 This module is also the box's first process (PID 1 of the new namespaces):
-`python -m grader.sandbox ...` sets the box up, starts the command as the
+`python -m classroom.sandbox ...` sets the box up, starts the command as the
 throwaway user and reaps orphans until the command ends. Standard library only.
 """
 
@@ -231,7 +231,7 @@ def run_boxed(command: list[str], box: Box, limits: Limits, isolation: Isolation
     """
     mark = f"{os.getpid()}-{time.monotonic_ns()}"
     environment = box_env(box, {**(env or {}), MARK: mark})
-    enter = [sys.executable, "-m", "grader.sandbox", "--copy", str(box.copy), "--tmp", str(box.tmp),
+    enter = [sys.executable, "-m", "classroom.sandbox", "--copy", str(box.copy), "--tmp", str(box.tmp),
              "--cwd", str(cwd), "--cpu", str(limits.cpu), "--memory", str(limits.memory),
              "--file-size", str(limits.file_size)]
     if box.uid is not None and isolation.user:
@@ -472,7 +472,7 @@ def _start_reference_server(options) -> tuple[int, int]:
 
 
 def enter(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m classroom.sandbox")
     parser.add_argument("--copy", required=True)
     parser.add_argument("--tmp", required=True)
     parser.add_argument("--cwd", required=True)

@@ -1,14 +1,14 @@
 """Three benchmarks: what a guard costs a server, how fast a verdict comes, how fast a class is graded.
 
-    python -m grader.bench                   all three (`make bench`; a few minutes on 2 cores)
-    python -m grader.bench --only guards     one of: guards, verdict, class
-    python -m grader.bench --quick           tiny settings: checks that the machinery runs
+    python -m bench                   all three (`make bench`; a few minutes on 2 cores)
+    python -m bench --only guards     one of: guards, verdict, class
+    python -m bench --quick           tiny settings: checks that the machinery runs
 
 1. Guards. The same app (stage 04's reference server) with no guard, with the
    BaseHTTPMiddleware guard of stages 01/03, the pure ASGI guard of stage 04,
    stage 05's key store and stage 06's token verifier (per request, and behind
    a cache), each under uvicorn on a free loopback port and each with the
-   credential it expects (grader/bench_guards.py). Each is loaded with a plain
+   credential it expects (bench/guards.py). Each is loaded with a plain
    GET and with an MCP tools/call (one stateless 2026-07-28 POST), by wrk when
    installed, else by a headless locust (the output names which, with its
    version). Rounds alternate the order of the guards; the table holds medians,
@@ -20,7 +20,7 @@
    answered. And the verdict for broken code (a syntax error, an import that hangs, a
    server that never binds, a request that blocks): what a student meets most.
 3. A class: N generated submissions of stage 01 (solutions, starters, broken,
-   hanging; grader.classroom_bench) through the parallel class grader, beside
+   hanging; bench.classroom) through the parallel class grader, beside
    the floor: one plain grading of each kind, times how many, over the workers.
    10 by default, projected to 100; --class-size 100 measures a full class.
 
@@ -43,10 +43,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.bench_guards import GUARDS, Credential
+from bench.guards import GUARDS, Credential
+from bench.loadgen import Request, load_tool, run_loads
+from bench.submissions import BROKEN, edited_solution
 from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
-from grader.loadgen import Request, load_tool, run_loads
 from grader.stage_env import PREPARE
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages, stage_by_id
 
@@ -163,7 +164,7 @@ def bench_guards(settings: Settings, out: Path) -> dict:
     # Each guard's credential (a stored key, a signed token) is made before its server starts, in this
     # run's private folder (removed at exit); the servers get what they need to check it.
     credentials = {guard.name: guard.credential(run_dir() / "bench-guards" / guard.name, key) for guard in GUARDS}
-    servers = {guard.name: Server(ROOT, "grader.bench_guards:app",
+    servers = {guard.name: Server(ROOT, "bench.guards:app",
                                   env={"BENCH_GUARD": guard.name, "API_KEY": key, **credentials[guard.name].env},
                                   label=f"guard-{guard.name}") for guard in GUARDS}
     loads = {guard.name: workloads(credentials[guard.name]) for guard in GUARDS}
@@ -353,39 +354,7 @@ def watch_regrade(stage: Stage, *, limit: float = 120) -> float:
             watcher.wait(timeout=60)
 
 
-# Broken submissions of stage 01, each one edit of the reference solution.
-def _syntax_error(folder: Path) -> None:
-    (folder / "main.py").write_text((folder / "main.py").read_text() + "\nif True\n    pass\n")
-
-
-def _import_hangs(folder: Path) -> None:
-    auth = folder / "auth.py"
-    auth.write_text("import time\ntime.sleep(3600)  # waits forever at import\n" + auth.read_text())
-
-
-def _never_binds(folder: Path) -> None:
-    main = folder / "main.py"
-    main.write_text(main.read_text().replace(
-        "app = FastAPI(middleware=[Middleware(ApiKeyMiddleware)])",
-        "import asyncio\nfrom contextlib import asynccontextmanager\n\n\n@asynccontextmanager\n"
-        "async def lifespan(app):\n    await asyncio.sleep(3600)  # start-up never ends: uvicorn never binds\n"
-        "    yield\n\napp = FastAPI(middleware=[Middleware(ApiKeyMiddleware)], lifespan=lifespan)"))
-
-
-def _request_blocks(folder: Path) -> None:
-    auth = folder / "auth.py"
-    auth.write_text(auth.read_text().replace("        if not key_is_valid(request):",
-                                             "        import time; time.sleep(3600)  # blocks the event loop\n"
-                                             "        if not key_is_valid(request):"))
-
-
-BROKEN = {"a syntax error": _syntax_error, "an import that hangs": _import_hangs,
-          "a server that never binds": _never_binds, "a request that blocks": _request_blocks}
-
-
 def broken_submission(scratch: Path, name: str, edit) -> Path:
-    from grader.classroom_bench import edited_solution  # the class benchmark breaks code the same way
-
     workdir = scratch / name.replace(" ", "-")
     edited_solution(stage_by_id("01-middleware"), edit, workdir)
     return workdir
@@ -480,8 +449,8 @@ def bench_verdict(settings: Settings, out: Path) -> dict:
 
 
 def bench_class(settings: Settings, out: Path) -> dict:
-    from grader.classroom import default_jobs
-    from grader.classroom_bench import bench as class_bench, counts, describe
+    from classroom.grade_class import default_jobs
+    from bench.classroom import bench as class_bench, counts, describe
 
     jobs = default_jobs()  # as `make grade-class` grades
     mix = ", ".join(f"{count} {kind}" for kind, count in counts(settings.class_size).items() if count)
@@ -551,7 +520,7 @@ BENCHES = {"guards": bench_guards, "verdict": bench_verdict, "class": bench_clas
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings: does it run, does it write its files")
     parser.add_argument("--only", action="append", choices=list(BENCHES), help="run only this benchmark")

@@ -25,8 +25,9 @@ from matplotlib.figure import Figure
 
 from grader.stage_summary import by_stage, outcome
 
+from classroom.graded import Graded
+
 if TYPE_CHECKING:
-    from grader.classroom import Graded
     from grader.stages import Stage
 
 

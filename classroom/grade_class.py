@@ -1,6 +1,6 @@
 """Grade a whole class: in parallel, each student in a box of its own.
 
-    python -m grader.classroom SUBMISSIONS [--out DIR] [--jobs N] [--stage STAGE ...]
+    python -m classroom SUBMISSIONS [--out DIR] [--jobs N] [--stage STAGE ...]
 
 SUBMISSIONS holds one folder per student, each laid out like exercises/ (one
 sub-folder per stage), or any layout the Gradescope adapter accepts (an exercises/
@@ -8,7 +8,7 @@ folder, also one level down; stage numbers; for one stage, its files); a folder
 that cannot be laid out gets a note. --student NAME regrades one student and
 merges it into the existing gradebook. Each student is graded in a temporary copy of its folder,
 by its own grader process (`python -m grader --workdir COPY --json FILE`), inside
-a box (grader/sandbox.py): loopback-only network, read-only files but the copy,
+a box (classroom/sandbox.py): loopback-only network, read-only files but the copy,
 a throwaway user, limits on time, CPU, memory and processes; the reference servers
 run apart, as another user, and the box cannot read solutions/. N students are
 graded at once (default: two per core). A submission that hangs costs its time
@@ -35,36 +35,15 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+
 from pathlib import Path
 
-from grader import class_report
-from grader.gradescope import lay_out, nothing_found
-from grader.results_channel import ResultsPipe, distrust, known_checks
-from grader.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
+from classroom import report as class_report
+from classroom.graded import Graded
+from classroom.gradescope import lay_out, nothing_found
+from classroom.results_channel import ResultsPipe, distrust, known_checks
+from classroom.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
-
-
-@dataclass
-class Graded:
-    """One student's grading: the Gradescope-style report and how it went."""
-
-    student: str
-    report: dict
-    seconds: float
-    note: str = ""  # why the report is not the grader's own (time limit, crash)
-    stages: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def score(self) -> float:
-        return self.report.get("score", 0)
-
-    @property
-    def max_score(self) -> float:
-        return self.report.get("max_score", 0)
-
-    def failed(self) -> list[dict]:
-        return [test for test in self.report.get("tests", []) if test.get("status") != "passed"]
 
 
 def stage_points(report: dict, stages: list[Stage]) -> dict[str, float]:
@@ -155,7 +134,7 @@ def check_the_box(isolation: Isolation, limits: Limits) -> Isolation:
 def default_jobs() -> int:
     """Students graded at once: two per core. A grading waits much of its time (for its servers to start,
     and a hanging submission for the grader's own time limits, 10-30 s of idle CPU), so one per core leaves
-    cores idle. Measured on 2 cores (a generated class of 100, `python -m grader.classroom_bench -n 100`):
+    cores idle. Measured on 2 cores (a generated class of 100, `python -m bench.classroom -n 100`):
     390 s at 2 at a time, 359 s at 3, 323 s at 4, every grade the same as the student's plain grading."""
     return 2 * (os.cpu_count() or 1)
 
@@ -265,7 +244,7 @@ def _interrupt(*_) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.classroom", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m classroom", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path)
     parser.add_argument("--out", type=Path, help="where the results go (default: SUBMISSIONS/../results)")

@@ -1,7 +1,7 @@
 """Grade on Gradescope with this same grader.
 
-    python -m grader.gradescope build [--stage 01] [--out DIR]   (what `make gradescope` runs)
-    python -m grader.gradescope run [--root /autograder]         (what run_autograder runs)
+    python -m classroom.gradescope build [--stage 01] [--out DIR]   (what `make gradescope` runs)
+    python -m classroom.gradescope run [--root /autograder]         (what run_autograder runs)
 
 `build` writes DIR/gradescope-autograder.zip (default DIR: dist/): the grader, the
 runtime and the reference solutions, with the two scripts Gradescope looks for at
@@ -32,12 +32,13 @@ import time
 import zipfile
 from pathlib import Path
 
-from grader.results_channel import ResultsPipe, distrust, known_checks
+from classroom.results_channel import ResultsPipe, distrust, known_checks
 from grader.stage_summary import by_stage, grader_notes, shorten
 from grader.stages import ROOT, Stage, load_stages, stage_by_id
 
 # What the zip carries from the repository: everything the grader reads.
-PACKED = ["stages.toml", "pyproject.toml", "requirements.lock", "grader", "workshop", "solutions", "exercises"]
+PACKED = ["stages.toml", "pyproject.toml", "requirements.lock", "grader", "classroom", "workshop", "solutions",
+          "exercises"]
 CONFIG = "gradescope.json"
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -73,7 +74,7 @@ fi
 SITE="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$PWD" > "$SITE/secure_mcp_workshop.pth"
 # Fail the image build here, not at the first submission.
-.venv/bin/python -c 'import grader.cli, grader.session, pytest, uvicorn, mcp'
+.venv/bin/python -c 'import grader.cli, grader.session, classroom.gradescope, pytest, uvicorn, mcp'
 echo "the autograder is ready: $(.venv/bin/python --version)"
 """
 
@@ -82,7 +83,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # submission; everything else stays in /autograder/source. AUTOGRADER_ROOT moves /autograder elsewhere.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 cd "$ROOT/source" || exit 1
-exec "$ROOT/source/.venv/bin/python" -m grader.gradescope run --root "$ROOT"
+exec "$ROOT/source/.venv/bin/python" -m classroom.gradescope run --root "$ROOT"
 """
 
 # Gradescope's visibility of a test (and of the whole result): when the student sees it.
@@ -199,7 +200,7 @@ def grade_into(root: Path, stages: list[Stage], workdir: Path, known: set[str] |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.gradescope", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m classroom.gradescope", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     build_command = commands.add_parser("build", help="write the autograder zip")

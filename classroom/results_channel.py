@@ -8,7 +8,7 @@ descriptor in the servers it starts). Then the parent vets what came back: a gra
 by a signal, names checks that do not exist, or finished faster than its servers can start
 earns nothing, and the gradebook says why.
 
-    python -m grader.results_channel STAGE...   prints the names of the checks those stages have (JSON)
+    python -m classroom.results_channel STAGE...   prints the names of the checks those stages have (JSON)
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class ResultsPipe:
 
 def known_checks(stages: list[Stage]) -> set[str]:
     """The name of every check of STAGES, as the grader's --json writes them (collected, not run)."""
-    done = subprocess.run([sys.executable, "-m", "grader.results_channel", *[stage.id for stage in stages]],
+    done = subprocess.run([sys.executable, "-m", "classroom.results_channel", *[stage.id for stage in stages]],
                           cwd=ROOT, capture_output=True, text=True, timeout=180)
     if done.returncode != 0:
         raise RuntimeError(f"could not list the grader's checks: {done.stderr.strip()[-500:]}")

@@ -1,6 +1,6 @@
 """The app the guard benchmark serves: stage 04's weather server, behind one guard chosen by name.
 
-    BENCH_GUARD=pure-asgi API_KEY=... uvicorn grader.bench_guards:app
+    BENCH_GUARD=pure-asgi API_KEY=... uvicorn bench.guards:app
 
 Every row of the benchmark serves the same app (the reference solution of stage
 04: a plain GET /health, and MCP tools over streamable HTTP at /mcp); the only

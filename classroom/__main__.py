@@ -1,0 +1,5 @@
+import sys
+
+from classroom.grade_class import main
+
+sys.exit(main())
