@@ -48,6 +48,7 @@ from bench.loadgen import Request, load_tool, run_loads
 from bench.submissions import BROKEN, edited_solution
 from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
+from grader.report import Report
 from grader.stage_env import PREPARE
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages, stage_by_id
 
@@ -300,13 +301,12 @@ def grade(stage_ids: list[str], workdir: Path, *, forkserver: bool | None = None
                                "--json", str(report)], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=limit)
         took = time.perf_counter() - started
-        tests = json.loads(report.read_text())["tests"] if report.exists() else []
-    failing = next((test for test in tests if test["status"] != "passed"), None)
+        checks = Report.from_json(json.loads(report.read_text())).checks if report.exists() else []
+    failing = next((check for check in checks if not check.passed), None)
     said = ""
     if failing:  # what the student reads first: the check, and what came back
-        lines = failing["output"].strip().splitlines()
-        at = next((index for index, line in enumerate(lines) if line.startswith("got:")), 0)
-        said = failing["name"] + ": " + " ".join(lines[at:at + 3]) if lines else failing["name"]
+        came_back = failing.got or failing.output
+        said = f"{failing.name}: {' '.join(came_back.strip().splitlines()[:3])}" if came_back else failing.name
     return {"seconds": took, "returncode": done.returncode, "first_failure": " ".join(said.split())}
 
 

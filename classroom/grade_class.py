@@ -40,6 +40,7 @@ from pathlib import Path
 
 from classroom import report as class_report
 from classroom.graded import Graded
+from grader.report import stage_of
 from classroom.gradescope import lay_out, nothing_found
 from classroom.results_channel import ResultsPipe, distrust, known_checks
 from classroom.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
@@ -49,7 +50,7 @@ from grader.stages import ROOT, Stage, load_stages, stage_by_id
 def stage_points(report: dict, stages: list[Stage]) -> dict[str, float]:
     points = {stage.id: 0.0 for stage in stages}
     for test in report.get("tests", []):
-        stage_id = test.get("name", "").split(": ", 1)[0]
+        stage_id = stage_of(test)
         if stage_id in points:
             points[stage_id] += float(test.get("score", 0))
     return {stage_id: round(value, 2) for stage_id, value in points.items()}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from grader.report import stage_of
 from grader.stage_summary import by_stage, outcome
 
 from classroom.graded import Graded
@@ -83,7 +84,7 @@ def pass_rates(graded: list[Graded], stages: list[Stage]) -> tuple[list[tuple[st
     for result in graded:
         for test in result.report.get("tests", []):
             name = test.get("name", "")
-            if name.split(": ", 1)[0] in {stage.id for stage in stages}:
+            if stage_of(test) in {stage.id for stage in stages}:
                 seen[name] += 1
                 passes[name] += test.get("status") == "passed"
     per_check = sorted(((name, passes[name] / count, count) for name, count in seen.items()),

@@ -20,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+from grader.report import Report
 from grader.stages import ROOT, Stage, stage_by_id
 
 # A real grading starts the student's servers and the reference's and waits on each: a stage
@@ -89,9 +90,9 @@ def distrust(report: dict | None, returncode: int | None, seconds: float, stages
     ids = {stage.id for stage in stages}
     # The grader stands one entry in for a stage whose checks it never collected (GradingSession.scored_results).
     allowed = (known or set()) | {f"{stage_id}: the stage's checks" for stage_id in ids}
-    names = [str(test.get("name", "")) for test in report.get("tests", []) if isinstance(test, dict)]
-    strange = [name for name in names if name != "grader" and (
-        name.split(": ", 1)[0] not in ids or (known is not None and name not in allowed))]
+    records = Report.from_json(report).checks
+    strange = [record.name for record in records if record.name != "grader" and (
+        record.stage not in ids or (known is not None and record.name not in allowed))]
     if strange:
         return f"the results name checks that do not exist ({strange[0]!r}): they were ignored"
     if seconds < FASTEST_STAGE_SECONDS * len(stages) and any(test.get("score") for test in report["tests"]):

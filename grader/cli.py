@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from grader.harness import fork_server_ready, keeping_files, run_dir, start_fork_server
 from grader.launch import worth_a_fork_server
+from grader.report import CheckRecord, Report
 if TYPE_CHECKING:  # loaded at run time only once the fork server has started
     from grader.session import CheckResult, GradingSession
 from grader.stages import EXERCISES, SOLUTIONS, Stage, StageDataError, load_stages, stage_by_id
@@ -96,12 +97,12 @@ class Printer:
         repeated = previous is not None and previous.outcome == "blocked" and previous.output == result.output
         if not result.passed and result.output and not repeated:
             lines = result.output.strip().splitlines()
-            hint = next((line for line in lines if line.startswith("hint:")), None)
+            hint = str(result.failure.hint) if result.failure is not None and result.failure.hint else None
             if hint and (result.stage, hint) in self.hints_shown:
                 # The same mistake under ten rows of a table: show what came back, and where the hint is.
                 first = self.hints_shown[(result.stage, hint)]
-                lines = [line for line in lines if line.startswith("got:")][:1] + [
-                    f"hint:     the same as for \"{first}\" above"]
+                lines = [f"got:      {result.failure.got}".splitlines()[0],
+                         f"hint:     the same as for \"{first}\" above"]
             elif hint:
                 self.hints_shown[(result.stage, hint)] = result.title if len(result.title) <= 70 \
                     else result.title[:67] + "..."
@@ -139,27 +140,23 @@ class Printer:
 
 def gradescope(results: list[CheckResult], error: BaseException | None = None) -> dict:
     """Gradescope's results.json: statuses are only passed/failed there, so what else happened
-    (blocked by an earlier link, not run at all) is said in the output and in extra_data."""
-    tests = []
+    (blocked by an earlier link, not run at all) is said in the output and in extra_data (grader/report.py)."""
+    checks = []
     for result in results:
-        extra = {"stage": result.stage, "outcome": result.outcome, "scored": result.scored}
-        if result.failure is not None:
-            failure = result.failure
-            extra.update(sent=failure.sent, got=failure.got, expected=failure.expected,
-                         hint_topic=getattr(failure.hint, "topic", ""))
+        failure = result.failure
         output = result.output if result.outcome != "not run" else (result.output or "not run: the grader stopped "
                                                                     "before this check ran")
         if result.warning:
             output = f"warning: {result.warning}"
-            extra["warning"] = result.warning
-        tests.append({"name": f"{result.stage}: {result.title}", "score": round(result.score, 4),
-                      "max_score": round(result.max_score, 4), "status": "passed" if result.passed else "failed",
-                      "output": output, "extra_data": extra})
+        checks.append(CheckRecord(
+            stage=result.stage, check=result.title, outcome=result.outcome, score=result.score,
+            max_score=result.max_score, scored=result.scored, output=output, warning=result.warning,
+            **({} if failure is None else dict(sent=failure.sent, got=failure.got, expected=failure.expected,
+                                               hint=str(failure.hint), hint_topic=getattr(failure.hint, "topic", "")))))
     if error is not None:
-        tests.append({"name": "grader", "score": 0, "max_score": 0, "status": "failed",
-                      "output": "".join(traceback.format_exception(error)), "extra_data": {"outcome": "not run"}})
-    return {"score": round(sum(test["score"] for test in tests), 2),
-            "max_score": round(sum(test["max_score"] for test in tests), 2), "tests": tests}
+        checks.append(CheckRecord(stage="", check="grader", outcome="not run",
+                                  output="".join(traceback.format_exception(error))))
+    return Report(checks).to_json()
 
 
 # What the checks import, heaviest last: pytest, the attack table (Hypothesis), the MCP client.

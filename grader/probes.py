@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from grader.harness import Server
-from grader.verdict import blocked_by
+from grader.verdict import CheckFailed, blocked_by
 
 REQUEST_TIMEOUT = 5.0
 KEY_HEADER = "X-API-Key"
@@ -139,16 +139,14 @@ def answered_or_explained(server: Server, method: str, path: str, described: str
         yield
     except (httpx.TimeoutException, TimeoutError):
         server.hung = f"no answer to {method} {path} within {REQUEST_TIMEOUT:.0f} s"
-        raise AssertionError(
-            f"sent:     {described}\ngot:      no answer within {REQUEST_TIMEOUT:.0f} s\n"
-            "expected: an answer\nhint:     something in the request path blocks forever; look for a loop, "
-            "a lock or a blocking call (time.sleep, a synchronous request) in your middleware"
-        ) from None
+        raise CheckFailed(
+            sent=described, got=f"no answer within {REQUEST_TIMEOUT:.0f} s", expected="an answer",
+            hint="something in the request path blocks forever; look for a loop, a lock or a blocking call "
+                 "(time.sleep, a synchronous request) in your middleware") from None
     except (httpx.TransportError, OSError) as error:
-        raise AssertionError(
-            f"sent:     {described}\ngot:      the connection failed ({error.__class__.__name__}: {error})\n"
-            f"expected: an HTTP answer\nhint:     the server may have crashed; its log:\n{tail(server.log())}"
-        ) from None
+        raise CheckFailed(
+            sent=described, got=f"the connection failed ({error.__class__.__name__}: {error})",
+            expected="an HTTP answer", hint=f"the server may have crashed; its log:\n{tail(server.log())}") from None
 
 
 def _send_raw(server: Server, probe: Probe, base_path: str) -> Answer:

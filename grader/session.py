@@ -132,8 +132,6 @@ class GradingSession:
             error = call.excinfo.value if call.excinfo else None
             if isinstance(error, CheckFailed):
                 self._record(result, "failed", str(error), error)
-            elif isinstance(error, AssertionError) and str(error).startswith("sent:"):
-                self._record(result, "failed", str(error))
             else:
                 self._record(result, "failed", report.longreprtext)
         elif report.passed and call.when == "call" and result.outcome == "not run":

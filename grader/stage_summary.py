@@ -12,16 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from grader.report import CheckRecord, stage_of  # noqa: F401  (stage_of: the adapters take it from here)
 from grader.stages import Stage
 
 
 def outcome(test: dict) -> str:
-    """passed, failed, blocked (an earlier check it needs failed) or not run: the grader's extra_data says."""
-    return (test.get("extra_data") or {}).get("outcome") or test.get("status", "failed")
+    """passed, failed, blocked (an earlier check it needs failed) or not run (grader/report.py)."""
+    return CheckRecord.from_json(test).outcome
 
 
-def stage_of(test: dict) -> str:
-    return str(test.get("name", "")).split(": ", 1)[0]
+def title_of(test: dict) -> str:
+    return CheckRecord.from_json(test).check
 
 
 def exact(value: float, step: str = "0.01") -> Decimal:
@@ -56,8 +57,7 @@ class StageSummary:
         lines = [f"{done}/{len(self.tests)} checks pass"]
         own = self.own_failures()
         for test in own[:checks]:
-            title = str(test.get("name", "")).split(": ", 1)[-1]
-            lines += ["", f"FAILED {title}", shorten(str(test.get("output") or ""), per_check)]
+            lines += ["", f"FAILED {title_of(test)}", shorten(str(test.get("output") or ""), per_check)]
         if len(own) > checks:
             lines += ["", f"... and {len(own) - checks} more failed checks: grade this stage locally to see them all"]
         blocked = self.knock_on()
@@ -70,7 +70,7 @@ class StageSummary:
         if not self.tests:
             return "not graded: no check of this stage ran"
         done = sum(test.get("status") == "passed" for test in self.tests)
-        names = [str(test.get("name", "")).split(": ", 1)[-1] for test in self.own_failures()]
+        names = [title_of(test) for test in self.own_failures()]
         text = f"{done}/{len(self.tests)} checks pass" + (f"; failed: {'; '.join(names)}" if names else "")
         return shorten(text, limit)
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader.report import Report
 from grader.stages import EXERCISES, ROOT, load_stages, stage_by_id
 
 from course.loop import common, screen
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     progress = Progress.load(state_path())
     console = screen.make_console()
-    graded = dict.fromkeys(test["name"].split(": ", 1)[0] for test in report.get("tests", []) if ": " in test["name"])
+    graded = Report.from_json(report).stages()
     for stage_id in graded:
         stage = stage_by_id(stage_id)
         checks = read_report(stage_id, report)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.report import Report
 from grader.stages import ROOT, SOLUTIONS, STAGES_FILE, Stage
 
 # How long one stage may take before the loop gives up on the grader (a hung student server
@@ -70,46 +71,17 @@ class Verdict:
         return next((check for check in failing if check.outcome == "failed"), failing[0] if failing else None)
 
 
-LABELS = {"sent:": "sent", "got:": "got", "expected:": "expected", "hint:": "hint"}
-
-
-def parse_output(output: str) -> dict[str, str]:
-    """The fields of a failure from its text: 'sent: ...', 'got: ...' (more lines), 'expected: ...', 'hint: ...'."""
-    fields: dict[str, list[str]] = {}
-    current = None
-    for line in output.splitlines():
-        label = next((label for label in LABELS if line.startswith(label)), None)
-        if label:
-            current = LABELS[label]
-            fields[current] = [line[len(label):].strip()]
-        elif current:
-            fields[current].append(line)
-    return {name: "\n".join(lines).strip() for name, lines in fields.items()}
-
-
 def read_report(stage: str, report: dict) -> list[Check]:
-    checks = []
-    for test in report.get("tests", []):
-        name, extra = test.get("name", ""), test.get("extra_data") or {}
-        owner, _, title = name.partition(": ")
-        if not title:  # the grader's own failure, not a check
-            continue
-        output = test.get("output") or ""
-        fields = parse_output(output)
-        status = test.get("status", "failed")
-        outcome = extra.get("outcome") or ("passed" if status == "passed" else
-                                           "blocked" if output.startswith("skipped:") else "failed")
-        checks.append(Check(
-            stage=extra.get("stage", owner), title=title, status=status, outcome=outcome, output=output,
-            sent=extra.get("sent") or fields.get("sent", ""), got=extra.get("got") or fields.get("got", ""),
-            expected=extra.get("expected") or fields.get("expected", ""),
-            hint=fields.get("hint", "") or extra.get("hint", ""), hint_topic=extra.get("hint_topic"),
-        ))
+    """STAGE's checks in the grader's report (grader/report.py), or every check when none is STAGE's."""
+    checks = [Check(stage=record.stage, title=record.check, status="passed" if record.passed else "failed",
+                    outcome=record.outcome, output=record.output, sent=record.sent, got=record.got,
+                    expected=record.expected, hint=record.hint, hint_topic=record.hint_topic or None)
+              for record in Report.from_json(report).checks if record.stage]
     return [check for check in checks if check.stage == stage] or checks
 
 
 def grader_failure(report: dict) -> str:
-    return "\n".join(test.get("output", "") for test in report.get("tests", []) if ": " not in test.get("name", ""))
+    return "\n".join(note.output for note in Report.from_json(report).notes())
 
 
 def digest(folder: Path) -> str:
