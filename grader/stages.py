@@ -45,6 +45,10 @@ class Stage:
     files: tuple[str, ...]
     todo: tuple[str, ...]
     points: float
+    short: str = ""  # the course map's words for it
+    learn: str = ""  # what the student learns (README.md)
+    secure: str = ""  # what the stage secures (lessons/README.md)
+    traps: str = ""  # where it goes wrong (lessons/README.md)
     hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
     key_from_env: bool = False
     student_server: bool = True
@@ -83,11 +87,12 @@ class Stage:
             raise StageDataError(f"stages.toml: stage {self.id} has no hint {topic!r} (a check asks for it)") from None
 
 
-REQUIRED = {"id", "title", "app", "port", "endpoint", "client", "files", "todo", "points"}
+REQUIRED = {"id", "title", "short", "learn", "secure", "traps", "app", "port", "endpoint", "client", "files", "todo",
+            "points"}
 KNOWN = {f.name for f in fields(Stage)}
-TYPES = {"id": str, "title": str, "app": str, "port": int, "endpoint": str, "client": str, "files": list,
-         "todo": list, "points": (int, float), "hints": dict, "key_from_env": bool, "student_server": bool,
-         "proxied": bool}
+TYPES = {"id": str, "title": str, "short": str, "learn": str, "secure": str, "traps": str, "app": str, "port": int,
+         "endpoint": str, "client": str, "files": list, "todo": list, "points": (int, float), "hints": dict,
+         "key_from_env": bool, "student_server": bool, "proxied": bool}
 
 
 def _levels(stage_id: str, topic: str, value) -> tuple[str, ...]:
