@@ -50,6 +50,7 @@ class Stage:
     secure: str = ""  # what the stage secures (lessons/README.md)
     traps: str = ""  # where it goes wrong (lessons/README.md)
     hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notebook_shows: tuple[str, ...] = ()  # what its instructor notebook must print
     key_from_env: bool = False
     student_server: bool = True
     proxied: bool = False
@@ -92,7 +93,7 @@ REQUIRED = {"id", "title", "short", "learn", "secure", "traps", "app", "port", "
 KNOWN = {f.name for f in fields(Stage)}
 TYPES = {"id": str, "title": str, "short": str, "learn": str, "secure": str, "traps": str, "app": str, "port": int,
          "endpoint": str, "client": str, "files": list, "todo": list, "points": (int, float), "hints": dict,
-         "key_from_env": bool, "student_server": bool, "proxied": bool}
+         "key_from_env": bool, "student_server": bool, "proxied": bool, "notebook_shows": list}
 
 
 def _levels(stage_id: str, topic: str, value) -> tuple[str, ...]:
@@ -130,7 +131,8 @@ def parse_stages(data: dict) -> list[Stage]:
             raise StageDataError(f"stages.toml: stage {name}: todo and client must be among its files")
         hints = {topic: _levels(name, topic, value) for topic, value in entry.get("hints", {}).items()}
         stages.append(Stage(**{**entry, "files": tuple(entry["files"]), "todo": tuple(entry["todo"]),
-                               "points": float(entry["points"]), "hints": hints}))
+                               "points": float(entry["points"]), "hints": hints,
+                               "notebook_shows": tuple(entry.get("notebook_shows", ()))}))
     return stages
 
 
