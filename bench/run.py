@@ -49,7 +49,7 @@ from bench.submissions import BROKEN, edited_solution
 from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
 from grader.report import Report
-from grader.stage_env import PREPARE
+from grader.stage_env import preparation
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages, stage_by_id
 
 OUT = ROOT / "bench-results"
@@ -266,9 +266,10 @@ def floor(stages: list[Stage]) -> float:
     scratch = tempfile.TemporaryDirectory(prefix="bench-floor-")
     for stage in stages:
         env = {"API_KEY": key} if stage.key_from_env else {}
-        if stage.id in PREPARE:  # a key store, a JWKS file: made before the clock starts, as the grader does
+        prepare = preparation(stage)
+        if prepare is not None:  # a key store, a JWKS file: made before the clock starts, as the grader does
             private = Path(tempfile.mkdtemp(dir=scratch.name))
-            env.update(PREPARE[stage.id](SOLUTIONS / stage.id, private, key))
+            env.update(prepare(SOLUTIONS / stage.id, private, key))
         folder = SOLUTIONS / stage.id
         answering += [Server(folder, stage.app, env=env, label="floor")
                       for _ in range(2 if stage.student_server else 1)]

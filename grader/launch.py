@@ -48,9 +48,9 @@ class Launch:
     def server_env(self, folder: Path, base: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a server of this stage in FOLDER: the run's key and what the stage prepares."""
         env = dict(self.env if base is None else base)
-        from grader.stage_env import PREPARE  # here, not at the top: it loads PyJWT, not needed to start
+        from grader.stage_env import preparation
 
-        prepare = PREPARE.get(self.stage.id)
+        prepare = preparation(self.stage)
         if prepare is not None:
             private = Path(tempfile.mkdtemp(prefix=f"{self.stage.number}-", dir=run_dir()))
             env.update(prepare(folder, private, self.key))

@@ -1,26 +1,37 @@
 """What a stage's servers need before they start, beyond the run's API key.
 
 A stage whose server reads more than API_KEY (a key store, a JWKS file, an
-issuer) registers a function here. It runs in the grader's process before the
-server starts and returns the environment variables that server gets:
-
-    PREPARE["05-key-management"] = prepare_key_store
+issuer) names a function in its stages.toml entry, `prepare = "module:function"`.
+It runs in the grader's process before each of the stage's servers starts and
+returns the environment variables that server gets:
 
     def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]: ...
 
 `folder` is the stage folder of the server being started (the student's or the
 reference's), `run_dir` a private folder of this server, removed after the run.
+A new stage writes its function in its own checks module and names it there.
 """
 
 from __future__ import annotations
 
+import importlib
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.stages import Stage
 
 Prepare = Callable[[Path, Path, str], dict[str, str]]
 
-PREPARE: dict[str, Prepare] = {}
+
+def preparation(stage: Stage) -> Prepare | None:
+    """The function STAGE's stages.toml entry names as its `prepare`, or None."""
+    if not stage.prepare:
+        return None
+    module, _, name = stage.prepare.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 # A note the recorded weather carries this run only: random, and derived from nothing a submission can
@@ -28,11 +39,9 @@ PREPARE: dict[str, Prepare] = {}
 FORECAST_NOTE = f"(recorded for run {secrets.token_hex(5)})"
 
 
-def _forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+def forecast_note(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+    """Stage 04: the recorded weather carries this run's note."""
     return {"NWS_RECORDING_NOTE": FORECAST_NOTE}
-
-
-PREPARE["04-pure-asgi"] = _forecast_note
 
 
 def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
@@ -45,16 +54,8 @@ def prepare_key_store(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
     return {"KEYS_DB": str(run_dir / "keys.db"), "AUDIT_LOG": str(run_dir / "audit.jsonl"), "KEY_PEPPER": key}
 
 
-PREPARE["05-key-management"] = prepare_key_store
+def prepare_bearer_tokens(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
+    """Stage 06: the run's test issuer (its JWKS file and URL), and the forecast note."""
+    from grader.tokens import prepare_bearer_tokens as issuer  # PyJWT: loaded only for stage 06
 
-
-def _register() -> None:
-    from grader.tokens import prepare_bearer_tokens
-
-    def bearer_tokens(folder: Path, run_dir: Path, key: str) -> dict[str, str]:
-        return {**_forecast_note(folder, run_dir, key), **prepare_bearer_tokens(folder, run_dir, key)}
-
-    PREPARE["06-bearer-tokens"] = bearer_tokens
-
-
-_register()
+    return {**forecast_note(folder, run_dir, key), **issuer(folder, run_dir, key)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -45,7 +46,13 @@ class Stage:
     files: tuple[str, ...]
     todo: tuple[str, ...]
     points: float
+    short: str = ""  # the course map's words for it
+    learn: str = ""  # what the student learns (README.md)
+    secure: str = ""  # what the stage secures (lessons/README.md)
+    traps: str = ""  # where it goes wrong (lessons/README.md)
     hints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notebook_shows: tuple[str, ...] = ()  # what its instructor notebook must print
+    prepare: str = ""  # "module:function": the environment its servers need beyond API_KEY (grader.stage_env)
     key_from_env: bool = False
     student_server: bool = True
     proxied: bool = False
@@ -83,11 +90,13 @@ class Stage:
             raise StageDataError(f"stages.toml: stage {self.id} has no hint {topic!r} (a check asks for it)") from None
 
 
-REQUIRED = {"id", "title", "app", "port", "endpoint", "client", "files", "todo", "points"}
+REQUIRED = {"id", "title", "short", "learn", "secure", "traps", "app", "port", "endpoint", "client", "files", "todo",
+            "points"}
 KNOWN = {f.name for f in fields(Stage)}
-TYPES = {"id": str, "title": str, "app": str, "port": int, "endpoint": str, "client": str, "files": list,
-         "todo": list, "points": (int, float), "hints": dict, "key_from_env": bool, "student_server": bool,
-         "proxied": bool}
+TYPES = {"id": str, "title": str, "short": str, "learn": str, "secure": str, "traps": str, "app": str, "port": int,
+         "endpoint": str, "client": str, "files": list, "todo": list, "points": (int, float), "hints": dict,
+         "key_from_env": bool, "student_server": bool, "proxied": bool, "notebook_shows": list,
+         "prepare": str}
 
 
 def _levels(stage_id: str, topic: str, value) -> tuple[str, ...]:
@@ -123,9 +132,12 @@ def parse_stages(data: dict) -> list[Stage]:
         todo_outside = set(entry["todo"]) - set(entry["files"])
         if todo_outside or entry["client"] not in entry["files"]:
             raise StageDataError(f"stages.toml: stage {name}: todo and client must be among its files")
+        if entry.get("prepare") and not re.fullmatch(r"[\w.]+:\w+", entry["prepare"]):
+            raise StageDataError(f"stages.toml: stage {name}, prepare = {entry['prepare']!r}: write module:function")
         hints = {topic: _levels(name, topic, value) for topic, value in entry.get("hints", {}).items()}
         stages.append(Stage(**{**entry, "files": tuple(entry["files"]), "todo": tuple(entry["todo"]),
-                               "points": float(entry["points"]), "hints": hints}))
+                               "points": float(entry["points"]), "hints": hints,
+                               "notebook_shows": tuple(entry.get("notebook_shows", ()))}))
     return stages
 
 

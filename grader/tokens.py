@@ -1,7 +1,7 @@
 """The grader's own token issuer (stage 06 on): a fresh RS256 key pair per run, and every bad token.
 
 The servers under test trust this issuer through the environment the stage's
-PREPARE hook gives them (JWKS_FILE, TOKEN_ISSUER); the checks mint tokens with
+prepare hook (stages.toml) gives them (JWKS_FILE, TOKEN_ISSUER); the checks mint tokens with
 the private key, which never leaves the grader's run folder. Nothing here is
 fixed in advance: the issuer URL, the key and the subjects are new every run.
 """

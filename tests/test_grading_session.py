@@ -24,6 +24,7 @@ def stage_data(**changes) -> dict:
     ({"colour": "red"}, "unknown key(s) colour"),
     ({"points": "twenty"}, "points = 'twenty' has the wrong type"),
     ({"hints": {"register": ["a", "b", "c", "d"]}}, "hint 'register'"),
+    ({"prepare": "grader/stage_env.py"}, "write module:function"),
 ])
 def test_stage_data_is_refused_naming_the_stage_and_the_key(change, named):
     with pytest.raises(StageDataError) as refused:

@@ -108,3 +108,19 @@ def test_files_no_stage_changes_are_the_same_in_every_stage(name):
     copies = {str(path): path.read_text() for root in (committed_exercises(), SOLUTIONS)
               for path in sorted(root.glob(f"*/{name}"))}
     assert len(copies) >= 2 and len(set(copies.values())) == 1, f"{name} differs between {list(copies)}"
+
+
+def test_the_stage_tables_are_written_from_stages_toml(tmp_path, monkeypatch):
+    """A stage's words live in stages.toml; README.md and lessons/README.md show them (a new stage appears by itself)."""
+    from grader import stages as stage_data
+
+    toml = (ROOT / "stages.toml").read_text().replace('learn = "a middleware that guards the whole app',
+                                                      'learn = "CHANGED a middleware that guards the whole app', 1)
+    changed = tmp_path / "stages.toml"
+    changed.write_text(toml)
+    monkeypatch.setattr(stage_data, "STAGES_FILE", changed)
+    monkeypatch.setattr(stage_data.load_stages, "__defaults__", (changed,))
+    assert "| `01-middleware` | CHANGED a middleware" in lessons.stage_table("readme")
+    assert lessons.main(["--check"]) == 1  # the README no longer matches what stages.toml says
+    map_ = lessons.stage_table("map")
+    assert map_.count("-->") == len(STAGES) and "S6[06 bearer tokens, scopes]" in map_, map_

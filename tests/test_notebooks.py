@@ -9,96 +9,13 @@ from grader.stages import load_stages
 from course.notebooks import NOTEBOOKS, execute
 
 STAGES = [stage.id for stage in load_stages()]
+# What each notebook must print (stages.toml's notebook_shows): the attack's harm on the broken server, the
+# refusal on the solution.
+MUST_SHOW = {stage.id: stage.notebook_shows for stage in load_stages()}
 
 # A whole stage 05 key, secret and all: no notebook may print one.
 FULL_KEY = re.compile(r"mcpk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
 
-# What each notebook must print: the attack's harm on the broken server, the 401 on the solution.
-MUST_SHOW = {
-    "01-middleware": [
-        "GET /items/ (no key)\n  -> 200 OK",  # the solution with its middleware removed: open to anyone
-        "the list now: ['milk', 'bread', 'apples', \"a stranger's item\"]",  # ...and a stranger writes to it
-        "-> 401 Unauthorized, WWW-Authenticate: ApiKey",
-        "GET /items/ (X-API-Key: '<the key>', X-API-Key: 'wrong')\n  -> 200 OK",  # the naive guard, doubled header
-        "no WWW-Authenticate header",
-        "GET /items/ (X-API-Key: 'super_secret_value')\n  -> 200 OK",  # the naive guard's published default
-        "API_KEY is not set",  # the solution fails closed
-        "different lengths return at once: False",  # hmac.compare_digest walks its second argument...
-        "the second argument sets the time: True",  # ...whatever the first holds: the secret goes second
-        "tools: ['get_items', 'add_item', 'mark_purchased']",
-        "get_items -> [{'name': 'milk'",
-        "refused the connection: 401 Unauthorized",
-        "lines of server output that contain the key: []",
-    ],
-    "02-agent-headers": [
-        "Here is what get_items returned:",  # the offline model's words: no real model ran
-        "- name: oat milk, quantity: 1",
-        "HTTP error 401",
-        '"GET /mcp/sse?api_key=<the key> HTTP/1.1" 401',
-        "GET /items/ (X-API-Key: '<the key>')\n  -> 200 OK",  # the key read from the log works
-    ],
-    "03-prefix-only": [
-        "GET /items/ (no key)\n  -> 200 OK",
-        "(no key)\n  -> 202 Accepted",  # the stream-only guard takes a tool call into a live session
-        "the list now: ['milk', 'bread', 'apples', '100 gift cards']",  # ...and the tool ran
-        "(no key)\n  -> 401 Unauthorized",
-        "the list now: ['milk', 'bread', 'apples']\n",  # the solution: nothing added
-        "(root path /api)\nGET /mcp/sse (no key)\n  -> 200 OK, event stream",  # the naive prefix behind a proxy
-        "Here is what get_items returned:",
-    ],
-    "04-pure-asgi": [
-        '"Missing API key. Send it in the X-API-Key header."',
-        '"Invalid API key."',
-        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
-        "refused the connection: 401 Unauthorized",
-        "Mcp-Name: 'get_forecast')\n  -> 401 Unauthorized",  # the stateless era, no key
-        "Mcp-Name: 'get_forecast', X-API-Key: '<the key>')\n  -> 200 OK, body {\"jsonrpc\":\"2.0\",\"id\":1,\"result\"",
-        "Origin: 'http://evil.example')\n  -> 403 Forbidden",
-        "Host: 'mcp.example.com')\n  -> 421 Misdirected Request",
-        "-> 500 Internal Server Error",
-        "X-API-Key: 'your-secure-api-key-change-this')\n  -> 200 OK",
-        "API_KEY is not set",
-        "lines of server output that contain the key: []",
-    ],
-    "05-key-management": [
-        "mcpk_",  # keys shown by id...
-        "_<secret hidden>",  # ...never with their secret
-        "the key in the database file: False",
-        "tools: ['get_forecast', 'whoami']",
-        "tools: ['get_alerts']",
-        "may not call the tool 'get_alerts'",
-        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
-        "This API key has expired.",
-        "This API key has been revoked.",
-        "429 Too Many Requests, retry-after:",
-        "(a valid key, from the throttled address)\n  -> 200 OK",
-        "x 429; the audit log grew by ",
-        "(tools/list in that session, another valid key)\n  -> 404 Not Found",
-        "(DELETE that session, another valid key)\n  -> 404 Not Found",
-        "was already rotated to",
-        "lines of server output holding a key: []",
-        "keys in the audit log: []",
-    ],
-    "06-bearer-tokens": [
-        '(no token)\n  -> 401 Unauthorized, WWW-Authenticate: Bearer resource_metadata="http://127.0.0.1:',
-        '"resource": "http://127.0.0.1:',
-        '"subject": "alice"',
-        '(a token HS256 with the public key as secret)\n  -> 401 Unauthorized, WWW-Authenticate: Bearer error="invalid_token"',
-        'error="insufficient_scope"',
-        'scope="weather:read forecast:read"',
-        "(carol's token, bob's session id)\n  -> 404 Not Found",
-        "Tonight: 41°F, wind 5 mph NW. Mostly clear, with a low around 41.",
-        "refused the connection: 401 Unauthorized",
-        "the client's token reached the NWS: False",
-        "(a token typed JWT, as an ID token is (not at+jwt))\n  -> 401 Unauthorized",
-        "(a token with its scopes split by an em space)\n  -> 401 Unauthorized",
-        "(a token valid for a century)\n  -> 401 Unauthorized",
-        "(a token for the calendar server)\n  -> 200 OK",  # the careless verifier
-        "(a token for the calendar server)\n  -> 401 Unauthorized",  # the solution
-        "lines of server output that contain a token: []",
-        "ExpiredSignatureError",
-    ],
-}
 
 # What a key from course.demo.new_key() looks like (secrets.token_urlsafe(32)): none may be printed.
 A_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
@@ -106,7 +23,7 @@ A_KEY = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 def test_every_stage_has_a_notebook_and_every_notebook_a_stage():
     assert sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb")) == sorted(STAGES)
-    assert set(MUST_SHOW) == set(STAGES), "a stage's notebook has no expectations in this test"
+    assert all(MUST_SHOW[stage] for stage in STAGES), "a stage's notebook_shows in stages.toml is empty"
 
 
 def test_notebooks_are_stored_without_outputs():
