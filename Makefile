@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages class tls-demo inspect grade-class gradescope bench-class keys token
+.PHONY: help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages new-stage class tls-demo inspect grade-class gradescope bench-class keys token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -27,6 +27,7 @@ help:
 	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03] [LMS_IDS=ids.csv]  the same, in parallel boxes"
 	@echo "make gradescope [STAGES=01] [VISIBILITY=after_due_date]  build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
+	@echo "make new-stage NAME=07-x FROM=04  start a new stage from an existing one (for authors)"
 	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the stage's key or token"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
 	@echo "make hint STAGE=01                one more hint for the first failing check"
@@ -76,6 +77,10 @@ agent: setup
 
 stages: setup
 	@$(VENV_PY) -m grader --list
+
+# A new stage, started as a copy of another (for authors): NAME=07-attack-lab FROM=04.
+new-stage: setup
+	@$(VENV_PY) -m course.new_stage $(NAME) --from $(FROM)
 
 # A whole class, one folder per student: in parallel (JOBS, default two per core), each in
 # a box (loopback-only network, read-only files but its copy, limits). `make class` is the same.

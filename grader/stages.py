@@ -142,13 +142,18 @@ def parse_stages(data: dict) -> list[Stage]:
 
 
 @lru_cache(maxsize=None)
-def _load(path: Path, stamp: float) -> tuple[Stage, ...]:
+def _load(path: Path, stamp: int) -> tuple[Stage, ...]:
     with path.open("rb") as handle:
         return tuple(parse_stages(tomllib.load(handle)))
 
 
 def load_stages(path: Path = STAGES_FILE) -> list[Stage]:
-    return list(_load(path, path.stat().st_mtime))
+    return list(_load(path, path.stat().st_mtime_ns))
+
+
+def forget_cached_stages() -> None:
+    """Read stages.toml afresh next time (a tool that just wrote it)."""
+    _load.cache_clear()
 
 
 def stage_by_id(stage_id: str) -> Stage:
