@@ -46,6 +46,7 @@ TODO(author): one section per TODO in `exercises/{name}/`, each with the idea it
 ## Check your work
 
 Run `make grade STAGE={number}` in the repository: the grader shows each check, what it sent, what came back.
+Once it passes, read [the walkthrough of the solution](../../solutions/{name}.md).
 """
 
 WALKTHROUGH = """# {name}: the solution, explained
