@@ -9,6 +9,7 @@ fixed in advance: the issuer URL, the key and the subjects are new every run.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import json
@@ -20,8 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from grader.harness import run_dir
 
@@ -46,6 +49,7 @@ class Issuer:
     private_key: rsa.RSAPrivateKey
     folder: Path
     _stranger: rsa.RSAPrivateKey | None = None
+    _certificate: x509.Certificate | None = None  # the stranger's, self-signed in the issuer's name
     _published: dict[str, str] = field(default_factory=dict)  # kid -> URL of a JWKS the stranger serves
 
     @classmethod
@@ -118,6 +122,33 @@ class Issuer:
                 self._published[kid] = _serve_json({"keys": [self.stranger_jwk(kid)]})
             return self._published[kid]
 
+    @property
+    def stranger_certificate(self) -> x509.Certificate:
+        """The stranger's public key in a certificate it signed itself, naming the trusted issuer's host."""
+        with _LOCK:
+            if self._certificate is None:
+                name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.url.removeprefix("https://"))])
+                now = datetime.datetime.now(datetime.timezone.utc)
+                self._certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                                     .public_key(self.stranger.public_key()).serial_number(x509.random_serial_number())
+                                     .not_valid_before(now - datetime.timedelta(days=1))
+                                     .not_valid_after(now + datetime.timedelta(days=1))
+                                     .sign(self.stranger, hashes.SHA256()))
+            return self._certificate
+
+    def stranger_x5c(self) -> list[str]:
+        """The stranger's certificate chain as an x5c header carries it (RFC 7515: base64 DER, not base64url)."""
+        der = self.stranger_certificate.public_bytes(serialization.Encoding.DER)
+        return [base64.b64encode(der).decode()]
+
+    def stranger_x5u(self) -> str:
+        """A loopback URL serving the stranger's certificate as PEM: what a forger names in an x5u header."""
+        pem = self.stranger_certificate.public_bytes(serialization.Encoding.PEM)
+        with _LOCK:
+            if "x5u" not in self._published:
+                self._published["x5u"] = _serve(pem, "application/pem-certificate-chain", "cert.pem")
+            return self._published["x5u"]
+
     def unsigned(self, claims: dict) -> str:
         """alg "none": no signature at all."""
         return self._by_hand({"alg": "none", "typ": "at+jwt", "kid": self.kid}, claims, lambda data: b"")
@@ -141,12 +172,16 @@ class Issuer:
 
 def _serve_json(document: dict) -> str:
     """Serve DOCUMENT at every path of a loopback port, for the rest of the run; its URL."""
-    body = json.dumps(document).encode()
+    return _serve(json.dumps(document).encode(), "application/json", "jwks.json")
+
+
+def _serve(body: bytes, content_type: str, name: str) -> str:
+    """Serve BODY at every path of a loopback port, for the rest of the run; its URL, ending in NAME."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -157,7 +192,7 @@ def _serve_json(document: dict) -> str:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/{secrets.token_hex(4)}/jwks.json"
+    return f"http://127.0.0.1:{server.server_address[1]}/{secrets.token_hex(4)}/{name}"
 
 
 def upstream_log(folder: Path) -> Path:

@@ -179,3 +179,27 @@ def test_refusals_left_out_of_the_audit_log_are_caught(grade_case):
     failed_only(run, AUDITED)
     output = run.check(AUDITED)["output"]
     assert "0 new audit line(s)" in output, output
+
+
+SAME_WORK = "an unknown key id costs the work of a known id with a wrong secret"
+
+
+def test_an_unknown_key_id_refused_without_hashing_the_key_is_caught(grade_case):
+    run = grade_case(STAGE, "unknown-id-skips-digest")
+    failed_only(run, SAME_WORK)
+    output = run.check(SAME_WORK)["output"]
+    assert "(b) no hashing; compare_digest on bytes of 32 vs bytes of 32" in output and "hint:" in output, output
+
+
+def test_a_stand_in_shorter_than_a_digest_is_caught(grade_case):
+    run = grade_case(STAGE, "unknown-id-short-stand-in")
+    failed_only(run, SAME_WORK)
+    output = run.check(SAME_WORK)["output"]
+    assert "bytes of 32 vs bytes of 16" in output, output
+
+
+def test_an_unknown_id_hashed_before_the_lookup_against_a_stand_in_made_per_call_passes(grade_case):
+    """The key hashed before the lookup; the stand-in a SHA-256 made per call; secrets.compare_digest."""
+    run = grade_case(STAGE, "alt-unknown-id-stand-in-per-call")
+    assert run.returncode == 0, run.stdout
+    assert run.report["score"] == run.report["max_score"]

@@ -175,3 +175,12 @@ def test_a_resource_url_built_from_the_host_header_is_caught(grade_case):
     run = grade_case(STAGE, "resource-from-host-header")
     failed(run, TOKEN + "a token for the other name this server answers to", "200 OK", "Host")
     passed(run, TOKEN + "a valid token:")
+
+
+def test_a_certificate_carried_or_named_by_the_token_is_caught(grade_case):
+    run = grade_case(STAGE, "certificate-from-the-token")
+    failed(run, TOKEN + "a stranger's token carrying its own certificate (x5c), under an unknown kid", "200 OK",
+           "x5c")
+    failed(run, TOKEN + "a stranger's token naming a certificate URL of its own (x5u), under an unknown kid",
+           "200 OK", "x5u")
+    passed(run, TOKEN + "a stranger's token with its own key in the header (jwk), under an unknown kid")

@@ -32,6 +32,7 @@ import pytest
 from mcp import ClientSession
 
 from grader import attacks
+from grader.checks import same_work
 from grader.checks.common import credential_params, test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference, secret_slices
 from grader.harness import Finished, Server, ServerDidNotStart, run_python
@@ -432,6 +433,24 @@ def test_a_wrong_secret_for_a_revoked_or_expired_key_gets_the_unknown_keys_answe
         crashed(got, probe, student, stage)
         check(unknown_like(got, key_id) == baseline, sent=probe.describe(), got=got.describe(),
               expected=f"what a key never issued got: {unknown.describe()}", hint=stage.hint("status_after_secret"))
+
+
+def test_an_unknown_key_id_costs_the_digest_and_comparison_of_a_known_one(keys, student, stage):
+    """an unknown key id costs the work of a known id with a wrong secret: the digest, and the same compare_digest"""
+    need(keys["student"], stage, "forecast")
+    measured = same_work.measure(student.folder, student.env)
+    sent = (f"in a subprocess in {student.folder.name}/, hashing and compare_digest counted: KeyStore.issue() into "
+            f"a store of its own, then authenticate() with well-formed keys, {same_work.TRIALS} times each: "
+            "(a) the issued key's id with another secret, (b) a fresh id never issued")
+    if not isinstance(measured, same_work.Measured):
+        raise CheckFailed(sent=sent, got=f"exit status {measured.returncode}:\n{tail(measured.output, 12)}",
+                          expected="both refused as invalid, each with its counts", hint=stage.hint("hashing"))
+    varied = "" if len({work.describe() for work in measured.unknown}) == 1 else " (the trials differed)"
+    check(measured.same_work(), sent=sent,
+          got=f"(a) {measured.known[0].describe()}\n(b) {measured.unknown[0].describe()}{varied}",
+          expected="(b) does at least the hashing of (a), and the same compare_digest calls on values of the same "
+                   "type and length: without a row, the presented key's digest is still compared, with the stand-in",
+          hint=stage.hint("unknown_id_same_work"))
 
 
 def test_a_new_pepper_makes_every_issued_key_fail(keys, student, reference, stage):

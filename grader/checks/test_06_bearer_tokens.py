@@ -171,12 +171,13 @@ def _near_issuer(index: int) -> Build:
 
 
 def _key_named_by_the_token(where: str) -> Build:
-    """Signed by a stranger who names its own key in the header: embedded (jwk) or at a URL (jku)."""
+    """Signed by a stranger who names its own key in the header: embedded (jwk, x5c) or at a URL (jku, x5u)."""
     def build(issuer: Issuer, resource: str, key: str):
         claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource)
         kid = issuer.kid if where == "jwk, trusted kid" else secrets.token_hex(8)
-        header = ({"jku": issuer.stranger_jwks_url(kid)} if where == "jku"
-                  else {"jwk": issuer.stranger_jwk(kid)})
+        header = {"jku": lambda: {"jku": issuer.stranger_jwks_url(kid)},
+                  "x5c": lambda: {"x5c": issuer.stranger_x5c()},
+                  "x5u": lambda: {"x5u": issuer.stranger_x5u()}}.get(where, lambda: {"jwk": issuer.stranger_jwk(kid)})()
         return (bearer(issuer.signed_by_a_stranger(claims, kid=kid, header=header)),), ""
     return build
 
@@ -252,6 +253,10 @@ ROWS = [
              _key_named_by_the_token("jwk, trusted kid"), "key_source"),
     TokenRow("a stranger's token naming a key set of its own (jku), under an unknown kid",
              _key_named_by_the_token("jku"), "key_source"),
+    TokenRow("a stranger's token carrying its own certificate (x5c), under an unknown kid",
+             _key_named_by_the_token("x5c"), "key_source"),
+    TokenRow("a stranger's token naming a certificate URL of its own (x5u), under an unknown kid",
+             _key_named_by_the_token("x5u"), "key_source"),
     TokenRow("a token for a sibling resource (audience .../calendar/mcp)", _audience(_sibling), "audience"),
     TokenRow("a token for the whole origin (audience http://127.0.0.1:<port>/)", _audience(_origin), "audience"),
     TokenRow("a token whose audience extends this one (.../mcp-<random>)", _near_audience(0), "audience"),
@@ -291,6 +296,8 @@ STARTER_PASSES = {"no Authorization header", "a valid token", "a valid token, sc
                   # refused by the starter's own KeyFile and bearer_token(): a student who widens them loses
                   "a stranger's token with its own key in the header (jwk), under an unknown kid",
                   "a stranger's token naming a key set of its own (jku), under an unknown kid",
+                  "a stranger's token carrying its own certificate (x5c), under an unknown kid",
+                  "a stranger's token naming a certificate URL of its own (x5u), under an unknown kid",
                   "a valid token in cookies and other headers, none in Authorization",
                   "two Authorization headers, the first a valid token", "two Authorization headers, the second a valid token"}
 
