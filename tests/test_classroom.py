@@ -241,18 +241,22 @@ def test_a_submission_that_forges_its_results_and_kills_the_grader_gets_nothing_
 
 def test_a_report_is_distrusted_when_killed_unknown_or_too_fast():
     from classroom.results_channel import distrust
+    from grader.report import CheckRecord, Report
     from grader.stages import stage_by_id
 
     stages = [stage_by_id(STAGE)]
-    real = {"tests": [{"name": f"{STAGE}: a real check", "score": 20, "status": "passed"}]}
+    # As the grader writes them (grader/report.py): the stage and check travel beside the name.
+    real = Report([CheckRecord(stage=STAGE, check="a real check", outcome="passed", score=20)]).to_json()
     known = {f"{STAGE}: a real check"}
     assert distrust(real, 1, 12.0, stages, known) == ""
     assert "killed (signal 9)" in distrust(real, 137, 12.0, stages, known)
     assert "killed (signal 9)" in distrust(real, -9, 12.0, stages, known)
-    invented = {"tests": [{"name": f"{STAGE}: every check", "score": 20, "status": "passed"}]}
+    invented = Report([CheckRecord(stage=STAGE, check="every check", outcome="passed", score=20)]).to_json()
     assert "do not exist" in distrust(invented, 0, 12.0, stages, known)
+    unnamed = {"tests": [{"name": f"{STAGE}: a real check", "score": 20, "status": "passed"}]}  # no grader fields
+    assert "do not exist" in distrust(unnamed, 0, 12.0, stages, known)
     assert "faster than its servers can start" in distrust(real, 0, 0.4, stages, known)
-    never_collected = {"tests": [{"name": f"{STAGE}: the stage's checks", "score": 0, "status": "failed"}]}
+    never_collected = Report([CheckRecord(stage=STAGE, check="the stage's checks", outcome="not run")]).to_json()
     assert distrust(never_collected, 130, 3.0, stages, known) == ""  # an interrupted grading is not a forgery
 
 
