@@ -124,12 +124,13 @@ def _pure_asgi(app, key):
 def _key_store(app, key):
     """Stage 05 as its reference server builds it (KEYS_DB, KEY_PEPPER, AUDIT_LOG from the environment).
 
-    Per request: the key's shape and checksum, one SQLite read by key id, an HMAC of the key compared in
-    constant time, and the use counted in memory (a thread writes the counts every few seconds, off the
-    event loop: issue 20 measured 0.40x on GET /health while each request committed its count). The
-    design has no cache of keys on purpose (a revoked key is refused by the very next request), so this
-    row has none either. Only failures reach the rate
-    limiter: the benchmark's valid key can never be throttled, whatever the refused probes counted.
+    Per request: the key's shape and checksum, a stat of the store's change log, an HMAC of the key
+    compared in constant time with the stored one, and the use counted in memory (a thread writes the
+    counts every few seconds, off the event loop: issue 20 measured 0.40x on GET /health while each
+    request committed its count). The key's row is read from SQLite again only when a key changed (a
+    revoked key is still refused by the very next request), and at least every few seconds. Only
+    failures reach the rate limiter: the benchmark's valid key can never be throttled, whatever the
+    refused probes counted.
     """
     guard = reference("05-key-management", "auth_middleware")
     store = reference("05-key-management", "key_store").KeyStore.from_env()
@@ -207,7 +208,7 @@ GUARDS = [
     Guard("none", "no guard", _no_guard),
     Guard("base-http", "BaseHTTPMiddleware (stage 01/03)", _base_http_middleware),
     Guard("pure-asgi", "pure ASGI middleware (stage 04)", _pure_asgi),
-    Guard("key-store", "key store: lookup + hash per request, no cache (stage 05)", _key_store,
+    Guard("key-store", "key store: HMAC per request, row read when a key changed (stage 05)", _key_store,
           a_stored_key),
     Guard("bearer", "bearer JWT, verified per request (stage 06)", _bearer, a_bearer_token),
     Guard("bearer-cached", "bearer JWT, verification cached (stage 06 + bench cache)", _bearer_cached,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sqlite3
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +108,44 @@ def test_the_database_file_never_holds_a_key(store):
     store.close()
     content = b"".join(path.read_bytes() for path in sorted(Path(store.path).parent.glob("keys.db*")))
     assert content and not any(key.encode() in content or key.split("_")[2].encode() in content for key in keys)
+
+
+def reads_of_keys(store) -> list[str]:
+    """Every SELECT the store's connection runs from now on (what the server pays for per request)."""
+    statements: list[str] = []
+    store.db.set_trace_callback(lambda sql: statements.append(sql) if sql.lstrip().startswith("SELECT") else None)
+    return statements
+
+
+def test_a_running_server_reads_a_key_once_while_nothing_changes_and_sees_a_cli_revocation_at_once(store):
+    _, key = store.issue("alice", ["*"])
+    server = key_store.KeyStore(store.path, store.pepper)  # the server's own store, as in its own process
+    reads = reads_of_keys(server)
+    for _ in range(5):
+        server.authenticate(key_format.parse_key(key))
+    assert len(reads) == 1, reads
+    revoked = subprocess.run([sys.executable, "-m", "keys", "revoke", key.split("_")[1]],
+                             cwd=SOLUTIONS / "05-key-management", capture_output=True, text=True,
+                             env={**os.environ, "KEYS_DB": store.path, "KEY_PEPPER": store.pepper.decode()})
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    assert refusal(server, key) == "revoked"  # the very next request, with no wait
+    server.close()
+
+
+def test_a_key_changed_behind_the_stores_back_is_refused_within_the_rows_max_age(store, monkeypatch):
+    monkeypatch.setattr(key_store, "ROW_MAX_AGE_SECONDS", 0.2)
+    record, key = store.issue("alice", ["*"])
+    server = key_store.KeyStore(store.path, store.pepper)
+    server.authenticate(key_format.parse_key(key))
+    with sqlite3.connect(store.path) as shell:  # an UPDATE typed into `sqlite3 keys.db`: no change log
+        shell.execute("UPDATE api_keys SET revoked_at = 1 WHERE key_id = ?", (record.key_id,))
+    time.sleep(0.3)
+    assert refusal(server, key) == "revoked"
+    server.close()
+
+
+def test_a_flood_of_unknown_key_ids_is_not_remembered(store):
+    store.issue("alice", ["*"])
+    for _ in range(50):
+        assert refusal(store, key_format.new_key()[1]) == "invalid"
+    assert not store._rows  # rows are kept for issued keys only: made-up ids cannot fill the memory

@@ -50,6 +50,11 @@ NO_SUCH_KEY = bytes(32)
 # How often the counts of uses reach the database: at most one write per key per interval.
 USE_FLUSH_SECONDS = 5.0
 
+# A row read from the database is used again until a key changes (see _row), and never longer than
+# this: the bound for a change made without this module, such as an UPDATE typed into `sqlite3 keys.db`.
+ROW_MAX_AGE_SECONDS = 5.0
+ROWS_KEPT = 10_000  # rows remembered at once: memory stays bounded however many keys are in use
+
 
 class KeyRefused(Exception):
     """The presented key does not let its bearer in. `reason` is one of: invalid, revoked, expired."""
@@ -129,6 +134,10 @@ class KeyStore:
         self._uses_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Rows already read, by key id, with when they were read; valid while the change log keeps its size.
+        self._rows: dict[str, tuple[sqlite3.Row, float]] = {}
+        self._rows_changes = -1
+        self._change_log_fd: int | None = None  # held open: fstat() skips the path lookup of stat()
 
     @classmethod
     def from_env(cls, *, need_pepper: bool = True) -> "KeyStore":
@@ -140,9 +149,15 @@ class KeyStore:
             self._db = self._connect()
         return self._db
 
+    @property
+    def change_log(self) -> str:
+        """A file beside the database that grows by one byte whenever a key changes (see _row)."""
+        return self.path + ".changes"
+
     def _connect(self) -> sqlite3.Connection:
-        if not os.path.exists(self.path):  # readable by its owner only, from the first byte
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for path in (self.path, self.change_log):
+            if not os.path.exists(path):  # readable by its owner only, from the first byte
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         # Autocommit: every statement is its own transaction unless we BEGIN one.
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 10000")  # wait for another process's write, do not fail
@@ -160,20 +175,20 @@ class KeyStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._change_log_fd is not None:
+            os.close(self._change_log_fd)
+            self._change_log_fd = None
 
     # -- checking a key (the server, on every request) ------------------------------------
 
     def authenticate(self, key: ParsedKey, now: float | None = None) -> Caller:
         """The caller a well-formed key belongs to, or KeyRefused.
 
-        One indexed read per request, so a revocation is seen by the next request,
-        in every worker process, with nothing to invalidate.
+        The row comes from _row: read again whenever a key changed, so a revocation is seen
+        by the next request, in every worker process.
         """
         now = time.time() if now is None else now
-        row = self.db.execute(
-            "SELECT key_id, client, secret_hash, tools, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
-            (key.key_id,),
-        ).fetchone()
+        row = self._row(key.key_id)
         # TODO: is the presented key the stored one? Compare its digest with the digest stored in the row,
         #       in constant time. With no row, do the same comparison anyway, against the all-zero stand-in
         #       this module defines, so an unknown id costs the same work; a missing row and a wrong secret
@@ -183,6 +198,45 @@ class KeyStore:
         # TODO: let the caller in: say who it is (key id, client) and which tools it may call, from the
         #       row (the tools are stored as a JSON list).
         raise NotImplementedError("authenticate is a TODO in key_store.py")
+
+    def _row(self, key_id: str) -> sqlite3.Row | None:
+        """The stored row of KEY_ID (None for an id never issued), read again as soon as any key changed.
+
+        Every change made through this class (issue, rotate, revoke, from any process) appends
+        a byte to the change log after it commits. One stat() of that file per request (a
+        microsecond) tells whether a row read earlier may still be used; the SQLite read it
+        saves costs tens of microseconds in a busy server. A revocation is therefore seen by
+        the next request, in every worker, as before. Rows of unknown ids are not kept, so
+        a flood of made-up ids cannot fill the memory, and a new key is found at once.
+        """
+        try:
+            if self._change_log_fd is None:
+                self._change_log_fd = os.open(self.change_log, os.O_RDONLY)
+            changes = os.fstat(self._change_log_fd).st_size
+        except OSError:
+            changes = -1  # no change log to trust: read the database every time
+        if changes < 0 or changes != self._rows_changes:
+            self._rows.clear()
+            self._rows_changes = changes
+        kept = self._rows.get(key_id)
+        if kept is not None and time.monotonic() - kept[1] < ROW_MAX_AGE_SECONDS:
+            return kept[0]
+        read_at = time.monotonic()
+        row = self.db.execute(
+            "SELECT key_id, client, secret_hash, tools, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
+            (key_id,),
+        ).fetchone()
+        if row is not None and changes >= 0 and (len(self._rows) < ROWS_KEPT or key_id in self._rows):
+            self._rows[key_id] = (row, read_at)
+        return row
+
+    def _changed(self) -> None:
+        """Tell every process that keeps rows (see _row) that a key changed: one byte more in the change log."""
+        log = os.open(self.change_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(log, b".")
+        finally:
+            os.close(log)
 
     def record_use(self, key_id: str, now: float | None = None) -> None:
         """Count a request, in memory: no disk write on the request's path (see flush_uses)."""
@@ -260,6 +314,7 @@ class KeyStore:
                     (key_id, client, digest(self.pepper, key), json.dumps(sorted(set(tools))), time.time(),
                      expires_at),
                 )
+                self._changed()
                 return self.get(key_id), key
             except sqlite3.IntegrityError:  # the same random id twice: astronomically rare, try again
                 continue
@@ -296,11 +351,13 @@ class KeyStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        self._changed()
 
     def revoke(self, key_id: str) -> KeyRecord:
         self.get(key_id)
         self.db.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
                         (time.time(), key_id))
+        self._changed()
         return self.get(key_id)
 
     def get(self, key_id: str) -> KeyRecord:
