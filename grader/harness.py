@@ -136,25 +136,19 @@ def _owned() -> list[int]:
     registration (in this process or in the fork server). The process tree knows the rest:
     this process is a subreaper, so even orphans stay its descendants.
     """
-    import psutil
+    from grader import processes
 
-    try:
-        return [child.pid for child in psutil.Process().children(recursive=True)]
-    except psutil.Error:
-        return []
+    return [child.pid for child in processes.descendants()]
 
 
 def _reap_orphans() -> None:
     """Collect the exit status of adopted orphans (a subreaper's duty), leaving Popen's own children alone."""
-    import psutil
+    from grader import processes
 
     mine = {process.pid for process in _LIVE if isinstance(process, subprocess.Popen)}
-    try:
-        dead = [child.pid for child in psutil.Process().children() if child.pid not in mine
-                and child.status() == psutil.STATUS_ZOMBIE]
-    except psutil.Error:
-        return
-    for pid in dead:
+    for pid in processes.dead_children():
+        if pid in mine:
+            continue
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
@@ -213,14 +207,9 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def _alive(pid: int) -> bool:
     """Whether PID runs (a zombie, dead but not yet collected by its parent, does not count)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-            return True
-        except OSError:
-            return False
+    from grader import processes
+
+    return processes.alive(pid)
 
 
 class _Forked:

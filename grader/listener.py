@@ -83,18 +83,7 @@ class Listener:
 
 def port_holder(port: int) -> str:
     """Which program listens on 127.0.0.1:PORT, in words ("python -m uvicorn main:app (pid 4242)")."""
-    import psutil
+    from grader import processes
 
-    try:
-        listening = [connection for connection in psutil.net_connections(kind="inet")
-                     if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port]
-    except psutil.Error:
-        listening = []
-    for connection in listening:
-        try:
-            process = psutil.Process(connection.pid)
-            command = ' '.join(' '.join(process.cmdline()).split())[:120] or process.name()
-            return f"{command} (pid {process.pid})"
-        except (psutil.Error, TypeError, ValueError):
-            continue
-    return "another program"
+    holders = processes.listening_on(port)
+    return processes.describe(holders[0]) if holders else "another program"

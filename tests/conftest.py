@@ -18,6 +18,7 @@ import pytest
 from course.loop import starters
 from course.loop.state import state_path
 from bench.submissions import broken_fixture
+from grader import processes
 from grader.harness import become_subreaper
 from grader.stages import EXERCISES, ROOT, SOLUTIONS
 
@@ -127,26 +128,18 @@ def processes_of(grader_pid: int, before: frozenset[int] = frozenset()) -> list[
     This process is a subreaper (see below): whatever the grader left behind when it
     ended was adopted by it, so its descendants, less those it had BEFORE, are the leftovers.
     """
-    import psutil
-
-    left = []
-    for process in psutil.Process().children(recursive=True):
-        try:
-            if process.pid in before or process.pid == grader_pid:
-                continue
-            if process.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(process.pid, os.WNOHANG)  # an adopted orphan that already ended
-                continue
-            left.append(f"{process.pid}: {' '.join(process.cmdline())}")
-        except (psutil.Error, ChildProcessError):
-            continue
-    return left
+    for pid in processes.dead_children():
+        if pid != grader_pid:  # an adopted orphan that already ended; the grader is its caller's to collect
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+    return [processes.describe(process) for process in processes.descendants()
+            if process.pid not in before and process.pid != grader_pid and processes.alive(process.pid)]
 
 
 def children_now() -> frozenset[int]:
-    import psutil
-
-    return frozenset(process.pid for process in psutil.Process().children(recursive=True))
+    return frozenset(process.pid for process in processes.descendants())
 
 
 # Orphans of the graders these tests start are adopted here, not by init: processes_of() finds them.
@@ -154,19 +147,8 @@ become_subreaper()
 
 
 def processes_under(folder: Path) -> list[str]:
-    """Processes still running with their working directory inside FOLDER (Linux /proc)."""
-    left = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = Path(os.readlink(entry / "cwd"))
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cwd == folder or folder in cwd.parents:
-            left.append(f"{entry.name}: {cmdline}")
-    return left
+    """Processes still running with their working directory inside FOLDER."""
+    return [processes.describe(process) for process in processes.working_in(folder)]
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from classroom.sandbox import MARK, detect
+from grader import processes
 from grader.stages import ROOT, SOLUTIONS
 from tests.conftest import BROKEN, committed_exercises, processes_under
 
@@ -389,15 +390,7 @@ def test_a_browser_renders_the_report_with_its_chart(graded, tmp_path):
 
 def boxes_running(owner: int) -> list[str]:
     """Processes in the boxes that the grading process OWNER started (other tests may be grading too)."""
-    mark = f"{MARK}={owner}-".encode()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if any(item.startswith(mark) for item in (entry / "environ").read_bytes().split(b"\0")):
-                found.append(entry.name)
-        except OSError:
-            continue
-    return found
+    return [processes.describe(process) for process in processes.carrying(MARK, f"{owner}-", prefix=True)]
 
 
 def test_a_terminated_class_grading_stops_every_box_at_once(tmp_path):

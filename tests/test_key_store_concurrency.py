@@ -19,9 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
 import pytest
 
+from grader import processes
 from grader.harness import child_env, free_port
 from grader.stages import SOLUTIONS
 
@@ -61,8 +61,7 @@ def two_workers(tmp_path):
         workers = []
         while time.monotonic() < deadline:
             assert server.poll() is None, (tmp_path / "server.log").read_text()
-            workers = [child for child in psutil.Process(server.pid).children()
-                       if "spawn_main" in " ".join(child.cmdline())]
+            workers = [child for child in processes.descendants(server.pid) if "spawn_main" in processes.describe(child)]
             try:
                 if len(workers) == 2 and httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break

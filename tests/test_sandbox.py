@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import processes
 from classroom.sandbox import MARK, ROOT, SOLUTIONS, Isolation, Limits, detect, git_stores, new_box, run_boxed
 
 ISOLATION = detect()
@@ -207,14 +208,8 @@ def test_a_hanging_box_is_stopped_at_its_wall_time_with_everything_it_started(tm
     """, Limits(wall=3), isolation=isolation)
     assert outcome.timed_out and "started" in outcome.output, outcome
     assert outcome.seconds < 3 + 5  # the limit, plus killing (a bound, not a speed goal)
-    left = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if any(item.startswith(f"{MARK}={os.getpid()}-".encode())  # this test's boxes, not another worker's
-                   for item in (entry / "environ").read_bytes().split(b"\0")):
-                left.append((entry / "cmdline").read_bytes())
-        except OSError:
-            continue
+    # This test's boxes, not another worker's: their marks start with this process's id.
+    left = [processes.describe(process) for process in processes.carrying(MARK, f"{os.getpid()}-", prefix=True)]
     assert left == [], left
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import processes
 from grader.stages import ROOT, SOLUTIONS, load_stages, stage_by_id
 from tests.conftest import committed_exercises, processes_under
 from course.loop import common, hint, hints, screen, starters
@@ -62,17 +63,7 @@ def make(target: str, workdir: Path, state: Path, *variables: str, stdin: str = 
 
 def processes_marked(mark: str) -> list[str]:
     """Processes still running whose environment carries WORKSHOP_LOOP_TEST_MARK=MARK (inherited by all)."""
-    needle = f"WORKSHOP_LOOP_TEST_MARK={mark}".encode()
-    left = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                left.append(f"{entry.name}: " + (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return left
+    return [processes.describe(process) for process in processes.carrying("WORKSHOP_LOOP_TEST_MARK", mark)]
 
 
 def put_solution(workdir: Path, note: str = "") -> None:

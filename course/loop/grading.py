@@ -178,25 +178,9 @@ def grade(stage: Stage, workdir: Path) -> Verdict:
 
 def kill_leftovers(grader_pid: int) -> None:
     """Kill the grader's descendants and every process carrying its GRADER_OWNER mark (a backstop)."""
-    import psutil
+    from grader import processes
 
-    doomed = []
-    try:
-        doomed += psutil.Process(grader_pid).children(recursive=True)
-    except psutil.Error:
-        pass
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("GRADER_OWNER") == str(grader_pid):
-                doomed.append(process)
-        except psutil.Error:
-            continue
-    for process in doomed:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(doomed, timeout=5)
+    processes.kill(processes.descendants(grader_pid) + processes.carrying("GRADER_OWNER", str(grader_pid)), wait=5)
 
 
 def is_solutions(workdir: Path) -> bool:
