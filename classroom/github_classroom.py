@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from grader.stage_summary import by_stage, grader_notes, shorten, stage_of
-from grader.stages import Stage, load_stages, stage_by_id
+from grader.stages import Stage, stages_named
 
 
 # The reporter adds the tests' scores in floating point: quarters add up exactly, hundredths do not
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(options.results.read_text())
     except (OSError, ValueError):
         report = None
-    stages = [stage_by_id(name) for name in options.stage] or load_stages()
+    stages = stages_named(options.stage)
     if report is not None:  # grade only what the report graded (STAGES in the workflow)
         graded = {stage_of(test) for test in report.get("tests", []) if isinstance(test, dict)}
         stages = [stage for stage in stages if stage.id in graded] or stages

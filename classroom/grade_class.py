@@ -44,7 +44,7 @@ from grader.report import stage_of
 from classroom.gradescope import lay_out, nothing_found
 from classroom.results_channel import ResultsPipe, distrust, known_checks
 from classroom.sandbox import Isolation, Limits, detect, new_box, run_boxed, stop_every_box
-from grader.stages import ROOT, Stage, load_stages, stage_by_id
+from grader.stages import ROOT, Stage, stages_named
 
 
 def stage_points(report: dict, stages: list[Stage]) -> dict[str, float]:
@@ -270,8 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no such folder: {options.submissions}", file=sys.stderr)
         return 2
     try:
-        names = [name for item in options.stage for name in item.replace(",", " ").split()]
-        stages = [stage_by_id(name) for name in names] or load_stages()
+        stages = stages_named(options.stage)
     except KeyError as error:
         print(error.args[0], file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from classroom.results_channel import ResultsPipe, distrust, known_checks
 from grader.stage_summary import by_stage, grader_notes, shorten
-from grader.stages import ROOT, Stage, load_stages, stage_by_id
+from grader.stages import ROOT, Stage, stages_named
 
 # What the zip carries from the repository: everything the grader reads.
 PACKED = ["stages.toml", "pyproject.toml", "requirements.lock", "grader", "classroom", "workshop", "solutions",
@@ -160,7 +160,7 @@ def results_for_students(report: dict, stages: list[Stage], visibility: str = "v
 
 def run(root: Path) -> int:
     config = json.loads((ROOT / CONFIG).read_text()) if (ROOT / CONFIG).is_file() else {}
-    stages = [stage_by_id(name) for name in config.get("stages", [])] or load_stages()
+    stages = stages_named(config.get("stages", []))
     visibility = config.get("visibility", "visible")
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -214,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "run":
         return run(options.root)
     try:
-        names = [name for item in options.stage for name in item.replace(",", " ").split()]
-        stages = [stage_by_id(name) for name in names] or load_stages()
+        stages = stages_named(options.stage)
     except KeyError as error:
         print(error.args[0], file=sys.stderr)
         return 2

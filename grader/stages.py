@@ -164,6 +164,14 @@ def stage_by_id(stage_id: str) -> Stage:
     raise KeyError(f"no stage {stage_id!r}; the stages are: {known}")
 
 
+def stages_named(given: list[str]) -> list[Stage]:
+    """The stages a command line names (`--stage 01 --stage 02,03` or "01 02"), every stage when none is named.
+
+    KeyError, saying which stages there are, for a name that is none of them."""
+    names = [name for item in given for name in item.replace(",", " ").split()]
+    return [stage_by_id(name) for name in names] or load_stages()
+
+
 def stage_of_checks(path: Path | str) -> Stage:
     """The stage a checks module grades, from its file name (test_04_pure_asgi.py -> 04-pure-asgi)."""
     for stage in load_stages():
