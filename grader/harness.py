@@ -72,8 +72,7 @@ def _signal_group(process, sig: int) -> None:
 def _kill_group(process, grace: float = 3.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is still there."""
     # Every process spawned here leads its own session, so its group id is its pid
-    # (asking getpgid could catch a forked child before its setsid()).
-    pgid = process.pid
+    # (asking getpgid could catch a forked child before its setsid()): _signal_group signals that.
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             _signal_group(process, sig)
@@ -524,6 +523,18 @@ class Server:
         self.failure = f"`{self.where}` did not answer on its port within {timeout:.0f} s (it never started listening)."
         raise ServerDidNotStart(self.failure)
 
+    def refused_to_start(self) -> bool:
+        """Started without a credential it needs: True when it exited on its own before it answered
+        (failing closed), False when it answers on its port. ServerDidNotStart when it did neither:
+        not serving is not refusing (a start-up that waits, for input or a key, never says why)."""
+        try:
+            self.wait_ready()
+        except ServerDidNotStart:
+            if self.exited is not None:
+                return True
+            raise
+        return False
+
     def answering(self) -> bool:
         """Whether the port accepts connections now (one quick try); raises once the process died."""
         if self.started:
@@ -563,6 +574,17 @@ class Finished:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+
+def copy_without_dotenv(folder: Path) -> Path:
+    """A copy of FOLDER among this run's files, less its .env (and caches), under the same folder name.
+
+    "Started without a key" must mean it: the lessons have students keep their key or pepper in
+    .env, and python-dotenv would hand it back to a correct server that reads it.
+    """
+    copy = Path(tempfile.mkdtemp(prefix="copy-", dir=run_dir())) / folder.name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".env", "__pycache__"))
+    return copy
 
 
 def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = None,

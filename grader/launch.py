@@ -8,14 +8,13 @@ starting (or starts it, when nothing was prelaunched).
 from __future__ import annotations
 
 import secrets
-import shutil
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from grader.harness import (IMPORT_SCRIPT, START_TIMEOUT, Finished, Server, ServerDidNotStart, open_to_the_reference,
-                            run_dir, run_python, stop_servers)
+from grader.harness import (IMPORT_SCRIPT, START_TIMEOUT, Finished, Server, ServerDidNotStart, copy_without_dotenv,
+                            open_to_the_reference, run_dir, run_python, stop_servers)
 from grader.stages import Stage
 
 # How a server is started without a usable key: each must refuse to serve (or refuse everyone).
@@ -121,14 +120,9 @@ class Launch:
             self._measure_against(self.extras[OTHER_KEY], self.reference)
             for label, value in KEYLESS.items():  # does it fail closed?
                 # Unset means unset: a .env the lessons have the student write would hand the key back.
-                folder = self.student_dir if value is not None else self._copy_without_dotenv()
+                folder = self.student_dir if value is not None else copy_without_dotenv(self.student_dir)
                 self.extras[label] = self._server(folder, label, base={} if value is None else {"API_KEY": value})
                 self._measure_against(self.extras[label], self.reference)
-
-    def _copy_without_dotenv(self) -> Path:
-        copy = Path(tempfile.mkdtemp(prefix="copy-", dir=run_dir())) / self.student_dir.name
-        shutil.copytree(self.student_dir, copy, ignore=shutil.ignore_patterns(".env", "__pycache__"))
-        return copy
 
     def keyless(self) -> dict[str, Server]:
         return {label: server for label, server in self.extras.items() if label in KEYLESS}

@@ -20,8 +20,6 @@ import itertools
 import json
 import re
 import secrets
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -35,7 +33,7 @@ from grader import attacks
 from grader.checks import same_work
 from grader.checks.common import credential_params, test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference, secret_slices
-from grader.harness import Finished, Server, ServerDidNotStart, run_python
+from grader.harness import Finished, Server, ServerDidNotStart, copy_without_dotenv, run_python
 from grader.mcp_session import _explain, _with_client
 from grader.probes import Answer, Probe, ensure_answering, send, tail
 from grader.stages import ROOT
@@ -480,12 +478,7 @@ def test_without_a_pepper_neither_the_server_nor_the_cli_starts(keys, student, r
     """without KEY_PEPPER the server refuses to start and `python -m keys issue` issues nothing"""
     need(keys["student"], stage, "forecast")
     unset = {name: value for name, value in student.env.items() if name != "KEY_PEPPER"}
-    # A copy without .env: lesson 05 has the student keep a pepper there, and python-dotenv would
-    # hand it back to a correct server that reads it (the environment the grader sets wins over it).
-    with tempfile.TemporaryDirectory(prefix="stage-copy-") as scratch:
-        folder = Path(scratch) / student.folder.name
-        shutil.copytree(student.folder, folder, ignore=shutil.ignore_patterns(".env", "__pycache__"))
-        without_pepper(folder, unset, keys, stage)
+    without_pepper(copy_without_dotenv(student.folder), unset, keys, stage)
 
 
 def without_pepper(folder: Path, unset: dict[str, str], keys, stage) -> None:
@@ -499,13 +492,12 @@ def without_pepper(folder: Path, unset: dict[str, str], keys, stage) -> None:
     server = Server(folder, stage.app, env=unset, label="student-no-pepper")
     try:
         try:
-            server.wait_ready()
+            if server.refused_to_start():
+                return
         except ServerDidNotStart as error:
-            check(server.exited is not None,  # not answering is not refusing: a start-up that waits never says why
-                  sent=f"{server.where}, with KEY_PEPPER unset", got=f"it neither exited nor answered: {error}",
-                  expected="the server exits at start-up, saying KEY_PEPPER is needed (fail closed)",
-                  hint=stage.hint("pepper"))
-            return
+            raise CheckFailed(sent=f"{server.where}, with KEY_PEPPER unset", got=f"it neither exited nor answered: {error}",
+                              expected="the server exits at start-up, saying KEY_PEPPER is needed (fail closed)",
+                              hint=stage.hint("pepper")) from None
         got = send(server, initialize(keys["student"].forecast.key, "a key issued with the pepper"))
         raise CheckFailed(sent=f"{server.where}, with KEY_PEPPER unset; then POST /mcp with a key",
                           got=f"the server started and answered {got.describe()}",
