@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from grader import attacks
 from grader.attacks import KeyRow
+from grader.checks.declared import declared
 from grader.compare import NOT_REACHED_BEHIND_THE_GUARD, expect_like_reference
 from grader.harness import Server, ServerDidNotStart
 from grader.launch import OTHER_KEY
@@ -98,7 +99,7 @@ def test_a_live_session_id_without_the_key_is_refused(request, below, session, s
         row = Probe("POST", f"{path}{below}?{query}", (), INITIALIZE, note="session id from a keyed stream, no key")
         got = send(student, row)
         # Refused, but without the challenge: that is what to fix, not the guard's place.
-        topic = "challenge" if got.status == 401 and "challenge" in stage.hints else request.module.LIVE_SESSION_HINT
+        topic = "challenge" if got.status == 401 and "challenge" in stage.hints else declared(request).live_session_hint
         check(got.status == 401 and got.challenge is not None, sent=row.describe(), got=got.describe(),
               expected="401 Unauthorized with a WWW-Authenticate header: whoever learns a session id "
                        "(it is in the access log) must not run tools with it",
@@ -198,9 +199,9 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{1,40}")
 
 def test_the_key_under_a_name_from_your_code_is_refused(request, session, launch, student, reference, stage):
     """the key in the query string or a cookie, under any name your code mentions, is refused"""
-    endpoint, key = request.module.PROTECTED, session.key
+    endpoint, key = declared(request).protected, session.key
     names = sorted(name for name in string_literals(launch.student_dir) if NAME.fullmatch(name))[:80]
-    hints = request.module.hints(stage)
+    hints = declared(request).hints(stage)
     for name in names or ["api_key"]:
         probe = Probe(endpoint.method, f"{endpoint.path}?{name}={key}&grader_probe={session.marker}",
                       (*endpoint.headers, ("Cookie", f"{name}={key}")), endpoint.body,
@@ -273,7 +274,7 @@ def test_a_refusal_tells_nothing_about_the_key(request, session, launch, student
         twin.wait_ready()
     except ServerDidNotStart as error:
         blocked_by("the server did not start with a second key", str(error))
-    for endpoint in request.module.ENDPOINTS:
+    for endpoint in declared(request).endpoints:
         for probe in refusal_probes(endpoint, session.key, launch.other_key):
             first, second = send(student, probe), send(twin, probe)
             if first.status != 401 or second.status != 401:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.checks.declared import declared
 from grader.harness import Server, ServerDidNotStart
 from grader.launch import Launch
 from grader.probes import tail
@@ -84,10 +85,11 @@ def behind_proxy(launch, student, reference) -> tuple[Server, Server]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """A stage module lists in UNSCORED the shared checks its starter already passes
-    (stage 03's starter arrives with stage 01's hardened guard, say)."""
+    """A stage module's DECLARED lists the shared checks its starter already passes (stage 03's starter
+    arrives with stage 01's hardened guard, say) and the checks that weigh more than one row."""
     for item in items:
-        if item.originalname in getattr(item.module, "UNSCORED", ()):
+        stated = declared(item.module)
+        if item.originalname in stated.unscored:
             item.add_marker(pytest.mark.unscored)
-        if item.originalname in getattr(item.module, "WEIGHTS", {}):
-            item.add_marker(pytest.mark.weight(item.module.WEIGHTS[item.originalname]))
+        if item.originalname in stated.weights:
+            item.add_marker(pytest.mark.weight(stated.weights[item.originalname]))

@@ -10,6 +10,7 @@ on its port fails, whatever it answers.
 
 from __future__ import annotations
 
+from grader.checks.declared import declared
 from grader.harness import ServerDidNotStart
 from grader.probes import Probe, send
 from grader.verdict import CheckFailed
@@ -17,7 +18,7 @@ from grader.verdict import CheckFailed
 
 def test_a_server_without_a_key_does_not_serve(request, session, launch, stage, imports_ok):
     """started with API_KEY unset, empty or only spaces, the server refuses to start"""
-    protected = request.module.PROTECTED  # the stage's MCP endpoint: an Endpoint
+    protected = declared(request).protected  # the stage's MCP endpoint
     for label, server in launch.keyless().items():
         how = label.removeprefix("keyless-")
         shown = {"unset": "API_KEY unset", "empty": "API_KEY=''", "blank": "API_KEY='   '"}[how]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.checks.declared import declared
 from grader.compare import redact, secret_slices, shows
 from grader.harness import run_dir
 from grader.listener import port_holder
@@ -22,12 +23,13 @@ def test_no_print_or_log_call_is_handed_the_key(request, launch, stage):
     if launch.missing:
         blocked_by("there is no submission folder")
     found = []
-    for name in dict.fromkeys([request.module.GUARDED_FILE, stage.app.split(":")[0] + ".py"]):
+    guarded = declared(request).guarded_file
+    for name in dict.fromkeys([guarded, stage.app.split(":")[0] + ".py"]):
         try:
             found += [f"{name} {line}" for line in key_printed(read(launch.student_dir / name))]
         except (OSError, SyntaxError):
             continue
-    check(not found, sent=f"read {request.module.GUARDED_FILE}", got="; ".join(found),
+    check(not found, sent=f"read {guarded}", got="; ".join(found),
           expected="the key and what clients present never reach print() or a logger, at any level "
                    "(no points for this stage while one does)", hint=stage.hint("leak"))
 

@@ -16,22 +16,24 @@ from grader.checks.common import test_the_key_under_a_name_from_your_code_is_ref
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.common import test_a_refusal_tells_nothing_about_the_key  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
+from grader.checks.declared import Declared
 from grader.mcp_session import sse_session
 from grader.probes import ensure_answering
 from grader.verdict import check
 
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-ENDPOINTS = [Endpoint("GET", "/items/"), Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
-GUARDED_FILE = "auth.py"  # where the comparison lives (read by the constant-time check)
-# Whole ideas of the stage, not one row of a table: failing closed and comparing in constant time weigh more.
-WEIGHTS = {"test_a_server_without_a_key_does_not_serve": 5, "test_the_comparison_is_constant_time": 5}
-PROTECTED = ENDPOINTS[1]  # what a server started without a key must not serve
-LIVE_SESSION_HINT = "register"
+ENDPOINTS = (Endpoint("GET", "/items/"), Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING))
 
 
 def hints(stage) -> Hints:
     return Hints(let_in=stage.hint("keep_key_valid"), keep_out=stage.hint("register"), compare=stage.hint("compare"),
                  challenge=stage.hint("challenge"), duplicates=stage.hint("duplicates"), leak=stage.hint("leak"))
+
+
+DECLARED = Declared(
+    guarded_file="auth.py", endpoints=ENDPOINTS, protected=ENDPOINTS[1], hints=hints, live_session_hint="register",
+    # Whole ideas of the stage, not one row of a table: failing closed and comparing in constant time weigh more.
+    weights={"test_a_server_without_a_key_does_not_serve": 5, "test_the_comparison_is_constant_time": 5})
 
 
 @pytest.mark.parametrize("row", credential_params())

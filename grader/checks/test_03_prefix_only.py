@@ -17,6 +17,7 @@ from grader.checks.common import test_the_key_under_a_name_from_your_code_is_ref
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.common import test_a_refusal_tells_nothing_about_the_key  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
+from grader.checks.declared import Declared
 from grader.mcp_session import sse_session
 from grader.probes import Probe, ensure_answering
 from grader.verdict import CheckFailed, check
@@ -25,18 +26,19 @@ PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                          "clientInfo": {"name": "attacker", "version": "1"}}}
-ENDPOINTS = [Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING)]
-GUARDED_FILE = "auth.py"
-PROTECTED = ENDPOINTS[0]
-LIVE_SESSION_HINT = "messages"
-# The starter arrives with stage 01's hardened guard: failing closed and comparing in constant time are not this
-# stage's work (they still run: breaking them costs the stage its points).
-UNSCORED = {"test_a_server_without_a_key_does_not_serve", "test_the_comparison_is_constant_time"}
+ENDPOINTS = (Endpoint("GET", "/mcp/sse"), Endpoint("POST", "/mcp/messages/", PING))
 
 
 def hints(stage, keep_out: str = "prefix") -> Hints:
     return Hints(let_in=stage.hint("prefix"), keep_out=stage.hint(keep_out), compare=stage.hint("compare"),
                  duplicates=stage.hint("duplicates"), leak=stage.hint("leak"))
+
+
+DECLARED = Declared(
+    guarded_file="auth.py", endpoints=ENDPOINTS, protected=ENDPOINTS[0], hints=hints, live_session_hint="messages",
+    # The starter arrives with stage 01's hardened guard: failing closed and comparing in constant time are not
+    # this stage's work (they still run: breaking them costs the stage its points).
+    unscored=frozenset({"test_a_server_without_a_key_does_not_serve", "test_the_comparison_is_constant_time"}))
 
 
 def probe(method, path, headers=(), body=None, note="no X-API-Key header", outcome="refused", raw=False):

@@ -21,6 +21,7 @@ from grader.checks.common import test_the_key_under_a_name_from_your_code_is_ref
 from grader.checks.keyless import test_a_server_without_a_key_does_not_serve  # noqa: F401
 from grader.checks.common import test_a_refusal_tells_nothing_about_the_key  # noqa: F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: F401
+from grader.checks.declared import Declared
 from grader.compare import redact
 from grader.connections import HOOK, destinations
 from grader.harness import new_log, run_python
@@ -54,11 +55,7 @@ def modern(method: str, params: dict | None = None, name: str | None = None) -> 
 
 HANDSHAKE = Endpoint("POST", "/mcp", INITIALIZE, (ACCEPT,))
 DISCOVER = modern("server/discover")
-ENDPOINTS = [HANDSHAKE, DISCOVER]
-GUARDED_FILE = "auth_middleware.py"
-# Whole ideas of the stage, not one row of a table: failing closed and comparing in constant time weigh more.
-WEIGHTS = {"test_a_server_without_a_key_does_not_serve": 4, "test_the_comparison_is_constant_time": 4}
-PROTECTED = HANDSHAKE
+ENDPOINTS = (HANDSHAKE, DISCOVER)
 MODERN_REQUESTS = {
     "server/discover": DISCOVER,
     "tools/list": modern("tools/list"),
@@ -69,6 +66,12 @@ MODERN_REQUESTS = {
 def hints(stage, keep_out: str = "wrap") -> Hints:
     return Hints(let_in=stage.hint("compare"), keep_out=stage.hint(keep_out), compare=stage.hint("compare"),
                  crash=stage.hint("crash"), challenge=stage.hint("respond_401"), leak=stage.hint("leak"))
+
+
+DECLARED = Declared(
+    guarded_file="auth_middleware.py", endpoints=ENDPOINTS, protected=HANDSHAKE, hints=hints,
+    # Whole ideas of the stage, not one row of a table: failing closed and comparing in constant time weigh more.
+    weights={"test_a_server_without_a_key_does_not_serve": 4, "test_the_comparison_is_constant_time": 4})
 
 
 def note(session) -> str:

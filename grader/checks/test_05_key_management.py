@@ -31,6 +31,7 @@ from mcp import ClientSession
 
 from grader import attacks
 from grader.checks import same_work
+from grader.checks.declared import Declared
 from grader.checks.common import credential_params, test_imports, test_server_starts  # noqa: F401  (run first)
 from grader.compare import expect_like_reference, secret_slices
 from grader.harness import Finished, Server, ServerDidNotStart, copy_without_dotenv, run_python
@@ -361,7 +362,10 @@ REFUSED = {
 # The shared attack table, against a key each server issued itself. The starter refuses every key (its
 # store cannot look one up yet), so the table's refusals are not this stage's work: they still run, and
 # letting a near miss in costs the stage its share. A 429 (throttled) is as good a refusal as a 401.
-UNSCORED = {"test_credential"}
+DECLARED = Declared(
+    unscored=frozenset({"test_credential"}),
+    # The static comparison check reads the key store, where a presented key's digest meets the stored one.
+    guarded_file="key_store.py", compares_digests=True)
 
 
 @pytest.mark.parametrize("row", credential_params())
@@ -867,8 +871,4 @@ def test_a_restart_keeps_the_keys(keys, student, stage):
 
 from grader.checks.leaks import test_the_key_never_appears_in_the_server_output  # noqa: E402,F401
 from grader.checks.timing import test_the_comparison_is_constant_time  # noqa: E402,F401
-
-# The static comparison check reads the key store, where a presented key's digest meets the stored one.
-GUARDED_FILE = "key_store.py"
-COMPARES_DIGESTS = True
 from grader.checks.common import test_server_is_still_running  # noqa: E402,F401  (runs last)

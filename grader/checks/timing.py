@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grader.checks.declared import declared
 from grader.static import digest_comparisons, key_comparisons, read
 from grader.verdict import blocked_by, check
 
@@ -10,9 +11,9 @@ def test_the_comparison_is_constant_time(request, launch, stage):
     """the key is compared in constant time (hmac.compare_digest), never with ==, in or startswith"""
     if launch.missing:
         blocked_by("there is no submission folder")
-    name = request.module.GUARDED_FILE
+    name = declared(request).guarded_file
     try:
-        compare = digest_comparisons if getattr(request.module, "COMPARES_DIGESTS", False) else key_comparisons
+        compare = digest_comparisons if declared(request).compares_digests else key_comparisons
         uses_compare_digest, leaks = compare(read(launch.student_dir / name))
     except SyntaxError as error:
         blocked_by(f"{name} does not parse: {error}")
