@@ -72,11 +72,11 @@ def a_stored_key(folder: Path, key: str) -> Credential:
     """Stage 05: a fresh key store in FOLDER, set up as the grader sets it up, and one key issued into it
     with the stage's own CLI (`python -m keys issue`). The key is read from the CLI's output, never shown."""
     from grader.harness import child_env
-    from grader.stage_env import prepare_key_store
+    from grader.stage_env import RunValues, prepare_key_store
 
     stage = SOLUTIONS / "05-key-management"
     folder.mkdir(parents=True, exist_ok=True)
-    env = prepare_key_store(stage, folder, key)
+    env = prepare_key_store(stage, folder, RunValues(key))
     issued = subprocess.run([sys.executable, "-m", "keys", "issue", "--client", "bench", "--tools", "*"],
                             cwd=stage, env=child_env(env), capture_output=True, text=True, timeout=60)
     found = re.findall(r"\bmcpk_[0-9A-Za-z_]+", issued.stdout)

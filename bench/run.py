@@ -49,7 +49,7 @@ from bench.submissions import BROKEN, edited_solution
 from grader.harness import Server, run_dir, stop_servers
 from grader.launch import KEYLESS
 from grader.report import Report
-from grader.stage_env import preparation
+from grader.stage_env import RunValues, preparation
 from grader.stages import EXERCISES, ROOT, SOLUTIONS, Stage, load_stages, stage_by_id
 
 OUT = ROOT / "bench-results"
@@ -269,7 +269,7 @@ def floor(stages: list[Stage]) -> float:
         prepare = preparation(stage)
         if prepare is not None:  # a key store, a JWKS file: made before the clock starts, as the grader does
             private = Path(tempfile.mkdtemp(dir=scratch.name))
-            env.update(prepare(SOLUTIONS / stage.id, private, key))
+            env.update(prepare(SOLUTIONS / stage.id, private, RunValues(key, "(recorded for the floor)")))
         folder = SOLUTIONS / stage.id
         answering += [Server(folder, stage.app, env=env, label="floor")
                       for _ in range(2 if stage.student_server else 1)]

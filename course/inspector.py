@@ -78,9 +78,9 @@ def credential_for(stage, folder: Path, url: str, running: bool, scratch: Path) 
         if running:  # someone else's server and key store: only an issued key of theirs gets in
             return Credential("X-API-Key", api_key_from_env(), "$API_KEY")
         from course.demo import find_key, keys_cli
-        from grader.stage_env import prepare_key_store
+        from grader.stage_env import RunValues, prepare_key_store
 
-        env = prepare_key_store(folder, scratch, "inspector-pepper-" + os.urandom(16).hex())
+        env = prepare_key_store(folder, scratch, RunValues("inspector-pepper-" + os.urandom(16).hex()))
         key = find_key(keys_cli(stage.id, env, "issue", "--client", "inspector", "--tools", "*",
                                 workdir=str(folder.parent)))
         if not key:

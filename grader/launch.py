@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader.harness import (IMPORT_SCRIPT, START_TIMEOUT, Finished, Server, ServerDidNotStart, copy_without_dotenv,
                             open_to_the_reference, run_dir, run_python, stop_servers)
+from grader.stage_env import RunValues, preparation
 from grader.stages import Stage
 
 # How a server is started without a usable key: each must refuse to serve (or refuse everyone).
@@ -30,11 +31,11 @@ class Launch:
     side; each check then waits only for the part it needs.
     """
 
-    def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path, *, key: str, root_path: str) -> None:
+    def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path, *, run: RunValues, root_path: str) -> None:
         self.stage, self.student_dir, self.reference_dir = stage, student_dir, reference_dir
-        self.key, self.root_path = key, root_path
-        self.other_key = secrets.token_urlsafe(len(key) + 9)  # longer than the key, and unrelated to it
-        self.env = {"API_KEY": key} if stage.key_from_env else {}
+        self.run, self.key, self.root_path = run, run.key, root_path
+        self.other_key = secrets.token_urlsafe(len(run.key) + 9)  # longer than the key, and unrelated to it
+        self.env = {"API_KEY": run.key} if stage.key_from_env else {}
         self.missing = not student_dir.is_dir()
         self.student = self._server(student_dir, "student") if stage.student_server and not self.missing else None
         self.reference = self._server(reference_dir, "reference")
@@ -47,12 +48,10 @@ class Launch:
     def server_env(self, folder: Path, base: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a server of this stage in FOLDER: the run's key and what the stage prepares."""
         env = dict(self.env if base is None else base)
-        from grader.stage_env import preparation
-
         prepare = preparation(self.stage)
         if prepare is not None:
             private = Path(tempfile.mkdtemp(prefix=f"{self.stage.number}-", dir=run_dir()))
-            env.update(prepare(folder, private, self.key))
+            env.update(prepare(folder, private, self.run))
             open_to_the_reference(folder, env)
         return env
 

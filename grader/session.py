@@ -19,6 +19,7 @@ import pytest
 
 from grader.launch import Launch
 from grader.redaction import redact
+from grader.stage_env import RunValues
 from grader.stages import Stage, stage_of_checks
 from grader.verdict import WARNING, CheckFailed
 
@@ -59,6 +60,8 @@ class GradingSession:
     key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     root_path: str = field(default_factory=_random_root_path)
     marker: str = field(default_factory=lambda: secrets.token_hex(4))  # tags the grader's own key-in-URL probes
+    # A note the recorded weather carries this run only (see grader.stage_env.RunValues).
+    forecast_note: str = field(default_factory=lambda: f"(recorded for run {secrets.token_hex(5)})")
     started_at: float = field(default_factory=time.time)  # files a submission writes after this are read for leaks
     on_result: Callable[[CheckResult], None] | None = None
     launches: dict[str, Launch] = field(default_factory=dict)
@@ -82,7 +85,7 @@ class GradingSession:
         if stage.id not in self.launches:
             self.launches[stage.id] = Launch(stage, self.workdir.resolve() / stage.id,
                                              self.reference.resolve() / stage.id,
-                                             key=self.key, root_path=self.root_path)
+                                             run=RunValues(self.key, self.forecast_note), root_path=self.root_path)
         return self.launches[stage.id]
 
     def stop(self) -> None:

@@ -201,7 +201,7 @@ def upstream_log(folder: Path) -> Path:
     return Issuer.for_run().folder / f"upstream-{digest}.jsonl"
 
 
-def prepare_bearer_tokens(folder: Path, private: Path, key: str) -> dict[str, str]:
+def prepare_bearer_tokens(folder: Path, private: Path) -> dict[str, str]:
     """The environment a stage-06 server starts with: trust the run's issuer, log the upstream."""
     issuer = Issuer.for_run()
     return {"JWKS_FILE": str(issuer.jwks_file), "TOKEN_ISSUER": issuer.url, "JWKS_URL": "", "MCP_RESOURCE_URL": "",

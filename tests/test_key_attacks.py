@@ -21,7 +21,7 @@ import pytest
 from grader.checks.test_04_pure_asgi import MODERN_REQUESTS
 from grader.checks.test_05_key_management import ACCEPT, INITIALIZE, CliFailed, cli, issue, issued_by
 from grader.harness import Server, uvicorn_command
-from grader.stage_env import prepare_key_store
+from grader.stage_env import RunValues, prepare_key_store
 from grader.stages import SOLUTIONS, stage_by_id
 
 STAGE = stage_by_id("05-key-management")
@@ -33,7 +33,7 @@ STREAM_BOUND = 5.0  # seconds: how long a GET stream may outlive its key
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stage05")
-    env = prepare_key_store(SOLUTIONS / STAGE.id, folder, "a-pepper-for-the-attack-tests")
+    env = prepare_key_store(SOLUTIONS / STAGE.id, folder, RunValues("a-pepper-for-the-attack-tests"))
     running = Server(SOLUTIONS / STAGE.id, STAGE.app, env=env, label="reference-05").wait_ready()
     yield running
     running.stop()

@@ -29,7 +29,6 @@ from grader.checks.leaks import Strays, expect_client_keeps_the_key, stray_check
 from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Probe, ensure_answering, send, tail
-from grader.stage_env import FORECAST_NOTE
 from grader.stages import ROOT
 from grader.verdict import blocked_by, check
 
@@ -75,7 +74,7 @@ DECLARED = Declared(
 
 
 def note(session) -> str:
-    return FORECAST_NOTE
+    return session.forecast_note
 
 
 PUBLIC = [Probe("GET", "/", note="no key", outcome="public"), Probe("GET", "/health", note="no key", outcome="public")]

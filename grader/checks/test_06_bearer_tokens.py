@@ -24,7 +24,6 @@ from grader.harness import Server, run_python
 from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Answer, Probe, ensure_answering, send, tail
-from grader.stage_env import FORECAST_NOTE
 from grader.stages import ROOT
 from grader.tokens import Issuer, upstream_log
 from grader.verdict import CheckFailed, blocked_by, check, not_run
@@ -762,7 +761,7 @@ def test_the_client_sends_the_token_and_prints_the_forecast(client_runs, session
     """client.py sends Authorization: Bearer and prints the recorded forecast"""
     url, right = client_runs.url, client_runs.right
     # The recorded weather carries a note new every run: only a client that asked the server has it.
-    wanted = f'{RECORDED_FORECAST["detailedForecast"]} {FORECAST_NOTE}'
+    wanted = f'{RECORDED_FORECAST["detailedForecast"]} {session.forecast_note}'
     check(right.ok and wanted in right.output,
           sent=f"MCP_SERVER_URL={url} ACCESS_TOKEN=<a valid token> python {stage.client}",
           got=f"exit status {right.returncode}:\n{tail(right.output)}",
