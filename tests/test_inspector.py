@@ -17,9 +17,10 @@ import uuid
 
 import pytest
 
+from course import interop
+from grader import processes
 from grader.harness import free_port
 from grader.stages import ROOT
-from course import interop
 from tests.test_student_loop import processes_marked
 
 pytestmark = [pytest.mark.skipif(interop.node() is None, reason=interop.not_ready() or "")]
@@ -65,8 +66,12 @@ def start_inspector(port: int, mark: str) -> subprocess.Popen:
     return process
 
 
+def marked(mark: str) -> list:
+    return processes.carrying("WORKSHOP_LOOP_TEST_MARK", mark)
+
+
 def inspector_pid(mark: str) -> int:
-    return next(int(line.split(":", 1)[0]) for line in processes_marked(mark) if "course.inspector" in line)
+    return next(process.pid for process in marked(mark) if "course.inspector" in processes.describe(process))
 
 
 @pytest.mark.parametrize("how", ["SIGTERM to make's group", "SIGHUP to make's group (terminal closed)",
@@ -86,8 +91,4 @@ def test_stopping_make_inspect_stops_the_server_it_started(how):
         left = [line for line in processes_marked(mark) if "uvicorn" in line]
         assert not left and not answers(port), f"after {how}, the lesson's server still runs: {left}"
     finally:
-        for line in processes_marked(mark):
-            try:
-                os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        processes.kill(marked(mark))
