@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from grader import attacks
 from grader.attacks import KeyRow
-from grader.checks.declared import declared
+from grader.checks.declared import Endpoint, Hints, declared  # noqa: F401  (stages import them from here)
 from grader.compare import NOT_REACHED_BEHIND_THE_GUARD, expect_like_reference
 from grader.harness import Server, ServerDidNotStart
 from grader.launch import OTHER_KEY
@@ -113,34 +113,6 @@ def credential_params() -> list:
     """Every row of the shared table; the rows the starter already passes (the right key) are worth nothing."""
     return [pytest.param(row, id=row.name, marks=[pytest.mark.unscored] if row.let_in else [])
             for row in attacks.KEY_ROWS]
-
-
-@dataclass
-class Endpoint:
-    method: str
-    path: str
-    body: dict | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass
-class Hints:
-    """Which hint a wrong answer gets: by what went wrong."""
-
-    let_in: str  # the right key was refused
-    keep_out: str  # no key at all got in
-    compare: str  # a near miss got in
-    crash: str | None = None
-    challenge: str | None = None
-    duplicates: str | None = None
-    leak: str = ""
-
-    def for_row(self, row: KeyRow) -> str:
-        if row.name == "no X-API-Key header":
-            return self.keep_out
-        if "header twice" in row.name and self.duplicates:
-            return self.duplicates
-        return self.compare
 
 
 # The reference answers on a thread of its own while the student's server answers here:

@@ -14,10 +14,39 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from grader.checks.common import Endpoint, Hints
+from grader.attacks import KeyRow
+
+
+@dataclass
+class Endpoint:
+    """A request the shared checks send: the key table goes to each of a stage's endpoints."""
+
+    method: str
+    path: str
+    body: dict | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Hints:
+    """Which hint a wrong answer gets: by what went wrong."""
+
+    let_in: str  # the right key was refused
+    keep_out: str  # no key at all got in
+    compare: str  # a near miss got in
+    crash: str | None = None
+    challenge: str | None = None
+    duplicates: str | None = None
+    leak: str = ""
+
+    def for_row(self, row: KeyRow) -> str:
+        if row.name == "no X-API-Key header":
+            return self.keep_out
+        if "header twice" in row.name and self.duplicates:
+            return self.duplicates
+        return self.compare
 
 
 @dataclass(frozen=True)
@@ -27,11 +56,11 @@ class Declared:
     # True when that file compares digests (stage 05's key store) rather than the key itself.
     compares_digests: bool = False
     # What the credential table and the same-refusal check send every row to.
-    endpoints: tuple["Endpoint", ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
     # What a server started without a key must not serve.
-    protected: "Endpoint | None" = None
+    protected: Endpoint | None = None
     # The hints of the credential table and of the key-in-a-cookie check: hints(stage) -> Hints.
-    hints: Callable[[Any], "Hints"] | None = None
+    hints: Callable[[Any], Hints] | None = None
     # The hint topic for a live session's message endpoint answered without the key.
     live_session_hint: str = "register"
     # Points: a check named here weighs this much (whole ideas of a stage weigh more than one row).
