@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
