@@ -14,12 +14,18 @@ When Node.js is on PATH it also installs the MCP clients the interoperability
 tests run (interop/package-lock.json, into interop/node_modules), the same way:
 once, then nothing while the lock is unchanged. Without Node.js it says so and
 goes on; those tests then say that Node.js is missing.
+
+`dev` also makes sure a headless Chromium is there for the browser tests (the
+class report's screenshot): on Debian as root it installs the `chromium`
+package once; anywhere else it says how, and those tests skip. A test never
+installs anything itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -87,7 +93,37 @@ def main(argv: list[str] | None = None) -> int:
               "(its output is above). Fix that and run `make setup` again.", file=sys.stderr)
         return 1
     setup_node_clients()  # `make inspect` and lessons/hosts use them too
+    if want == "dev":
+        setup_browser()
     return status
+
+
+def browser() -> str | None:
+    """The headless Chromium the browser tests drive, if there is one."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def setup_browser() -> None:
+    """Debian's chromium package, installed once where we may (root, apt-get); else a note."""
+    if browser():
+        return
+    apt_get = shutil.which("apt-get")
+    geteuid = getattr(os, "geteuid", None)
+    if apt_get is None or geteuid is None or geteuid() != 0:
+        print("No Chromium found: the browser tests will skip (on Debian: sudo apt-get install chromium).")
+        return
+    print("Installing Chromium for the browser tests (apt-get install chromium) ...", flush=True)
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt_get, "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    try:
+        if subprocess.run(install, capture_output=True, timeout=900, env=apt).returncode != 0:
+            # Package lists missing or stale (a fresh container): refresh them once.
+            subprocess.run([apt_get, "update", "-qq"], capture_output=True, timeout=600, env=apt)
+            subprocess.run(install, capture_output=True, timeout=900, env=apt)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"Could not install Chromium ({error}): the browser tests will skip.")
+        return
+    print("Chromium is ready." if browser() else "Could not install Chromium: the browser tests will skip.")
 
 
 def setup_node_clients() -> None:

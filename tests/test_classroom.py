@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from classroom.sandbox import MARK, detect
+from course import bootstrap
 from grader import processes
 from grader.stages import ROOT, SOLUTIONS
 from tests.conftest import BROKEN, committed_exercises, processes_under
@@ -345,23 +346,11 @@ def test_the_html_report_holds_the_chart_the_table_and_what_came_back(graded):
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("no chromium, and no root apt-get to install the Debian package `chromium`")
-    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    try:
-        installed = subprocess.run(install, capture_output=True, text=True, timeout=600, env=apt)
-        if installed.returncode != 0:  # package lists missing or stale (a fresh container): refresh once
-            subprocess.run(["apt-get", "update"], capture_output=True, timeout=300, env=apt)
-            installed = subprocess.run(install, capture_output=True, text=True, timeout=600, env=apt)
-    except subprocess.TimeoutExpired:
-        pytest.skip("apt-get could not install chromium within its time")
-    if installed.returncode != 0 or not shutil.which("chromium"):
-        pytest.skip(f"could not install chromium: {installed.stderr.strip()[-300:]}")
-    return shutil.which("chromium")
+    """The browser `make setup-dev` installed (course/bootstrap.py); a test installs nothing itself."""
+    found = bootstrap.browser()
+    if found is None:
+        pytest.skip("no Chromium: `make setup-dev` installs it where it can (Debian, as root)")
+    return found
 
 
 def test_a_browser_renders_the_report_with_its_chart(graded, tmp_path):
