@@ -177,7 +177,7 @@ def planned_processes(stage: Stage) -> int:
     """How many processes grading STAGE starts, besides its agents."""
     keyless = len(KEYLESS) + 1 if stage.key_from_env and stage.student_server else 0  # + the other key
     servers = (2 if stage.student_server else 1) + (2 if stage.proxied else 0) + keyless
-    return servers + (1 if stage.client in stage.todo else 0)  # + the import check of a client
+    return servers + (1 if stage.client in stage.todo else 0) + stage.processes  # + the import check of a client
 
 
 def worth_a_fork_server(stages: list[Stage]) -> bool:

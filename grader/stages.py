@@ -56,6 +56,9 @@ class Stage:
     key_from_env: bool = False
     student_server: bool = True
     proxied: bool = False
+    # Processes its checks start beyond the servers (a CLI run per key, restarts, scripts): with
+    # more than a couple, the grader starts them from a warm fork server (grader/launch.py).
+    processes: int = 0
 
     @property
     def number(self) -> str:
@@ -96,7 +99,7 @@ KNOWN = {f.name for f in fields(Stage)}
 TYPES = {"id": str, "title": str, "short": str, "learn": str, "secure": str, "traps": str, "app": str, "port": int,
          "endpoint": str, "client": str, "files": list, "todo": list, "points": (int, float), "hints": dict,
          "key_from_env": bool, "student_server": bool, "proxied": bool, "notebook_shows": list,
-         "prepare": str}
+         "prepare": str, "processes": int}
 
 
 def _levels(stage_id: str, topic: str, value) -> tuple[str, ...]:
