@@ -149,3 +149,13 @@ def test_a_flood_of_unknown_key_ids_is_not_remembered(store):
     for _ in range(50):
         assert refusal(store, key_format.new_key()[1]) == "invalid"
     assert not store._rows  # rows are kept for issued keys only: made-up ids cannot fill the memory
+
+
+def test_a_change_log_deleted_under_a_running_server_still_carries_the_next_revocation_at_once(store):
+    record, key = store.issue("alice", ["*"])
+    server = key_store.KeyStore(store.path, store.pepper)
+    server.authenticate(key_format.parse_key(key))
+    os.unlink(store.change_log)  # `rm keys.db.changes`, or a backup restored over it
+    store.revoke(record.key_id)  # writes a new change log
+    assert refusal(server, key) == "revoked"
+    server.close()

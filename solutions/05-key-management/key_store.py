@@ -212,8 +212,15 @@ class KeyStore:
         try:
             if self._change_log_fd is None:
                 self._change_log_fd = os.open(self.change_log, os.O_RDONLY)
-            changes = os.fstat(self._change_log_fd).st_size
+            log = os.fstat(self._change_log_fd)
+            if log.st_nlink == 0:  # deleted or replaced: changes now grow another file
+                os.close(self._change_log_fd)
+                self._change_log_fd = os.open(self.change_log, os.O_RDONLY)
+                log = os.fstat(self._change_log_fd)
+                self._rows_changes = -1  # and what was kept is forgotten
+            changes = log.st_size
         except OSError:
+            self._change_log_fd = None
             changes = -1  # no change log to trust: read the database every time
         if changes < 0 or changes != self._rows_changes:
             self._rows.clear()
