@@ -33,7 +33,7 @@ class Launch:
 
     def __init__(self, stage: Stage, student_dir: Path, reference_dir: Path, *, run: RunValues, root_path: str) -> None:
         self.stage, self.student_dir, self.reference_dir = stage, student_dir, reference_dir
-        self.run, self.key, self.root_path = run, run.key, root_path
+        self.run, self.root_path = run, root_path
         self.other_key = secrets.token_urlsafe(len(run.key) + 9)  # longer than the key, and unrelated to it
         self.env = {"API_KEY": run.key} if stage.key_from_env else {}
         self.missing = not student_dir.is_dir()

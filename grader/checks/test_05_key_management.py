@@ -594,7 +594,7 @@ def test_a_successor_has_the_old_keys_rights_and_expiry(keys, student, reference
     if keys["reference"].short_lived_problem is not None:
         raise RuntimeError(f"grader problem: the reference could not rotate: {keys['reference'].short_lived_problem}")
     mine, theirs = keys["student"].short_lived, keys["reference"].short_lived
-    ensure_answering(student)
+    ensure_answering(student)  # a server that hung before the keys were made listed nothing: this says so
     # Listed when the keys were made, right after the rotation: the old key had not expired yet.
     got, expected = keys["student"].short_lived_tools, keys["reference"].short_lived_tools
     check(not got.error and got.tools == expected.tools,
