@@ -254,7 +254,8 @@ class _ForkServer:
         self.requests, self.replies = requests, replies
         self.lock = threading.Lock()
         self.asked = 0
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # it loaded its libraries and takes requests
+        self.settled = threading.Event()  # it said so, or it never will (it died, or said something else)
         threading.Thread(target=self._wait_ready, daemon=True).start()
 
     def _wait_ready(self) -> None:
@@ -263,8 +264,14 @@ class _ForkServer:
                 self.ready.set()
         except ValueError:
             pass
+        finally:
+            self.settled.set()
 
     def _ask(self, request: dict) -> dict:
+        # Its first line belongs to _wait_ready: two threads reading one pipe could each take the
+        # other's line (a reply read as "not ready", and a request waiting forever for it).
+        if not self.settled.wait(timeout=START_TIMEOUT) or not self.ready.is_set():
+            raise OSError("the fork server did not come up")
         with self.lock:
             self.asked += 1
             request = {"id": self.asked, **request}
@@ -371,9 +378,9 @@ def start_fork_server() -> None:
 
 
 def fork_server_ready() -> bool:
-    """True once the fork server can fork (or when there is none to wait for)."""
+    """True once the fork server can fork, or never will (or when there is none to wait for)."""
     server = _fork_server
-    return server is None or server.ready.is_set() or server.process.poll() is not None
+    return server is None or server.settled.is_set() or server.process.poll() is not None
 
 
 def _forking() -> _ForkServer | None:
@@ -381,7 +388,7 @@ def _forking() -> _ForkServer | None:
     server = _fork_server
     if server is None:
         return None
-    if not server.ready.wait(timeout=START_TIMEOUT) or server.process.poll() is not None:
+    if not server.settled.wait(timeout=START_TIMEOUT) or not server.ready.is_set() or server.process.poll() is not None:
         _fork_server = None  # it did not come up: start processes the ordinary way
         return None
     return server
