@@ -407,13 +407,16 @@ def written_files(log: Path) -> list[Path]:
         return []
 
 
-def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path):
+def _spawn(command: list[str], folder: Path, env: dict[str, str], log: Path, *, fresh: bool = False):
+    """Start COMMAND in FOLDER: from the reference's or the warm fork server when one serves it, else a
+    fresh interpreter. FRESH: always a fresh interpreter (secrets in ENV never pass through a fork
+    server, which keeps the requests it read in its memory)."""
     if _reference_server is not None and _reference_server.holds(folder):
         # No fallback: the reference never runs as the grader's user, which the student's code shares.
         process = _reference_server.spawn(command, folder, env, log)
         _LIVE.add(process)
         return process
-    server = _forking()
+    server = None if fresh else _forking()
     if server is not None and command[0] == sys.executable:
         try:
             process = server.spawn(command, folder, env, log)
@@ -457,13 +460,13 @@ class Server:
     """`python -m uvicorn APP` in FOLDER on a free loopback port."""
 
     def __init__(self, folder: Path, app: str, *, env: dict[str, str] | None = None,
-                 root_path: str | None = None, label: str = "server") -> None:
+                 root_path: str | None = None, label: str = "server", fresh: bool = False) -> None:
         self.folder, self.app, self.label, self.root_path = folder, app, label, root_path
         self.env = dict(env or {})  # what this server was given beyond child_env (checks reuse it: a key store's path)
         self.port = free_port()
         self._log = new_log(label)
         command = uvicorn_command(app, self.port, root_path=root_path)
-        self.process = _spawn(command, folder, child_env(env), self._log)
+        self.process = _spawn(command, folder, child_env(env), self._log, fresh=fresh)
         self.spawned_at = time.monotonic()
         # Asked while waiting for the port: a reason to stop waiting (its code hangs at import,
         # it is far slower than the reference), or None to go on. Set by grader.launch.

@@ -132,12 +132,12 @@ class Launch:
         A server whose code hangs at import would keep its start waiting: the import
         check ending in failure ends that wait too. The client script runs in its own
         check (its traceback shows there): compiling it is enough here, and spares
-        importing the agents SDK once more.
+        importing the agents SDK once more. So are a stage's other scripts (stage 07's exploits).
         """
         if self._import_check is not None or self.missing:
             return
-        client = self.stage.client.removesuffix(".py")
-        modules = [f"compile:{name}.py" if name == client else name for name in self.stage.modules]
+        programs = {name.removesuffix(".py") for name in (self.stage.client, *self.stage.scripts)}
+        modules = [f"compile:{name}.py" if name in programs else name for name in self.stage.modules]
         # The server's own environment: a stage may need more than API_KEY to import (a pepper, a JWKS file).
         env = self.student.env if self.student is not None else self.server_env(self.student_dir)
 

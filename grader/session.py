@@ -62,6 +62,8 @@ class GradingSession:
     marker: str = field(default_factory=lambda: secrets.token_hex(4))  # tags the grader's own key-in-URL probes
     # A note the recorded weather carries this run only (see grader.stage_env.RunValues).
     forecast_note: str = field(default_factory=lambda: f"(recorded for run {secrets.token_hex(5)})")
+    # Random per run: what a stage derives its servers' own secrets from (stage 07's flags).
+    seed: str = field(default_factory=lambda: secrets.token_hex(16))
     started_at: float = field(default_factory=time.time)  # files a submission writes after this are read for leaks
     on_result: Callable[[CheckResult], None] | None = None
     launches: dict[str, Launch] = field(default_factory=dict)
@@ -85,7 +87,7 @@ class GradingSession:
         if stage.id not in self.launches:
             self.launches[stage.id] = Launch(stage, self.workdir.resolve() / stage.id,
                                              self.reference.resolve() / stage.id,
-                                             run=RunValues(self.key, self.forecast_note), root_path=self.root_path)
+                                             run=RunValues(self.key, self.forecast_note, self.seed), root_path=self.root_path)
         return self.launches[stage.id]
 
     def stop(self) -> None:

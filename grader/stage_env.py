@@ -35,6 +35,9 @@ class RunValues:
     # A note the recorded weather carries this run only (stages 04 and 06): random, and derived from
     # nothing a submission can see (not the key), so a client that prints a pasted forecast misses it.
     forecast_note: str = ""
+    # Random, for secrets a stage's servers hold that its checks must know (stage 07's flags): never the
+    # key, so a server (or an exploit) that is given the key cannot work them out.
+    seed: str = ""
 
 
 Prepare = Callable[[Path, Path, RunValues], dict[str, str]]

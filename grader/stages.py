@@ -59,6 +59,9 @@ class Stage:
     # Processes its checks start beyond the servers (a CLI run per key, restarts, scripts): with
     # more than a couple, the grader starts them from a warm fork server (grader/launch.py).
     processes: int = 0
+    # Files the student runs as programs beside the client (stage 07's exploits): running one at
+    # import would attack something, so the import check only compiles them, as it does the client.
+    scripts: tuple[str, ...] = ()
 
     @property
     def number(self) -> str:
@@ -99,7 +102,7 @@ KNOWN = {f.name for f in fields(Stage)}
 TYPES = {"id": str, "title": str, "short": str, "learn": str, "secure": str, "traps": str, "app": str, "port": int,
          "endpoint": str, "client": str, "files": list, "todo": list, "points": (int, float), "hints": dict,
          "key_from_env": bool, "student_server": bool, "proxied": bool, "notebook_shows": list,
-         "prepare": str, "processes": int}
+         "prepare": str, "processes": int, "scripts": list}
 
 
 def _levels(stage_id: str, topic: str, value) -> tuple[str, ...]:
@@ -132,14 +135,15 @@ def parse_stages(data: dict) -> list[Stage]:
         if name in seen:
             raise StageDataError(f"stages.toml: stage {name} appears twice")
         seen.add(name)
-        todo_outside = set(entry["todo"]) - set(entry["files"])
-        if todo_outside or entry["client"] not in entry["files"]:
-            raise StageDataError(f"stages.toml: stage {name}: todo and client must be among its files")
+        outside = (set(entry["todo"]) | set(entry.get("scripts", ()))) - set(entry["files"])
+        if outside or entry["client"] not in entry["files"]:
+            raise StageDataError(f"stages.toml: stage {name}: todo, scripts and client must be among its files")
         if entry.get("prepare") and not re.fullmatch(r"[\w.]+:\w+", entry["prepare"]):
             raise StageDataError(f"stages.toml: stage {name}, prepare = {entry['prepare']!r}: write module:function")
         hints = {topic: _levels(name, topic, value) for topic, value in entry.get("hints", {}).items()}
         stages.append(Stage(**{**entry, "files": tuple(entry["files"]), "todo": tuple(entry["todo"]),
                                "points": float(entry["points"]), "hints": hints,
+                               "scripts": tuple(entry.get("scripts", ())),
                                "notebook_shows": tuple(entry.get("notebook_shows", ()))}))
     return stages
 
