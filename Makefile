@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages new-stage class tls-demo inspect grade-class gradescope bench-class keys token
+.PHONY: target help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages new-stage class tls-demo inspect grade-class gradescope bench-class keys token
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -28,6 +28,7 @@ help:
 	@echo "make gradescope [STAGES=01] [VISIBILITY=after_due_date]  build the Gradescope autograder zip"
 	@echo "make stages                       list the stages"
 	@echo "make new-stage NAME=07-x FROM=04  start a new stage from an existing one (for authors)"
+	@echo "make target                       stage 07: the vulnerable lab server your exploits attack"
 	@echo "make inspect STAGE=01 [CLI=1]     the MCP Inspector (web UI, or CLI) on a solution server, with the stage's key or token"
 	@echo "make watch [STAGE=01]             re-grade on every save (h hint, l list, r re-run, q quit)"
 	@echo "make hint STAGE=01                one more hint for the first failing check"
@@ -71,6 +72,10 @@ tls-demo: setup-instructor
 
 serve: setup
 	@$(VENV_PY) -m course.run serve $(or $(STAGE),01) --workdir $(WORKDIR)
+
+# Stage 07: the vulnerable server exactly as the starter hands it out, with a fresh flag behind each hole.
+target: setup
+	@$(VENV_PY) -m course.run target 07
 
 agent: setup
 	@$(VENV_PY) -m course.run agent $(or $(STAGE),01) --workdir $(WORKDIR)

@@ -101,13 +101,15 @@ def request(server: Server, method: str, path: str, *, headers: dict[str, str | 
 
 
 def run_client(stage: str, server: Server, *, path: str | None = None, env: dict[str, str] | None = None,
-               workdir: str = "solutions") -> str:
-    """Run the stage's agent or client script against SERVER and print its output."""
+               workdir: str = "solutions", script: str | None = None) -> str:
+    """Run the stage's agent or client script (or another SCRIPT of the stage, an exploit) against SERVER
+    and print its output."""
     info = stage_by_id(stage)
     url = server.base_url + (path or info.endpoint)
-    finished = run_python(ROOT / workdir / info.id, [info.client], env={"MCP_SERVER_URL": url, **(env or {})},
+    script = script or info.client
+    finished = run_python(ROOT / workdir / info.id, [script], env={"MCP_SERVER_URL": url, **(env or {})},
                           timeout=90, label="notebook-client")
-    print(f"$ MCP_SERVER_URL={url} python {info.client}    (exit status {finished.returncode})")
+    print(f"$ MCP_SERVER_URL={url} python {script}    (exit status {finished.returncode})")
     print(hide(finished.output.strip()))
     return finished.output
 

@@ -10,7 +10,7 @@ How a document marks what a student or an instructor types (the convention this 
   shell session: `export`, `unset` and `cd` carry over to the commands after them. Questions are answered "y".
 - In a stage's lesson the stage's TODOs are done first (exercises/<stage> holds the reference solution):
   a lesson's commands try the student's finished work. README.md runs on the untouched starters.
-- A server (`make serve`, `make watch`) runs in the background, as in a second terminal: its step passes once
+- A server (`make serve`, `make target`, `make watch`) runs in the background, as in a second terminal: its step passes once
   it answers on its port (or shows its first verdict); a later server on the same port replaces it (the student
   stops the first with Ctrl+C); every server stops when the document ends.
 - What a comment promises is checked: an HTTP status (`# 401`) is the answer's status; "quoted text" is
@@ -125,6 +125,7 @@ PLACEHOLDERS = {
 # What runs in the background, and how to tell it is up: the stage's port, or a line it prints.
 SERVERS = [
     (re.compile(r"^make serve\b"), "port"),
+    (re.compile(r"^make target\b"), "port"),  # stage 07's vulnerable server, on stage 07's port
     (re.compile(r"^make watch\b"), "not yet ("),
 ]
 
@@ -383,7 +384,8 @@ class Session:
         port = None
         if ready == "port":
             number = re.search(r"STAGE=(\d+)", command)
-            port = stage_by_id(number.group(1) if number else "01").port
+            stage = number.group(1) if number else "07" if command.startswith("make target") else "01"
+            port = stage_by_id(stage).port
             for server in [server for server in self.servers if server.port == port]:
                 server.stop()  # Ctrl+C in the first terminal before starting the other server there
                 self.servers.remove(server)
