@@ -9,7 +9,7 @@ import pytest
 
 from grader.stages import ROOT
 
-NAME = "07-demo-lab"
+NAME = "08-demo-lab"
 GENERATED = {"README.md", "lessons/README.md"}  # the stage tables, written again from stages.toml
 
 
@@ -44,9 +44,9 @@ def test_it_touches_no_shared_file_but_stages_toml_and_the_tables_made_from_it(s
 
 
 def test_the_grader_grades_it_at_once_solution_full_marks_starter_nothing(scaffolded):
-    solutions = run([sys.executable, "-m", "grader", "07", "--workdir", "solutions"], scaffolded)
+    solutions = run([sys.executable, "-m", "grader", "08", "--workdir", "solutions"], scaffolded)
     assert solutions.returncode == 0, solutions.stdout[-3000:]
-    starters = run([sys.executable, "-m", "grader", "07", "--workdir", "exercises"], scaffolded)
+    starters = run([sys.executable, "-m", "grader", "08", "--workdir", "exercises"], scaffolded)
     assert starters.returncode == 1 and "Score: 0/" in starters.stdout, starters.stdout[-3000:]
 
 
@@ -63,6 +63,6 @@ def test_the_projects_tests_pick_it_up(scaffolded):
 
 def test_it_refuses_a_name_that_is_taken_or_malformed(scaffolded):
     for name, why in (("04-again", "exists already"), (NAME, "exists already"), ("7-x", "is not a stage name"),
-                      ("07-Demo", "is not a stage name")):
+                      ("08-Demo", "is not a stage name")):
         refused = run([sys.executable, "-m", "course.new_stage", name, "--from", "04"], scaffolded)
         assert refused.returncode != 0 and why in refused.stderr, (name, refused.stderr)
