@@ -36,6 +36,7 @@ from grader.stage_env import RunValues
 from grader.stages import ROOT
 from grader.verdict import CheckFailed, check
 from workshop.attack_lab import weather_service
+from workshop.attack_lab.lab_secrets import hide_this_process
 
 TARGET = ROOT / "workshop" / "attack_lab" / "target"
 EXPLOIT_TIMEOUT = 30.0
@@ -119,6 +120,10 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target():
+    # The grader holds the target's flags, to look for them in the exploit's output: from here on its
+    # memory is closed to the student's processes (same user), as the target's is (a thief that reads
+    # /proc/<pid>/mem instead of exploiting the hole finds nothing; tests/test_grader_stage07.py).
+    hide_this_process()
     values = fresh_values()
     upstream = start_upstream(values["UPSTREAM_TOKEN"], "")
     key = secrets.token_urlsafe(24)
