@@ -87,7 +87,8 @@ def test_a_stage_that_never_ran_still_counts_its_points():
 
 
 # Stages whose guard is not an API-key guard, and the table they use instead.
-OWN_TABLE = {"06-bearer-tokens": "bearer tokens: grader/tokens.py's bad-token table"}
+OWN_TABLE = {"06-bearer-tokens": "bearer tokens: grader/tokens.py's bad-token table",
+             "07-attack-lab": "the attack lab: published keys on both transports, its own table (test_07_attack_lab)"}
 
 
 def test_every_stage_that_grades_a_guard_sends_every_row_of_the_attack_table():
