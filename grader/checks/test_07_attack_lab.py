@@ -195,16 +195,20 @@ def replay_exploit(launch, challenge: Challenge, server: Server, stage) -> None:
           hint=stage.hint(f"fix_{challenge.name}"))
 
 
-def keys_shown_publicly(server: Server) -> set[str]:
-    """Every word of the public pages that could be a key: what any visitor can copy."""
-    found = set()
+def public_text(server: Server) -> str:
+    """What the public pages show any visitor."""
+    shown = []
     for path in ("/", "/health"):
         try:
-            text = httpx.get(server.base_url + path, timeout=5.0, trust_env=False).text
+            shown.append(httpx.get(server.base_url + path, timeout=5.0, trust_env=False).text)
         except httpx.HTTPError:
             continue
-        found |= set(re.findall(r"[A-Za-z0-9_.~+/=-]{8,}", text.replace("\\", " ")))
-    return found
+    return "\n".join(shown)
+
+
+def keys_shown_publicly(server: Server) -> set[str]:
+    """Every word of the public pages that could be a key: what any visitor can copy."""
+    return set(re.findall(r"[A-Za-z0-9_.~+/=-]{8,}", public_text(server).replace("\\", " ")))
 
 
 def published_key_is_refused(server: Server, stage, *, is_reference: bool) -> None:
@@ -216,6 +220,11 @@ def published_key_is_refused(server: Server, stage, *, is_reference: bool) -> No
     honest('"student"' in student.result_text, sent="whoami with API_KEY", got=shown(student),
            expected='{"principal": "student"}', stage=stage)
     private = {values["API_KEY"], values["ADMIN_KEY"]}
+    public = public_text(server)
+    for key, whose in ((values["API_KEY"], "API_KEY"), (values["ADMIN_KEY"], "ADMIN_KEY")):
+        check(key not in public, sent="GET / and GET /health, without a key", got=f"the page shows {whose}'s value",
+              expected="no key on a page every visitor sees (a key shown to everyone is everyone's)",
+              hint=stage.hint("fix_published_key"))
     candidates = ({DEMO_KEY, DEMO_KEY.upper()} | keys_shown_publicly(server)) - private
     for key in sorted(candidates):
         for path in ("/mcp", "/sse"):
@@ -250,8 +259,11 @@ def report_handle_is_bound(server: Server, stage) -> None:
            got=shown(mine), expected=f"the report just written ({body!r})", stage=stage)
     never = secrets.token_urlsafe(16)
     unknown = call(server, student, "read_report", {"handle": never}).result_text.replace(never, "<handle>")
-    # The admin's real handle (as it would leak, in a log or a chat), and counted guesses.
-    for handle in [*admin_handles, "0", "1", "2", "3"]:
+    # The admin's real handle (as it would leak, in a log or a chat), near misses of it (a store that strips
+    # or matches a prefix after its owner check), and counted guesses.
+    near = [variant for handle in admin_handles for variant in (f"{handle} ", handle[:1], handle[:len(handle) // 2])
+            if variant and variant not in admin_handles]
+    for handle in [*admin_handles, *near, "0", "1", "2", "3"]:
         for transport in ("/mcp", "/sse"):
             stolen = call(server, student, "read_report", {"handle": handle}, transport=transport)
             sent = f"read_report({handle!r}) over {transport} with API_KEY (the handle of a report the admin wrote)" \
@@ -277,23 +289,30 @@ def evil_links(upstream: str) -> list[tuple[str, str, weather_service.Service]]:
         except OSError:
             return None
 
-    other = listen()
+    other = listen("127.0.0.3")  # off 127.0.0.1: no listener takes a port the grader chose for a server there
     made.append(("a listener of the attacker's", f"{other.url}/forecast/new-york", other))
+    same_host = listen()
+    made.append(("the service's host, another port: a test of the host alone lets it through",
+                 f"{same_host.url}/forecast/new-york", same_host))
     for digit in "0123456789":  # http://127.0.0.1:5123 is a prefix of http://127.0.0.1:51230
         longer = listen(port=int(f"{home.port}{digit}")) if int(f"{home.port}{digit}") <= 65535 else None
         if longer is not None:
             made.append(("the service's port with one more digit: a prefix test lets it through",
                          f"{longer.url}/forecast/new-york", longer))
             break
-    userinfo = listen()
+    userinfo = listen("127.0.0.3")
     made.append(("the service's address as user info: a prefix test lets it through",
                  f"{upstream}@{userinfo.url.removeprefix('http://')}/forecast/new-york", userinfo))
-    substring = listen()
+    substring = listen("127.0.0.3")
     made.append(("the service's address in the query: a substring test lets it through",
                  f"{substring.url}/forecast/new-york?from={upstream}", substring))
     named = listen()
     made.append(("localhost, another port: a test of the host's address alone lets it through",
                  f"http://localhost:{httpx.URL(named.url).port}/forecast/new-york", named))
+    six = listen(host="::1", port=home.port)  # the service listens on 127.0.0.1 only: [::1] is somebody else
+    if six is not None:
+        made.append(("the service's port on the IPv6 loopback: a list of loopback names lets it through",
+                     f"{six.url}/forecast/new-york", six))
     same_port = listen(host="127.0.0.2", port=home.port)  # all of 127.0.0.0/8 is loopback on Linux
     if same_port is not None:
         made.append(("the service's port on another loopback address: a test of the port alone lets it through",

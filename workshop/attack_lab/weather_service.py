@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +77,10 @@ def _handler(service: Service, token: str | None, note: str):
     return Handler
 
 
+class _Six(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 # Every service this process started, by URL: whoever started one can look at what reached it.
 RUNNING: dict[str, Service] = {}
 
@@ -83,9 +88,10 @@ RUNNING: dict[str, Service] = {}
 def start(token: str | None, note: str = "", host: str = "127.0.0.1", port: int = 0) -> Service:
     """Serve in a daemon thread on HOST:PORT (0: a free port). TOKEN None: a recording listener."""
     service = Service(url="")
-    server = ThreadingHTTPServer((host, port), _handler(service, token, note))
+    server = (_Six if ":" in host else ThreadingHTTPServer)((host, port), _handler(service, token, note))
     server.daemon_threads = True
-    service.url, service._server = f"http://{host}:{server.server_address[1]}", server
+    shown = f"[{host}]" if ":" in host else host
+    service.url, service._server = f"http://{shown}:{server.server_address[1]}", server
     RUNNING[service.url] = service
     threading.Thread(target=server.serve_forever, daemon=True, name=f"weather-service-{service.url}").start()
     return service
