@@ -83,8 +83,23 @@ class CliFailed(Exception):
         self.command, self.result = command, result
 
 
+# Every file the stage's own processes (its CLI, beside its servers) opened for writing, per stage folder.
+_written: dict[Path, dict[Path, None]] = {}
+
+
+def keys_cli(server: Server, *args: str) -> Finished:
+    """`python -m keys ARGS` in the server's folder, with its environment; the files it wrote are noted."""
+    return noted(server.folder, run_python(server.folder, ["-m", "keys", *args], env=server.env,
+                                           timeout=CLI_TIMEOUT, label="keys"))
+
+
+def noted(folder: Path, result: Finished) -> Finished:
+    _written.setdefault(folder, {}).update(dict.fromkeys(result.written))
+    return result
+
+
 def cli(server: Server, *args: str) -> Finished:
-    result = run_python(server.folder, ["-m", "keys", *args], env=server.env, timeout=CLI_TIMEOUT, label="keys")
+    result = keys_cli(server, *args)
     if not result.ok:
         raise CliFailed("python -m keys " + " ".join(args), result)
     return result
@@ -141,7 +156,8 @@ for key_id in sys.argv[1:]:
 
 
 def forge(server: Server, *key_ids: str) -> list[str]:
-    made = run_python(server.folder, ["-c", FORGE, *key_ids], env=server.env, timeout=CLI_TIMEOUT, label="forge")
+    made = noted(server.folder, run_python(server.folder, ["-c", FORGE, *key_ids], env=server.env,
+                                           timeout=CLI_TIMEOUT, label="forge"))
     lines = made.output.split()
     if not made.ok or len(lines) != 1 + len(key_ids):
         raise CliFailed("python -c 'from key_format import new_key; print(new_key()[1])'", made)
@@ -556,8 +572,7 @@ def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, referenc
 
 
 def rotate_again(server: Server, key_id: str) -> Finished:
-    return run_python(server.folder, ["-m", "keys", "rotate", key_id, "--grace", "1d"], env=server.env,
-                      timeout=CLI_TIMEOUT, label="keys")
+    return keys_cli(server, "rotate", key_id, "--grace", "1d")
 
 
 def test_a_revoked_or_already_rotated_key_cannot_be_rotated(keys, student, reference, stage):
@@ -740,8 +755,9 @@ def test_the_client_gets_the_forecast_with_its_key(keys, student, stage, imports
     """client.py, with a key issued for get_forecast, prints the recorded forecast"""
     forecast, = need(keys["student"], stage, "forecast")
     url = student.base_url + "/mcp"
-    ran = run_python(student.folder, [stage.client], env={"MCP_SERVER_URL": url, "API_KEY": forecast.key}, timeout=90,
-                     label="client")
+    ran = noted(student.folder, run_python(student.folder, [stage.client],
+                                           env={"MCP_SERVER_URL": url, "API_KEY": forecast.key}, timeout=90,
+                                           label="client"))
     wanted = RECORDED_FORECAST["detailedForecast"]
     check(ran.ok and wanted in ran.output,
           sent=f"MCP_SERVER_URL={url} API_KEY=<the forecast key> python {stage.client}",
@@ -838,19 +854,46 @@ def test_refusals_without_a_key_id_are_audited_and_a_throttled_burst_once(keys, 
 BURST = 20
 
 
+def written_during_grading(student: Server, started_at: float) -> dict[Path, str]:
+    """Every file the student's code may have put a key in, and how to name it: the key database (and its
+    journals), the audit log, any other file in their folders, any file in the stage folder changed since
+    grading began, and any file the student's server or CLI opened for writing, wherever it is."""
+    database, audit = Path(student.env["KEYS_DB"]), Path(student.env["AUDIT_LOG"])
+    places = {path: f"the database ({path.name})" for path in sorted(database.parent.glob(database.name + "*"))}
+    places[audit] = "the audit log"
+    for folder, beside in {audit.parent: "the audit log", database.parent: "the database"}.items():
+        for path in sorted(folder.rglob("*")):
+            places.setdefault(path, f"the file {path.name}, beside {beside}")
+    for path in sorted(student.folder.rglob("*")):
+        try:
+            if "__pycache__" not in path.parts and path.is_file() and path.stat().st_mtime >= started_at:
+                places.setdefault(path, f"the file {path.relative_to(student.folder)}, written during grading")
+        except OSError:
+            continue
+    for path in [*student.written(), *_written.get(student.folder, {})]:
+        if not path.is_relative_to("/dev") and not path.is_relative_to("/proc"):
+            places.setdefault(path, f"the file {path}, which your code wrote")
+    return places
+
+
+def content_of(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(20_000_000) if path.is_file() else b""
+    except OSError:
+        return b""
+
+
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
-    """no key (nor its secret) is in the database file, the audit log or the server's output"""
+    """no key (nor its secret) is in the database file, the audit log, any other file written while grading,
+    or the server's output"""
     need(keys["student"], stage, "forecast")
     issued = keys["student"].all_issued()
-    database = Path(student.env["KEYS_DB"])
-    places = {f"the database ({path.name})": path.read_bytes()
-              for path in sorted(database.parent.glob(database.name + "*"))}
-    audit = Path(student.env["AUDIT_LOG"])
-    places["the audit log"] = audit.read_bytes() if audit.exists() else b""
+    places = {place: content_of(path) for path, place in written_during_grading(student, session.started_at).items()}
     places["the server's output"] = "\n".join(line for line in student.log().splitlines()
-                                            if session.marker not in line).encode()
+                                             if session.marker not in line).encode()
     found = []
     for place, content in places.items():
         for key in issued:
@@ -860,7 +903,8 @@ def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, sessi
                 break
         if session.key.encode() in content and place != "the server's output":
             found.append(f"{place} holds the pepper")
-    check(not found, sent=f"read {', '.join(places)} after {len(issued)} keys were issued and used",
+    check(not found, sent=f"read the database, the audit log, every other file your server and `python -m keys` "
+                          f"wrote, and the server's output, after {len(issued)} keys were issued and used",
           got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper "
                                        "(no points for this stage while one is there)",
           hint=stage.hint("stored_hashed"))
