@@ -624,6 +624,26 @@ def test_a_successor_has_the_old_keys_rights_and_expiry(keys, student, reference
                                                                   "permission", hint=stage.hint("rotation"))
 
 
+def test_a_key_rotated_before_its_own_expiry_still_ends_at_it(keys, student, reference, stage):
+    """a key rotated before its own expiry still ends at its own expiry: the grace period never adds time"""
+    need(keys["student"], stage, "forecast")
+    mine, theirs = keys["student"].short_lived, keys["reference"].short_lived
+    if mine is None or theirs is None:
+        return  # the rotation itself failed: the successor's check above says why
+    # The same key as above: issued to expire in seconds, rotated with a day's grace (the default) at once.
+    time.sleep(max(0.0, max(mine[2], theirs[2]) + 1.5 - time.time()))  # already past once the check above ran
+    words = "the old key, rotated with a day's grace, after its own expiry"
+    late, late_expected = both(send, (student, initialize(mine[0].key, words)),
+                               (reference, initialize(theirs[0].key, words)))
+    crashed(late, initialize(mine[0].key, words), student, stage)
+    check(late.status == late_expected.status == 401,
+          sent=f"python -m keys issue --expires-in {ROTATED_LIFETIME:.0f}s; rotate it at once (--grace 1d); "
+               f"POST /mcp with the old key once its {ROTATED_LIFETIME:.0f} s passed",
+          got=late.describe(), expected=late_expected.describe() + ": the old key ends when its grace ends or "
+                                                                  "when it would have ended anyway, whichever "
+                                                                  "comes first", hint=stage.hint("rotated_expiry"))
+
+
 def session_probe(method: str, key: str, session_id: str, body: dict | None, note: str) -> Probe:
     headers = (ACCEPT, ("X-API-Key", key), ("Mcp-Session-Id", session_id), ("MCP-Protocol-Version", "2025-06-18"))
     return Probe(method, "/mcp", headers, body, note=note, source=fresh_address())
