@@ -123,6 +123,7 @@ class Keys:
     """The keys the checks use on one server; `problem` says why they could not all be made."""
 
     forecast: Issued | None = None  # get_forecast and whoami
+    sibling: Issued | None = None  # another key of the forecast key's client, with the same rights
     alerts: Issued | None = None  # get_alerts only
     expired: Issued | None = None  # rotated with no grace: its successor is `expired_successor`
     expired_successor: Issued | None = None
@@ -175,6 +176,7 @@ def make_keys(server: Server) -> Keys:
     try:
         keys.unknown_key = forge(server)[0]
         keys.forecast = issue(server, "forecaster", "get_forecast,whoami")
+        keys.sibling = issue(server, "forecaster", "get_forecast,whoami")
         keys.alerts = issue(server, "alerter", "get_alerts")
         keys.expired = issue(server, "rotated-at-once", "*")
         keys.expired_successor = issued_by(cli(server, "rotate", keys.expired.key_id, "--grace", "0"))
@@ -650,24 +652,27 @@ def session_probe(method: str, key: str, session_id: str, body: dict | None, not
 
 
 def other_key_on_a_session(server: Server, keys: Keys) -> list[Answer]:
-    """A session opened with the forecast key, then used (a request, then DELETE) with the alerts key."""
+    """A session opened with the forecast key, then used (a request, then DELETE) with its sibling: another key
+    of the same client, with the same rights. Only the key differs, so a session bound to anything but the key
+    (the client's name, its rights) answers it."""
     opened = send(server, initialize(keys.forecast.key, "the forecast key"))
     session_id = opened.headers.get("mcp-session-id", "")
     if not session_id:
         return [opened]
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    return [opened, send(server, session_probe("POST", keys.alerts.key, session_id, listing, "another key")),
-            send(server, session_probe("DELETE", keys.alerts.key, session_id, None, "another key"))]
+    return [opened, send(server, session_probe("POST", keys.sibling.key, session_id, listing, "another key")),
+            send(server, session_probe("DELETE", keys.sibling.key, session_id, None, "another key"))]
 
 
 def test_a_session_answers_only_the_key_that_opened_it(keys, student, reference, stage):
-    """a session opened with one key is not found (404) for another valid key, for a request and for DELETE"""
-    need(keys["student"], stage, "forecast", "alerts")
+    """a session opened with one key is not found (404) for another valid key of the same client, nor is DELETE"""
+    need(keys["student"], stage, "forecast", "sibling")
     got, expected = both(other_key_on_a_session, (student, keys["student"]), (reference, keys["reference"]))
     if len(expected) != 3 or expected[1].status != 404:
         raise RuntimeError(f"grader problem: the reference answered {[a.describe() for a in expected]}")
     check([answer.status for answer in got] == [answer.status for answer in expected],
-          sent="initialize with key A (its Mcp-Session-Id); tools/list, then DELETE, on that session with key B",
+          sent="initialize with key A (its Mcp-Session-Id); tools/list, then DELETE, on that session with key B, "
+               "issued to the same client with the same tools",
           got="; ".join(answer.describe() for answer in got),
           expected="; ".join(answer.describe() for answer in expected), hint=stage.hint("session_owner"))
 
@@ -907,8 +912,7 @@ def content_of(path: Path) -> bytes:
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
-    """no key (nor its secret) is in the database file, the audit log, any other file written while grading,
-    or the server's output"""
+    """no key (nor its secret) is in the database file, the audit log, any file your code wrote or its output"""
     need(keys["student"], stage, "forecast")
     issued = keys["student"].all_issued()
     places = {place: content_of(path) for path, place in written_during_grading(student, session.started_at).items()}
