@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import secrets
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ from grader.checks.common import credential_params, test_imports, test_server_st
 from grader.compare import expect_like_reference, secret_slices
 from grader.harness import Finished, Server, ServerDidNotStart, copy_without_dotenv, run_python
 from grader.mcp_session import _explain, _with_client
-from grader.probes import Answer, Probe, ensure_answering, send, tail
+from grader.probes import REQUEST_TIMEOUT, Answer, Probe, ensure_answering, send, tail
 from grader.stages import ROOT
 from grader.verdict import CheckFailed, check
 
@@ -131,6 +132,7 @@ class Keys:
     rotating_successor: Issued | None = None
     revoked: Issued | None = None  # revoked before any check
     to_revoke: Issued | None = None  # revoked by a check, while the server runs
+    streamed: Issued | None = None  # opens a GET stream, then is revoked by a check while the stream is open
     throttled: Issued | None = None  # the target of wrong secrets
     table: Issued | None = None  # the shared attack table's key: its near misses fail against it alone
     unknown_key: str = ""  # well formed, with a good checksum, never issued
@@ -185,6 +187,7 @@ def make_keys(server: Server) -> Keys:
         keys.revoked = issue(server, "revoked", "*")
         cli(server, "revoke", keys.revoked.key_id)
         keys.to_revoke = issue(server, "revoked-while-running", "*")
+        keys.streamed = issue(server, "revoked-while-streaming", "*")
         keys.throttled = issue(server, "guessed-at", "*")
         keys.table = issue(server, "attack-table", "*")
         keys.wrong_secret = forge(server, keys.forecast.key_id)[1]
@@ -693,6 +696,109 @@ def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, stude
           sent=f"{probe.describe()}; before the revocation it got {before.status}",
           got=after.describe(), expected="401 Unauthorized with a WWW-Authenticate header, at once",
           hint=stage.hint("lifecycle"))
+
+
+STREAM_ENDS_WITHIN = 8.0  # seconds after the revocation (the reference ends a stream within about 2 s)
+
+
+@dataclass
+class Stream:
+    """A GET /mcp event stream, opened with a key on a session that key opened (or why it could not be)."""
+
+    opened: str  # what happened, in words: the status line of the GET, or the answer that stopped it
+    status: int = 0
+    connection: socket.socket | None = None
+    received: bytes = b""
+
+    def ended(self, deadline: float) -> bool:
+        """Whether the server ended the stream (closed it, or sent its last chunk) before DEADLINE."""
+        connection = self.connection
+        while connection is not None:
+            if self.received.endswith(b"\r\n0\r\n\r\n") or self.received == b"0\r\n\r\n":  # the last chunk
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            connection.settimeout(min(left, 1.0))
+            try:
+                data = connection.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return True  # reset: ended too
+            if not data:
+                return True
+            self.received = (self.received + data)[-64:]
+        return False
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def open_stream(server: Server, key: str) -> Stream:
+    """initialize with KEY, notifications/initialized, then GET /mcp on that session: the stream a client
+    keeps open for the server's messages (streamable HTTP, 2025-06-18)."""
+    opened = send(server, initialize(key, "the key"))
+    session_id = opened.headers.get("mcp-session-id", "")
+    if opened.status != 200 or not session_id:
+        return Stream(f"initialize got {opened.describe()}" + ("" if session_id else ", no Mcp-Session-Id"))
+    send(server, session_probe("POST", key, session_id, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                               "the key"))
+    ensure_answering(server)
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT,
+                                          source_address=(fresh_address(), 0))
+    request = (f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAccept: text/event-stream\r\n"
+               f"X-API-Key: {key}\r\nMcp-Session-Id: {session_id}\r\nMCP-Protocol-Version: 2025-06-18\r\n"
+               "Connection: close\r\n\r\n")
+    connection.sendall(request.encode())
+    head = b""
+    try:
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(65536)
+            if not data:
+                break
+            head += data
+    except OSError as error:
+        connection.close()
+        return Stream(f"GET /mcp got no answer: {error}")
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    parts = status_line.split()
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    stream = Stream(f"GET /mcp: {status_line}", status, connection, head.split(b"\r\n\r\n", 1)[-1][-64:])
+    if status != 200:
+        stream.close()
+        stream.connection = None
+    return stream
+
+
+def test_a_get_stream_ends_soon_after_its_key_is_revoked(keys, student, reference, stage):
+    """a GET stream opened with a key ends soon after that key is revoked with `python -m keys revoke`"""
+    mine, = need(keys["student"], stage, "streamed")
+    theirs = keys["reference"].streamed
+    streams = both(open_stream, (student, mine.key), (reference, theirs.key))
+    try:
+        if streams[1].status != 200:
+            raise RuntimeError(f"grader problem: the reference opened no stream: {streams[1].opened}")
+        got = streams[0]
+        if got.status == 405:
+            return  # no GET streams at all: none can outlive its key
+        check(got.status == 200, sent="initialize with a key; GET /mcp (Accept: text/event-stream) on its session",
+              got=got.opened, expected=f"a stream, as the reference opens one ({streams[1].opened})",
+              hint=stage.hint("stream_ends"))
+        both(lambda server, key_id: cli(server, "revoke", key_id), (student, mine.key_id), (reference, theirs.key_id))
+        deadline = time.monotonic() + STREAM_ENDS_WITHIN
+        ended, reference_ended = both(lambda stream: stream.ended(deadline), (streams[0],), (streams[1],))
+        if not reference_ended:
+            raise RuntimeError(f"grader problem: the reference's stream outlived its key by {STREAM_ENDS_WITHIN:.0f} s")
+        check(ended, sent=f"GET /mcp (an event stream) with a key; while it is open, "
+                          f"python -m keys revoke {mine.key_id}",
+              got=f"the stream still open {STREAM_ENDS_WITHIN:.0f} s after the revocation",
+              expected="the server ends the stream within seconds: a stream lasts no longer than its key",
+              hint=stage.hint("stream_ends"))
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def claimed_headers() -> tuple[tuple[str, str], ...]:
