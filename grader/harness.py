@@ -580,6 +580,7 @@ class Finished:
     output: str
     timed_out: bool = False
     why: str = ""  # when it was cut short: why, in words
+    written: tuple[Path, ...] = ()  # the files it opened for writing (known for fork-server children only)
 
     @property
     def ok(self) -> bool:
@@ -623,8 +624,10 @@ def run_python(folder: Path, args: list[str], *, env: dict[str, str] | None = No
     finally:
         _kill_group(process, grace=0.0 if why else 1.0)  # one that ran out of time gets no more
     output = log.read_text(errors="replace")
+    written = tuple(written_files(log))
     log.unlink(missing_ok=True)
-    return Finished(None if why else process.returncode, output, bool(why), why)
+    writes_of(log).unlink(missing_ok=True)
+    return Finished(None if why else process.returncode, output, bool(why), why, written)
 
 
 # Imports each module in turn; on failure prints only the student's own frames.

@@ -204,3 +204,48 @@ def test_an_unknown_id_hashed_before_the_lookup_against_a_stand_in_made_per_call
     run = grade_case(STAGE, "alt-unknown-id-stand-in-per-call")
     assert run.returncode == 0, run.stdout
     assert run.report["score"] == run.report["max_score"]
+
+
+def test_a_failure_limit_keyed_on_the_whole_key_is_caught(grade_case):
+    """Each guess for one key id carries another secret: a count per presented key never reaches the limit."""
+    run = grade_case(STAGE, "limiter-keyed-on-the-whole-key")
+    failed_only(run, THROTTLED[1])
+    output = run.check(THROTTLED[1])["output"]
+    assert "a new wrong secret" in output and "401" in output and "429" in output, output
+
+
+def test_keys_written_in_clear_to_another_file_are_caught(grade_case):
+    """The CLI writes each key to a file of its own choosing beside the database: every written file is read."""
+    run = grade_case(STAGE, "issued-keys-in-a-file")
+    failed_only(run, IN_CLEAR)
+    output = run.check(IN_CLEAR)["output"]
+    assert "recovery-" in output and "holds the key" in output, output
+    assert run.report["score"] == 0, run.stdout
+
+
+OWN_EXPIRY = "a key rotated before its own expiry still ends at its own expiry"
+
+
+def test_a_rotation_that_extends_the_old_keys_life_is_caught(grade_case):
+    run = grade_case(STAGE, "rotate-extends-expiry")
+    failed_only(run, OWN_EXPIRY)
+    output = run.check(OWN_EXPIRY)["output"]
+    assert "200" in output and "401" in output, output
+
+
+def test_a_session_bound_to_the_client_name_is_caught(grade_case):
+    """Two keys of one client: a session bound to the client's name answers both."""
+    run = grade_case(STAGE, "session-bound-to-client")
+    failed_only(run, SESSION_OWNER)
+    output = run.check(SESSION_OWNER)["output"]
+    assert "the same client" in output and "404" in output and "200" in output, output
+
+
+STREAM_ENDS = "a GET stream opened with a key ends soon after that key is revoked"
+
+
+def test_a_stream_that_outlives_its_revoked_key_is_caught(grade_case):
+    run = grade_case(STAGE, "stream-outlives-its-key")
+    failed_only(run, STREAM_ENDS)
+    output = run.check(STREAM_ENDS)["output"]
+    assert "still open" in output, output

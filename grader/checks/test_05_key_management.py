@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import secrets
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ from grader.checks.common import credential_params, test_imports, test_server_st
 from grader.compare import expect_like_reference, secret_slices
 from grader.harness import Finished, Server, ServerDidNotStart, copy_without_dotenv, run_python
 from grader.mcp_session import _explain, _with_client
-from grader.probes import Answer, Probe, ensure_answering, send, tail
+from grader.probes import REQUEST_TIMEOUT, Answer, Probe, ensure_answering, send, tail
 from grader.stages import ROOT
 from grader.verdict import CheckFailed, check
 
@@ -83,8 +84,23 @@ class CliFailed(Exception):
         self.command, self.result = command, result
 
 
+# Every file the stage's own processes (its CLI, beside its servers) opened for writing, per stage folder.
+_written: dict[Path, dict[Path, None]] = {}
+
+
+def keys_cli(server: Server, *args: str) -> Finished:
+    """`python -m keys ARGS` in the server's folder, with its environment; the files it wrote are noted."""
+    return noted(server.folder, run_python(server.folder, ["-m", "keys", *args], env=server.env,
+                                           timeout=CLI_TIMEOUT, label="keys"))
+
+
+def noted(folder: Path, result: Finished) -> Finished:
+    _written.setdefault(folder, {}).update(dict.fromkeys(result.written))
+    return result
+
+
 def cli(server: Server, *args: str) -> Finished:
-    result = run_python(server.folder, ["-m", "keys", *args], env=server.env, timeout=CLI_TIMEOUT, label="keys")
+    result = keys_cli(server, *args)
     if not result.ok:
         raise CliFailed("python -m keys " + " ".join(args), result)
     return result
@@ -108,6 +124,7 @@ class Keys:
     """The keys the checks use on one server; `problem` says why they could not all be made."""
 
     forecast: Issued | None = None  # get_forecast and whoami
+    sibling: Issued | None = None  # another key of the forecast key's client, with the same rights
     alerts: Issued | None = None  # get_alerts only
     expired: Issued | None = None  # rotated with no grace: its successor is `expired_successor`
     expired_successor: Issued | None = None
@@ -115,6 +132,7 @@ class Keys:
     rotating_successor: Issued | None = None
     revoked: Issued | None = None  # revoked before any check
     to_revoke: Issued | None = None  # revoked by a check, while the server runs
+    streamed: Issued | None = None  # opens a GET stream, then is revoked by a check while the stream is open
     throttled: Issued | None = None  # the target of wrong secrets
     table: Issued | None = None  # the shared attack table's key: its near misses fail against it alone
     unknown_key: str = ""  # well formed, with a good checksum, never issued
@@ -141,7 +159,8 @@ for key_id in sys.argv[1:]:
 
 
 def forge(server: Server, *key_ids: str) -> list[str]:
-    made = run_python(server.folder, ["-c", FORGE, *key_ids], env=server.env, timeout=CLI_TIMEOUT, label="forge")
+    made = noted(server.folder, run_python(server.folder, ["-c", FORGE, *key_ids], env=server.env,
+                                           timeout=CLI_TIMEOUT, label="forge"))
     lines = made.output.split()
     if not made.ok or len(lines) != 1 + len(key_ids):
         raise CliFailed("python -c 'from key_format import new_key; print(new_key()[1])'", made)
@@ -159,6 +178,7 @@ def make_keys(server: Server) -> Keys:
     try:
         keys.unknown_key = forge(server)[0]
         keys.forecast = issue(server, "forecaster", "get_forecast,whoami")
+        keys.sibling = issue(server, "forecaster", "get_forecast,whoami")
         keys.alerts = issue(server, "alerter", "get_alerts")
         keys.expired = issue(server, "rotated-at-once", "*")
         keys.expired_successor = issued_by(cli(server, "rotate", keys.expired.key_id, "--grace", "0"))
@@ -167,6 +187,7 @@ def make_keys(server: Server) -> Keys:
         keys.revoked = issue(server, "revoked", "*")
         cli(server, "revoke", keys.revoked.key_id)
         keys.to_revoke = issue(server, "revoked-while-running", "*")
+        keys.streamed = issue(server, "revoked-while-streaming", "*")
         keys.throttled = issue(server, "guessed-at", "*")
         keys.table = issue(server, "attack-table", "*")
         keys.wrong_secret = forge(server, keys.forecast.key_id)[1]
@@ -556,8 +577,7 @@ def test_rotation_keeps_the_old_key_for_its_grace_period(keys, student, referenc
 
 
 def rotate_again(server: Server, key_id: str) -> Finished:
-    return run_python(server.folder, ["-m", "keys", "rotate", key_id, "--grace", "1d"], env=server.env,
-                      timeout=CLI_TIMEOUT, label="keys")
+    return keys_cli(server, "rotate", key_id, "--grace", "1d")
 
 
 def test_a_revoked_or_already_rotated_key_cannot_be_rotated(keys, student, reference, stage):
@@ -609,30 +629,53 @@ def test_a_successor_has_the_old_keys_rights_and_expiry(keys, student, reference
                                                                   "permission", hint=stage.hint("rotation"))
 
 
+def test_a_key_rotated_before_its_own_expiry_still_ends_at_it(keys, student, reference, stage):
+    """a key rotated before its own expiry still ends at its own expiry: the grace period never adds time"""
+    need(keys["student"], stage, "forecast")
+    mine, theirs = keys["student"].short_lived, keys["reference"].short_lived
+    if mine is None or theirs is None:
+        return  # the rotation itself failed: the successor's check above says why
+    # The same key as above: issued to expire in seconds, rotated with a day's grace (the default) at once.
+    time.sleep(max(0.0, max(mine[2], theirs[2]) + 1.5 - time.time()))  # already past once the check above ran
+    words = "the old key, rotated with a day's grace, after its own expiry"
+    late, late_expected = both(send, (student, initialize(mine[0].key, words)),
+                               (reference, initialize(theirs[0].key, words)))
+    crashed(late, initialize(mine[0].key, words), student, stage)
+    check(late.status == late_expected.status == 401,
+          sent=f"python -m keys issue --expires-in {ROTATED_LIFETIME:.0f}s; rotate it at once (--grace 1d); "
+               f"POST /mcp with the old key once its {ROTATED_LIFETIME:.0f} s passed",
+          got=late.describe(), expected=late_expected.describe() + ": the old key ends when its grace ends or "
+                                                                  "when it would have ended anyway, whichever "
+                                                                  "comes first", hint=stage.hint("rotated_expiry"))
+
+
 def session_probe(method: str, key: str, session_id: str, body: dict | None, note: str) -> Probe:
     headers = (ACCEPT, ("X-API-Key", key), ("Mcp-Session-Id", session_id), ("MCP-Protocol-Version", "2025-06-18"))
     return Probe(method, "/mcp", headers, body, note=note, source=fresh_address())
 
 
 def other_key_on_a_session(server: Server, keys: Keys) -> list[Answer]:
-    """A session opened with the forecast key, then used (a request, then DELETE) with the alerts key."""
+    """A session opened with the forecast key, then used (a request, then DELETE) with its sibling: another key
+    of the same client, with the same rights. Only the key differs, so a session bound to anything but the key
+    (the client's name, its rights) answers it."""
     opened = send(server, initialize(keys.forecast.key, "the forecast key"))
     session_id = opened.headers.get("mcp-session-id", "")
     if not session_id:
         return [opened]
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    return [opened, send(server, session_probe("POST", keys.alerts.key, session_id, listing, "another key")),
-            send(server, session_probe("DELETE", keys.alerts.key, session_id, None, "another key"))]
+    return [opened, send(server, session_probe("POST", keys.sibling.key, session_id, listing, "another key")),
+            send(server, session_probe("DELETE", keys.sibling.key, session_id, None, "another key"))]
 
 
 def test_a_session_answers_only_the_key_that_opened_it(keys, student, reference, stage):
-    """a session opened with one key is not found (404) for another valid key, for a request and for DELETE"""
-    need(keys["student"], stage, "forecast", "alerts")
+    """a session opened with one key is not found (404) for another valid key of the same client, nor is DELETE"""
+    need(keys["student"], stage, "forecast", "sibling")
     got, expected = both(other_key_on_a_session, (student, keys["student"]), (reference, keys["reference"]))
     if len(expected) != 3 or expected[1].status != 404:
         raise RuntimeError(f"grader problem: the reference answered {[a.describe() for a in expected]}")
     check([answer.status for answer in got] == [answer.status for answer in expected],
-          sent="initialize with key A (its Mcp-Session-Id); tools/list, then DELETE, on that session with key B",
+          sent="initialize with key A (its Mcp-Session-Id); tools/list, then DELETE, on that session with key B, "
+               "issued to the same client with the same tools",
           got="; ".join(answer.describe() for answer in got),
           expected="; ".join(answer.describe() for answer in expected), hint=stage.hint("session_owner"))
 
@@ -653,6 +696,109 @@ def test_a_key_revoked_with_the_cli_is_refused_by_the_running_server(keys, stude
           sent=f"{probe.describe()}; before the revocation it got {before.status}",
           got=after.describe(), expected="401 Unauthorized with a WWW-Authenticate header, at once",
           hint=stage.hint("lifecycle"))
+
+
+STREAM_ENDS_WITHIN = 8.0  # seconds after the revocation (the reference ends a stream within about 2 s)
+
+
+@dataclass
+class Stream:
+    """A GET /mcp event stream, opened with a key on a session that key opened (or why it could not be)."""
+
+    opened: str  # what happened, in words: the status line of the GET, or the answer that stopped it
+    status: int = 0
+    connection: socket.socket | None = None
+    received: bytes = b""
+
+    def ended(self, deadline: float) -> bool:
+        """Whether the server ended the stream (closed it, or sent its last chunk) before DEADLINE."""
+        connection = self.connection
+        while connection is not None:
+            if self.received.endswith(b"\r\n0\r\n\r\n") or self.received == b"0\r\n\r\n":  # the last chunk
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            connection.settimeout(min(left, 1.0))
+            try:
+                data = connection.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return True  # reset: ended too
+            if not data:
+                return True
+            self.received = (self.received + data)[-64:]
+        return False
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def open_stream(server: Server, key: str) -> Stream:
+    """initialize with KEY, notifications/initialized, then GET /mcp on that session: the stream a client
+    keeps open for the server's messages (streamable HTTP, 2025-06-18)."""
+    opened = send(server, initialize(key, "the key"))
+    session_id = opened.headers.get("mcp-session-id", "")
+    if opened.status != 200 or not session_id:
+        return Stream(f"initialize got {opened.describe()}" + ("" if session_id else ", no Mcp-Session-Id"))
+    send(server, session_probe("POST", key, session_id, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                               "the key"))
+    ensure_answering(server)
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT,
+                                          source_address=(fresh_address(), 0))
+    request = (f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAccept: text/event-stream\r\n"
+               f"X-API-Key: {key}\r\nMcp-Session-Id: {session_id}\r\nMCP-Protocol-Version: 2025-06-18\r\n"
+               "Connection: close\r\n\r\n")
+    connection.sendall(request.encode())
+    head = b""
+    try:
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(65536)
+            if not data:
+                break
+            head += data
+    except OSError as error:
+        connection.close()
+        return Stream(f"GET /mcp got no answer: {error}")
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    parts = status_line.split()
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    stream = Stream(f"GET /mcp: {status_line}", status, connection, head.split(b"\r\n\r\n", 1)[-1][-64:])
+    if status != 200:
+        stream.close()
+        stream.connection = None
+    return stream
+
+
+def test_a_get_stream_ends_soon_after_its_key_is_revoked(keys, student, reference, stage):
+    """a GET stream opened with a key ends soon after that key is revoked with `python -m keys revoke`"""
+    mine, = need(keys["student"], stage, "streamed")
+    theirs = keys["reference"].streamed
+    streams = both(open_stream, (student, mine.key), (reference, theirs.key))
+    try:
+        if streams[1].status != 200:
+            raise RuntimeError(f"grader problem: the reference opened no stream: {streams[1].opened}")
+        got = streams[0]
+        if got.status == 405:
+            return  # no GET streams at all: none can outlive its key
+        check(got.status == 200, sent="initialize with a key; GET /mcp (Accept: text/event-stream) on its session",
+              got=got.opened, expected=f"a stream, as the reference opens one ({streams[1].opened})",
+              hint=stage.hint("stream_ends"))
+        both(lambda server, key_id: cli(server, "revoke", key_id), (student, mine.key_id), (reference, theirs.key_id))
+        deadline = time.monotonic() + STREAM_ENDS_WITHIN
+        ended, reference_ended = both(lambda stream: stream.ended(deadline), (streams[0],), (streams[1],))
+        if not reference_ended:
+            raise RuntimeError(f"grader problem: the reference's stream outlived its key by {STREAM_ENDS_WITHIN:.0f} s")
+        check(ended, sent=f"GET /mcp (an event stream) with a key; while it is open, "
+                          f"python -m keys revoke {mine.key_id}",
+              got=f"the stream still open {STREAM_ENDS_WITHIN:.0f} s after the revocation",
+              expected="the server ends the stream within seconds: a stream lasts no longer than its key",
+              hint=stage.hint("stream_ends"))
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def claimed_headers() -> tuple[tuple[str, str], ...]:
@@ -725,10 +871,11 @@ def test_wrong_keys_from_one_address_get_429_but_a_valid_key_from_there_gets_in(
 def test_wrong_secrets_for_one_key_id_get_429_but_its_holder_gets_in(keys, student, stage):
     """repeated wrong secrets for one key id, from many addresses, get 429, while the key's holder gets in"""
     target, = need(keys["student"], stage, "throttled")
-    wrong = forge(student, target.key_id)[1]
-    sent, got, statuses = fail_until_throttled(student, lambda n: wrong, lambda n: fresh_address())
-    expect_throttled(got, sent, statuses, f"the key id {target.key_id} with a wrong secret, each from a new address",
-                     stage)
+    # Another secret every time: a count kept per presented key (not per key id) never reaches its limit.
+    wrong = forge(student, *[target.key_id] * MAX_FAILURES)[1:]
+    sent, got, statuses = fail_until_throttled(student, lambda n: wrong[n - 1], lambda n: fresh_address())
+    expect_throttled(got, sent, statuses, f"the key id {target.key_id} with a new wrong secret each time, each from "
+                     "a new address", stage)
     valid = send(student, initialize(target.key, "the right key"))
     check(valid.status == 200, sent=f"POST /mcp (the right key for {target.key_id}) right after its 429",
           got=valid.describe(), expected="200 OK: the key's holder is never locked out by someone else's guesses",
@@ -739,8 +886,9 @@ def test_the_client_gets_the_forecast_with_its_key(keys, student, stage, imports
     """client.py, with a key issued for get_forecast, prints the recorded forecast"""
     forecast, = need(keys["student"], stage, "forecast")
     url = student.base_url + "/mcp"
-    ran = run_python(student.folder, [stage.client], env={"MCP_SERVER_URL": url, "API_KEY": forecast.key}, timeout=90,
-                     label="client")
+    ran = noted(student.folder, run_python(student.folder, [stage.client],
+                                           env={"MCP_SERVER_URL": url, "API_KEY": forecast.key}, timeout=90,
+                                           label="client"))
     wanted = RECORDED_FORECAST["detailedForecast"]
     check(ran.ok and wanted in ran.output,
           sent=f"MCP_SERVER_URL={url} API_KEY=<the forecast key> python {stage.client}",
@@ -837,19 +985,45 @@ def test_refusals_without_a_key_id_are_audited_and_a_throttled_burst_once(keys, 
 BURST = 20
 
 
+def written_during_grading(student: Server, started_at: float) -> dict[Path, str]:
+    """Every file the student's code may have put a key in, and how to name it: the key database (and its
+    journals), the audit log, any other file in their folders, any file in the stage folder changed since
+    grading began, and any file the student's server or CLI opened for writing, wherever it is."""
+    database, audit = Path(student.env["KEYS_DB"]), Path(student.env["AUDIT_LOG"])
+    places = {path: f"the database ({path.name})" for path in sorted(database.parent.glob(database.name + "*"))}
+    places[audit] = "the audit log"
+    for folder, beside in {audit.parent: "the audit log", database.parent: "the database"}.items():
+        for path in sorted(folder.rglob("*")):
+            places.setdefault(path, f"the file {path.name}, beside {beside}")
+    for path in sorted(student.folder.rglob("*")):
+        try:
+            if "__pycache__" not in path.parts and path.is_file() and path.stat().st_mtime >= started_at:
+                places.setdefault(path, f"the file {path.relative_to(student.folder)}, written during grading")
+        except OSError:
+            continue
+    for path in [*student.written(), *_written.get(student.folder, {})]:
+        if not path.is_relative_to("/dev") and not path.is_relative_to("/proc"):
+            places.setdefault(path, f"the file {path}, which your code wrote")
+    return places
+
+
+def content_of(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(20_000_000) if path.is_file() else b""
+    except OSError:
+        return b""
+
+
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, session, stage):
-    """no key (nor its secret) is in the database file, the audit log or the server's output"""
+    """no key (nor its secret) is in the database file, the audit log, any file your code wrote or its output"""
     need(keys["student"], stage, "forecast")
     issued = keys["student"].all_issued()
-    database = Path(student.env["KEYS_DB"])
-    places = {f"the database ({path.name})": path.read_bytes()
-              for path in sorted(database.parent.glob(database.name + "*"))}
-    audit = Path(student.env["AUDIT_LOG"])
-    places["the audit log"] = audit.read_bytes() if audit.exists() else b""
+    places = {place: content_of(path) for path, place in written_during_grading(student, session.started_at).items()}
     places["the server's output"] = "\n".join(line for line in student.log().splitlines()
-                                            if session.marker not in line).encode()
+                                             if session.marker not in line).encode()
     found = []
     for place, content in places.items():
         for key in issued:
@@ -859,7 +1033,8 @@ def test_no_key_in_the_database_the_audit_log_or_the_output(keys, student, sessi
                 break
         if session.key.encode() in content and place != "the server's output":
             found.append(f"{place} holds the pepper")
-    check(not found, sent=f"read {', '.join(places)} after {len(issued)} keys were issued and used",
+    check(not found, sent=f"read the database, the audit log, every other file your server and `python -m keys` "
+                          f"wrote, and the server's output, after {len(issued)} keys were issued and used",
           got="; ".join(found), expected="only key ids and keyed hashes: never a key, never the pepper "
                                        "(no points for this stage while one is there)",
           hint=stage.hint("stored_hashed"))
