@@ -224,3 +224,12 @@ def test_a_get_stream_that_outlives_its_token_is_caught(grade_case):
     failed(run, "a GET /mcp event stream ends once the token that opened it is no longer valid", "still open",
            "after the token's exp", "leeway")
     assert run.report["score"] < run.report["max_score"]
+
+
+def test_keys_from_a_url_cached_for_ever_are_caught(grade_case):
+    """The grader serves the issuer's key set at JWKS_URL to a second server and withdraws a key."""
+    run = grade_case(STAGE, "jwks-cache-forever")
+    failed(run, "with JWKS_URL, a key the issuer withdraws from its key set is refused", "200 OK",
+           "the withdrawn key still opens the server", "JWKS_CACHE_SECONDS")
+    passed(run, TOKEN + "a valid token:")
+    assert run.report["score"] < run.report["max_score"]
