@@ -36,7 +36,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _new_private_key() -> rsa.RSAPrivateKey:
+def new_private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -60,7 +60,7 @@ class Issuer:
             if folder not in _ISSUERS:
                 folder.mkdir(parents=True, exist_ok=True)
                 issuer = cls(url=f"https://issuer-{secrets.token_hex(4)}.grader.invalid", kid=secrets.token_hex(8),
-                             private_key=_new_private_key(), folder=folder)
+                             private_key=new_private_key(), folder=folder)
                 public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.private_key.public_key()))
                 public.update(kid=issuer.kid, use="sig", alg="RS256")
                 issuer.jwks_file.write_text(json.dumps({"keys": [public]}))
@@ -103,7 +103,7 @@ class Issuer:
     def stranger(self) -> rsa.RSAPrivateKey:
         """A key pair nobody trusts: the forger's."""
         if self._stranger is None:
-            self._stranger = _new_private_key()
+            self._stranger = new_private_key()
         return self._stranger
 
     def signed_by_a_stranger(self, claims: dict, *, kid: str | None = None, header: dict | None = None) -> str:
@@ -168,6 +168,42 @@ class Issuer:
     def _by_hand(header: dict, claims: dict, signature) -> str:
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         return f"{signing_input}.{_b64(signature(signing_input.encode()))}"
+
+
+def public_jwk(private_key: rsa.RSAPrivateKey, kid: str) -> dict:
+    """The public half of PRIVATE_KEY as a JWK under KID, as an identity provider publishes it."""
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key()))
+    return {**public, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+class KeySet:
+    """A JWKS served on a loopback port whose keys change while it runs, as an identity provider's do
+    (JWKS_URL): `keys` is what it serves now. Closed with close()."""
+
+    def __init__(self, keys: list[dict]) -> None:
+        self.keys = list(keys)
+        published = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"keys": published.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/{secrets.token_hex(4)}/jwks.json"
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
 
 
 def _serve_json(document: dict) -> str:

@@ -184,3 +184,52 @@ def test_a_certificate_carried_or_named_by_the_token_is_caught(grade_case):
     failed(run, TOKEN + "a stranger's token naming a certificate URL of its own (x5u), under an unknown kid",
            "200 OK", "x5u")
     passed(run, TOKEN + "a stranger's token with its own key in the header (jwk), under an unknown kid")
+
+
+def test_times_written_as_strings_are_caught_by_their_type_alone(grade_case):
+    """Each time is valid as a number (exp minutes ahead, nbf and iat past): only the type check refuses it."""
+    run = grade_case(STAGE, "times-as-strings")
+    for claim in ("exp", "nbf", "iat"):
+        failed(run, TOKEN + f"a token whose {claim} is a string", "200 OK", "NumericDate")
+    passed(run, TOKEN + "a token valid for a century")  # the lifetime ceiling still holds
+    assert run.report["score"] < run.report["max_score"]
+
+
+def test_an_audience_path_compared_without_case_is_caught(grade_case):
+    run = grade_case(STAGE, "audience-path-case")
+    failed(run, TOKEN + "a token whose audience differs in the case of its path", "200 OK", "/MCP")
+    failed(run, TOKEN + "a token whose audience has the scheme and host in capitals and its path in another case",
+           "200 OK")
+    passed(run, TOKEN + "a token whose audience adds a trailing slash")  # this mistake keeps the slash apart
+    passed(run, TOKEN + "a token for a sibling resource")
+
+
+def test_a_typ_that_merely_ends_in_jwt_is_caught(grade_case):
+    run = grade_case(STAGE, "typ-suffix")
+    failed(run, TOKEN + "a JWT of another type that also ends in +jwt", "200 OK", "at+jwt")
+    passed(run, TOKEN + 'a JWT not marked as an access token (typ "JWT"')  # JWT does not end in +jwt
+
+
+def test_a_refused_token_in_the_log_is_caught(grade_case):
+    """The grader's log handler wraps long lines: the token reaches the log in pieces, and counts all the same."""
+    run = grade_case(STAGE, "logs-refused-token")
+    check = failed(run, "no token the grader sent, accepted or refused, appears in the server's output",
+                   "not even one you refuse")
+    assert "eyJ" not in check["output"] or "***" in check["output"], check["output"]  # shown hidden
+    assert run.report["score"] == 0  # a leak is a gate: the stage's points go with it
+
+
+def test_a_get_stream_that_outlives_its_token_is_caught(grade_case):
+    run = grade_case(STAGE, "stream-outlives-token")
+    failed(run, "a GET /mcp event stream ends once the token that opened it is no longer valid", "still open",
+           "after the token's exp", "leeway")
+    assert run.report["score"] < run.report["max_score"]
+
+
+def test_keys_from_a_url_cached_for_ever_are_caught(grade_case):
+    """The grader serves the issuer's key set at JWKS_URL to a second server and withdraws a key."""
+    run = grade_case(STAGE, "jwks-cache-forever")
+    failed(run, "with JWKS_URL, a key the issuer withdraws from its key set is refused", "200 OK",
+           "the withdrawn key still opens the server", "JWKS_CACHE_SECONDS")
+    passed(run, TOKEN + "a valid token:")
+    assert run.report["score"] < run.report["max_score"]

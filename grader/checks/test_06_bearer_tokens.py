@@ -12,20 +12,22 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+import httpx
 import pytest
 
 from grader.checks import leaks
 from grader.checks.common import test_imports, test_server_starts  # noqa: F401  (run first)
-from grader.harness import Server, run_python
+from grader.harness import Server, ServerDidNotStart, run_python
 from grader.listener import listening_on
 from grader.mcp_session import streamable_session
 from grader.probes import Answer, Probe, ensure_answering, send, tail
 from grader.stages import ROOT
-from grader.tokens import Issuer, upstream_log
+from grader.tokens import Issuer, KeySet, new_private_key, public_jwk, upstream_log
 from grader.verdict import CheckFailed, blocked_by, check, not_run
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
@@ -111,6 +113,33 @@ def _token(typ: str | None = "at+jwt", written: dict | None = None, **changes) -
     return build
 
 
+def _other_jwt_type(issuer: Issuer, resource: str, key: str):
+    """Typed as another kind of JWT the same issuer may sign: a named one, or a made-up <random>+jwt."""
+    typ = _RANDOM.choice(["logout+jwt", "secevent+jwt", "dpop+jwt", "id+jwt", f"x{secrets.token_hex(3)}+jwt"])
+    return _token(typ=typ)(issuer, resource, key)
+
+
+def _typ_containing(issuer: Issuer, resource: str, key: str):
+    """A typ that ends with, starts with or contains at+jwt, and is not it."""
+    part = secrets.token_hex(2)
+    typ = _RANDOM.choice([f"{part}at+jwt", f"at+jwt{part}", f"{part}-at+jwt", f"application/at+jwt-{part}"])
+    return _token(typ=typ)(issuer, resource, key)
+
+
+def _time_as_text(name: str) -> Build:
+    """A token whose NAME claim (exp, nbf or iat) is a valid time written as a JSON string.
+
+    The time is valid (exp a few minutes ahead, nbf and iat a little in the past, all at random):
+    only a check of the claim's type can refuse the token. PyJWT reads such a string as a number."""
+    def build(issuer: Issuer, resource: str, key: str):
+        claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource,
+                               lifetime=240 + secrets.randbelow(240))
+        if name != "exp":
+            claims[name] -= 1 + secrets.randbelow(60)
+        return (bearer(issuer.sign({**claims, name: str(claims[name])})),), ""
+    return build
+
+
 def _shared_audience(issuer: Issuer, resource: str, key: str):
     return _token(written={"aud": [resource, "https://calendar.grader.invalid/mcp"]})(issuer, resource, key)
 
@@ -155,6 +184,23 @@ def _near(resource: str) -> list[str]:
             resource[:-1]]                                          # a prefix of this one (.../mc)
 
 
+def _path_case(resource: str, *, shout: bool = False) -> str:
+    """RESOURCE with the case of some letters of its path flipped (at least one, chosen at random): another
+    resource, since a path compares exactly. SHOUT writes the scheme and host in capitals too (that part
+    compares without case), so only the path tells the two apart."""
+    scheme, rest = resource.split("://", 1)
+    netloc, _, path = rest.partition("/")
+    letters = [index for index, char in enumerate(path) if char.isalpha()]
+    flipped = set(_RANDOM.sample(letters, 1 + secrets.randbelow(len(letters))))
+    path = "".join(char.swapcase() if index in flipped else char for index, char in enumerate(path))
+    if shout:
+        scheme, netloc = scheme.upper(), netloc.upper()
+    return f"{scheme}://{netloc}/{path}"
+
+
+_RANDOM = secrets.SystemRandom()
+
+
 def _near_audience(index: int) -> Build:
     return _audience(lambda resource: _near(resource)[index])
 
@@ -196,7 +242,7 @@ def _elsewhere(issuer: Issuer, resource: str, key: str):
 def _two_authorizations(valid_first: bool) -> Build:
     def build(issuer: Issuer, resource: str, key: str):
         (valid,) = _token()(issuer, resource, key)[0]
-        other = ("Authorization", f"Bearer {secrets.token_urlsafe(24)}")
+        other = bearer(secrets.token_urlsafe(24))
         return ((valid, other) if valid_first else (other, valid)), ""
     return build
 
@@ -263,6 +309,12 @@ ROWS = [
     TokenRow("a token for another port that starts with this one (:<port><digit>/mcp)", _near_audience(2), "audience"),
     TokenRow("a token for another server whose URL contains this one", _near_audience(3), "audience"),
     TokenRow("a token whose audience is a prefix of this one (.../mc)", _near_audience(4), "audience"),
+    TokenRow("a token whose audience differs in the case of its path (.../MCP, letters flipped at random)",
+             _audience(_path_case), "audience_path"),
+    TokenRow("a token whose audience has the scheme and host in capitals and its path in another case",
+             _audience(lambda resource: _path_case(resource, shout=True)), "audience_path"),
+    TokenRow("a token whose audience adds a trailing slash (.../mcp/)", _audience(lambda resource: resource + "/"),
+             "audience_path"),
     TokenRow("a token for the other name this server answers to (Host: localhost:<port>)", _other_host_name,
              "resource_host"),
     TokenRow("a token without an audience", _token(omit=("aud",)), "audience"),
@@ -276,10 +328,17 @@ ROWS = [
     TokenRow("the old API key as a bearer token", _old_key(True), "signature"),
     TokenRow('a JWT not marked as an access token (typ "JWT", as an ID token is)', _token(typ="JWT"), "typ"),
     TokenRow("a JWT with no typ at all", _token(typ=None), "typ"),
+    TokenRow("a JWT of another type that also ends in +jwt (logout+jwt, secevent+jwt, ...)", _other_jwt_type, "typ"),
+    TokenRow("a JWT whose typ only contains at+jwt (<random>at+jwt, at+jwt<random>)", _typ_containing, "typ"),
     TokenRow("a token whose scopes are separated by an em space (U+2003), not a space",
              _token(written={"scope": "weather:read\u2003forecast:read\u2003alerts:read"}), "scopes"),
     TokenRow("a token whose scope claim is a number", _token(written={"scope": 5}), "crash"),
-    TokenRow('a token whose exp is a string ("1999999999")', _token(written={"exp": "1999999999"}), "lifetime"),
+    TokenRow('a token whose exp is a string (a valid time minutes ahead, "<number>")', _time_as_text("exp"),
+             "claim_types"),
+    TokenRow('a token whose nbf is a string (a valid time in the past, "<number>")', _time_as_text("nbf"),
+             "claim_types"),
+    TokenRow('a token whose iat is a string (a valid time in the past, "<number>")', _time_as_text("iat"),
+             "claim_types"),
     TokenRow("a token valid for a century", _token(lifetime=100 * 365 * 86400), "lifetime"),
     TokenRow("a token for this server and another one (aud a list of two)", _shared_audience, "audience"),
 ]
@@ -290,7 +349,10 @@ STARTER_PASSES = {"no Authorization header", "a valid token", "a valid token, sc
                   "the old API key as a bearer token",
                   # refused by code the starter already gives (scopes_of, access_token): a student who breaks it loses
                   "a token whose scopes are separated by an em space (U+2003), not a space",
-                  "a token whose scope claim is a number", 'a token whose exp is a string ("1999999999")',
+                  "a token whose scope claim is a number",
+                  'a token whose exp is a string (a valid time minutes ahead, "<number>")',
+                  'a token whose nbf is a string (a valid time in the past, "<number>")',
+                  'a token whose iat is a string (a valid time in the past, "<number>")',
                   "a token valid for a century", "a token for this server and another one (aud a list of two)",
                   # refused by the starter's own KeyFile and bearer_token(): a student who widens them loses
                   "a stranger's token with its own key in the header (jwk), under an unknown kid",
@@ -675,6 +737,124 @@ def test_another_subjects_token_cannot_use_the_session(issuer, student, stage):
           hint=stage.hint("session"))
 
 
+# -- a stream lasts as long as its token ------------------------------------------------------------------------
+
+LEEWAY = 30  # the lesson's clock-skew leeway (LEEWAY_SECONDS): a token still counts this long past its exp
+STREAM_GRACE = 3  # how long a stream may take to end once its token no longer counts
+
+
+def _session_about_to_expire(issuer: Issuer, server: Server) -> tuple[str, int, str]:
+    """(token, its exp, a session it opened) for a token that stops counting within seconds.
+
+    First a token that expired LEEWAY - 4 s ago (a server with the lesson's leeway takes it for
+    4 s more: the stream should end within seconds, no long wait); a server with less leeway
+    refuses it, and gets tokens that expired 4 s ago, then one that expires in 3 s."""
+    for offset in (4 - LEEWAY, -4, 3):
+        claims = issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource_of(server), lifetime=offset)
+        claims["iat"] = claims["nbf"] = claims["exp"] - 60
+        token = issuer.sign(claims)
+        opened = send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), INITIALIZE,
+                                    note=f"a token whose exp is {offset:+d} s from now"))
+        session_id = opened.headers.get("mcp-session-id")
+        if opened.status == 200 and session_id:
+            send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token), ("Mcp-Session-Id", session_id)),
+                               INITIALIZED))
+            return token, claims["exp"], session_id
+    blocked_by(f"no session could be opened with a token about to expire (the last answer: {opened.describe()})")
+
+
+@pytest.mark.unscored
+def test_a_get_stream_ends_when_its_token_does(issuer, student, stage):
+    """a GET /mcp event stream ends once the token that opened it is no longer valid"""
+    ensure_answering(student)
+    token, expires, session_id = _session_about_to_expire(issuer, student)
+    deadline = expires + LEEWAY + STREAM_GRACE
+    headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {token}", "Mcp-Session-Id": session_id,
+               "MCP-Protocol-Version": "2025-06-18"}
+    sent = (f"POST /mcp initialize with a token whose exp is {expires - int(time.time()):+d} s from now, then "
+            "GET /mcp (Accept: text/event-stream, Mcp-Session-Id) with the same token, read until it ends")
+    open_after = None
+    with httpx.Client(trust_env=False, timeout=httpx.Timeout(5.0, read=max(deadline - time.time(), 1.0))) as client:
+        try:
+            with client.stream("GET", resource_of(student), headers=headers) as response:
+                if response.status_code == 401 and time.time() > expires:
+                    return  # a slow machine: the token no longer counted when the GET arrived, and it was refused
+                if response.status_code != 200:
+                    raise CheckFailed(sent=sent, got=f"{response.status_code} to the GET",
+                                      expected="200 and an event stream (the token is still valid)",
+                                      hint=stage.hint("stream"))
+                for _ in response.iter_raw():  # the SDK pings now and then: a chunk is no end
+                    if time.time() > deadline:
+                        open_after = time.time() - expires
+                        break
+        except httpx.ReadTimeout:
+            open_after = time.time() - expires
+        except httpx.TransportError:
+            pass  # the server cut the connection: the stream ended, if not gracefully
+    check(open_after is None, sent=sent,
+          got=f"the stream was still open {open_after or 0:.0f} s after the token's exp",
+          expected=f"the stream ends once the token stops being valid: by its exp plus the {LEEWAY} s of "
+                   f"clock-skew leeway (and {STREAM_GRACE} s of grace)", hint=stage.hint("stream"))
+
+
+# -- keys from a URL: a withdrawn key stops working --------------------------------------------------------------
+
+JWKS_CACHE = 1  # the JWKS_CACHE_SECONDS the server with JWKS_URL gets: a withdrawn key counts no longer than this
+JWKS_GRACE = 3  # past it, how long the grader keeps asking before it calls the key still trusted
+
+
+@pytest.mark.unscored
+def test_a_key_withdrawn_from_the_jwks_url_stops_working(issuer, launch, student, stage):
+    """with JWKS_URL, a key the issuer withdraws from its key set is refused once JWKS_CACHE_SECONDS have passed"""
+    ensure_answering(student)
+    withdrawn, kid = new_private_key(), secrets.token_hex(8)
+    kept = json.loads(issuer.jwks_file.read_text())["keys"]
+    published = KeySet([*kept, public_jwk(withdrawn, kid)])
+    env = {**launch.server_env(launch.student_dir), "JWKS_URL": published.url,
+           "JWKS_CACHE_SECONDS": str(JWKS_CACHE), "JWKS_FILE": ""}
+    started = f"uvicorn {stage.app} with JWKS_URL=<the issuer's key set, served on loopback> JWKS_CACHE_SECONDS={JWKS_CACHE}"
+    server = launch.extras["student-jwks-url"] = Server(launch.student_dir, stage.app, env=env, label="student-jwks-url")
+    try:
+        try:
+            server.wait_ready()
+        except ServerDidNotStart as error:
+            raise CheckFailed(sent=started, got=f"it did not start: {error}\n{tail(server.log())}",
+                              expected="a server that takes the issuer's keys from JWKS_URL",
+                              hint=stage.hint("jwks_cache")) from None
+
+        def post(token: str, note: str) -> Answer:
+            return send(server, Probe("POST", ENDPOINT, (ACCEPT, bearer(token)), INITIALIZE, note=note))
+
+        def claims() -> dict:
+            return issuer.claims(subject=subject(), scopes=ALL_SCOPES, audience=resource_of(server))
+        token = issuer.sign(claims(), key=withdrawn, kid=kid)
+        before = post(token, f"a valid token signed by the key {kid}, published at JWKS_URL")
+        check(before.status == 200, sent=f"{started}; POST /mcp initialize (a valid token signed by a key in the set)",
+              got=_with_log(before, server), expected="200: the key is in the set JWKS_URL serves",
+              hint=stage.hint("jwks_cache"))
+        published.keys = kept  # the issuer withdraws the key (after a compromise)
+        deadline = time.monotonic() + JWKS_CACHE + JWKS_GRACE
+        time.sleep(JWKS_CACHE)
+        while True:
+            after = post(token, f"the same token, its key {kid} withdrawn from the set")
+            if after.status == 401 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        check(after.status == 401, sent=f"{started}; POST /mcp with a token signed by a key, which the issuer then "
+                                        f"withdrew from the set; asked again {JWKS_CACHE} s to "
+                                        f"{JWKS_CACHE + JWKS_GRACE} s later",
+              got=f"{after.describe()}: the withdrawn key still opens the server "
+                  f"{JWKS_CACHE + JWKS_GRACE} s after it left the set",
+              expected=f"401 once the cached set is older than JWKS_CACHE_SECONDS ({JWKS_CACHE} s): the set is fetched "
+                       "again, and the key is gone", hint=stage.hint("jwks_cache"))
+        still = post(issuer.sign(claims()), "a valid token signed by the key that stayed in the set")
+        check(still.status == 200, sent=f"{started}; POST /mcp initialize with a token signed by the key that stayed",
+              got=_with_log(still, server), expected="200: only the withdrawn key stops working",
+              hint=stage.hint("jwks_cache"))
+    finally:
+        published.close()
+
+
 MODERN_ROWS = [row for row in ROWS if row.name in ("no Authorization header", "a valid token", "an expired token (5 minutes ago)",
                                                 "a token for a sibling resource (audience .../calendar/mcp)")]
 
@@ -810,21 +990,61 @@ def test_the_client_sends_the_token_nowhere_else(client_runs, stage):
 # -- secrets stay out of the logs -------------------------------------------------------------------------------
 
 
+# A token counts as shown when this many consecutive characters of its signature (or of a token that is
+# not a JWT) appear: 72 random bits, never there by chance, and short enough to survive a log handler
+# that wraps a long line into narrow columns (rich's does).
+TOKEN_PIECE = 12
+
+
+def token_pieces(tokens: list[str]) -> frozenset[str]:
+    """Every TOKEN_PIECE-character slice of each token's signature (the whole token when it is no JWT)."""
+    pieces = set()
+    for token in tokens:
+        parts = token.split(".")
+        secret = (parts[2] or parts[1]) if len(parts) == 3 else token  # alg "none": no signature, its claims
+        pieces |= {secret[start:start + TOKEN_PIECE] for start in range(len(secret) - TOKEN_PIECE + 1)}
+    return frozenset(pieces)
+
+
+def shows_a_token(text: str, pieces: frozenset[str]) -> bool:
+    return any(text[start:start + TOKEN_PIECE] in pieces for start in range(len(text) - TOKEN_PIECE + 1))
+
+
 @pytest.mark.unscored
 @pytest.mark.gate
 def test_no_token_appears_in_the_server_output(session, launch, student, stage):
-    """no access token appears in the server's output"""
-    signatures = {token.rsplit(".", 1)[1] for token in MINTED if token.count(".") == 2 and token.rsplit(".", 1)[1]}
+    """no token the grader sent, accepted or refused, appears in the server's output"""
+    pieces = token_pieces(MINTED)
     leaked = []
     for server in [student, *launch.extras.values()]:
         for line in server.log().splitlines():
             if session.marker in line:  # the grader's own token-in-the-query probe
                 continue
-            if any(signature in line for signature in signatures):
-                leaked.append(f"{server.label}: {line[:160]}")
-    check(not leaked, sent="every request above", got="a token in the server's output:\n" + tail("\n".join(leaked)),
-          expected="no line of output holds a token (no points for this stage while one does)",
-          hint="Never print or log a token: log why it was refused, not what it was.")
+            if shows_a_token(line, pieces):
+                leaked.append(f"{server.label}: {_hide_tokens(line, pieces)[:160]}")
+    leaked += [f"the file {path}, which {label} wrote during grading, holds one"
+               for label, path in leaks.written_elsewhere(launch) if _file_shows_a_token(path, pieces)]
+    check(not leaked, sent="every request above (the tokens it refused as well as those it let in)",
+          got="a token (or part of one) in the server's output:\n" + tail("\n".join(leaked)),
+          expected="no line of output holds any part of a token, valid or refused (no points for this stage "
+                   "while one does)",
+          hint="Never print or log a token, not even one you refuse (a token refused here may be valid "
+               "elsewhere): log why it was refused, not what it was.")
+
+
+def _hide_tokens(line: str, pieces: frozenset[str]) -> str:
+    shown = [False] * len(line)
+    for start in range(len(line) - TOKEN_PIECE + 1):
+        if line[start:start + TOKEN_PIECE] in pieces:
+            shown[start:start + TOKEN_PIECE] = [True] * TOKEN_PIECE
+    return "".join("*" if hidden else char for char, hidden in zip(line, shown))
+
+
+def _file_shows_a_token(path, pieces: frozenset[str]) -> bool:
+    try:
+        return shows_a_token(path.read_bytes()[:2_000_000].decode(errors="replace"), pieces)
+    except OSError:
+        return False
 
 
 @pytest.mark.unscored
