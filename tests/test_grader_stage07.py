@@ -87,7 +87,7 @@ def test_a_fix_without_exploits_earns_the_fix_half_only(tmp_path):
 @pytest.mark.parametrize("case, words", [
     ("upstream-checked-by-prefix", ["one more digit", "Authorization: Bearer"]),
     ("upstream-checked-by-host-only", ["the service's host, another port"]),
-    ("upstream-checked-by-port-only", ["another loopback address"]),
+    ("upstream-checked-by-port-only", ["the service's port on", "loopback"]),
     ("upstream-checked-after-sending", ["a listener of the attacker's", "Authorization: Bearer"]),
 ])
 def test_a_link_check_that_a_variant_gets_past_fails_the_fix(grade_case, case, words):
