@@ -101,10 +101,6 @@ def prepare_lab(folder: Path, run_dir: Path, run: RunValues) -> dict[str, str]:
     return {"API_KEY": run.key, **values, "UPSTREAM_URL": upstream.url}
 
 
-def values_of(server: Server) -> dict[str, str]:
-    return server.env
-
-
 def mcp_url(server: Server, transport: str = "/mcp") -> str:
     return server.base_url + transport
 
@@ -122,7 +118,7 @@ class Target:
 def target():
     # The grader holds the target's flags, to look for them in the exploit's output: from here on its
     # memory is closed to the student's processes (same user), as the target's is (a thief that reads
-    # /proc/<pid>/mem instead of exploiting the hole finds nothing; tests/test_grader_stage07.py).
+    # /proc/<pid>/mem instead of exploiting the hole finds nothing; tests/test_attack_lab_secrets.py).
     hide_this_process()
     values = fresh_values()
     upstream = start_upstream(values["UPSTREAM_TOKEN"], "")
@@ -137,6 +133,7 @@ def target():
                            f"{tail(server.log())}") from None
     yield Target(server, key, values)
     server.stop()
+    upstream.stop()
 
 
 def run_exploit(folder: Path, challenge: Challenge, server: Server, key: str) -> Finished:
@@ -187,8 +184,8 @@ def honest(condition: bool, *, sent: str, got: str, expected: str, stage) -> Non
 
 def replay_exploit(launch, challenge: Challenge, server: Server, stage) -> None:
     """The student's own exploit, against the student's fixed server: it must capture nothing."""
-    flag = values_of(server)[challenge.secret]
-    result = run_exploit(launch.student_dir, challenge, server, values_of(server)["API_KEY"])
+    flag = server.env[challenge.secret]
+    result = run_exploit(launch.student_dir, challenge, server, server.env["API_KEY"])
     check(flag not in result.output, sent=f"python {challenge.exploit} against your server",
           got=f"it captured {challenge.prize}:\n{tail(result.output, 10)}",
           expected="your own exploit captures nothing from your fixed server",
@@ -211,8 +208,8 @@ def keys_shown_publicly(server: Server) -> set[str]:
     return set(re.findall(r"[A-Za-z0-9_.~+/=-]{8,}", public_text(server).replace("\\", " ")))
 
 
-def published_key_is_refused(server: Server, stage, *, is_reference: bool) -> None:
-    values = values_of(server)
+def published_key_is_refused(server: Server, stage, session) -> None:
+    values = server.env
     owner = call(server, values["ADMIN_KEY"], "read_vault")
     honest(values["LAB_FLAG_VAULT"] in owner.result_text, sent="read_vault with ADMIN_KEY (the admin's own key)",
            got=shown(owner), expected="the vault's content", stage=stage)
@@ -233,14 +230,10 @@ def published_key_is_refused(server: Server, stage, *, is_reference: bool) -> No
                                       f"X-API-Key: {key!r} (a key anyone can read: on a public page or in the docs)",
                   got=f"{status}", expected="401: nobody handed that key to anyone",
                   hint=stage.hint("fix_published_key"))
-    if not is_reference:
-        leaked = call(server, DEMO_KEY, "read_vault", transport="/sse")
-        check(values["LAB_FLAG_VAULT"] not in leaked.result_text, sent="read_vault over /sse with the demo key",
-              got=shown(leaked), expected="no vault", hint=stage.hint("fix_published_key"))
 
 
-def report_handle_is_bound(server: Server, stage) -> None:
-    values = values_of(server)
+def report_handle_is_bound(server: Server, stage, session) -> None:
+    values = server.env
     admin, student = values["ADMIN_KEY"], values["API_KEY"]
     listed = call(server, admin, "my_reports")
     try:
@@ -320,8 +313,8 @@ def evil_links(upstream: str) -> list[tuple[str, str, weather_service.Service]]:
     return made
 
 
-def credential_stays_home(server: Server, stage, note: str) -> None:
-    values = values_of(server)
+def credential_stays_home(server: Server, stage, session) -> None:
+    values, note = server.env, session.forecast_note
     upstream = weather_service.RUNNING[values["UPSTREAM_URL"]]
     links = call(server, values["API_KEY"], "list_forecasts")
     try:
@@ -343,7 +336,7 @@ def credential_stays_home(server: Server, stage, note: str) -> None:
 
 
 def link_is_refused(server: Server, stage, what: str, link: str, listener: weather_service.Service) -> None:
-    call(server, values_of(server)["API_KEY"], "get_forecast", {"forecast_url": link})
+    call(server, server.env["API_KEY"], "get_forecast", {"forecast_url": link})
     carried = next((header for header in listener.authorizations() if header), "")
     check(not listener.seen, sent=f"get_forecast with forecast_url={link} ({what})",
           got=f"your server sent {len(listener.seen)} request(s) there, "
@@ -352,10 +345,9 @@ def link_is_refused(server: Server, stage, what: str, link: str, listener: weath
           hint=stage.hint("fix_upstream_token"))
 
 
-FIXES = {"published_key": lambda server, stage, session, **kw: published_key_is_refused(server, stage, **kw),
-         "report_handle": lambda server, stage, session, **kw: report_handle_is_bound(server, stage),
-         "upstream_token": lambda server, stage, session, **kw: credential_stays_home(server, stage,
-                                                                                     session.forecast_note)}
+# Each challenge's attacks of its class and its honest use, for one server: (server, stage, session).
+FIXES = {"published_key": published_key_is_refused, "report_handle": report_handle_is_bound,
+         "upstream_token": credential_stays_home}
 
 
 @pytest.mark.parametrize("challenge", CHALLENGES, ids=[f"fix {c.name.replace('_', ' ')}" for c in CHALLENGES])
@@ -363,10 +355,10 @@ def test_your_server_stops_the_whole_attack_and_keeps_the_honest_use(challenge, 
                                                                      reference, stage):
     """{id}: the grader's attacks of that class and your own exploit capture nothing; the honest use works"""
     try:
-        FIXES[challenge.name](reference, stage, session, is_reference=True)
+        FIXES[challenge.name](reference, stage, session)
     except CheckFailed as failure:
         raise RuntimeError(f"grader problem: the reference fails its own attack check:\n{failure}") from None
-    FIXES[challenge.name](student, stage, session, is_reference=False)
+    FIXES[challenge.name](student, stage, session)
     replay_exploit(launch, challenge, student, stage)
 
 
@@ -374,7 +366,7 @@ def test_your_server_stops_the_whole_attack_and_keeps_the_honest_use(challenge, 
 def test_the_honest_client_still_works(launch, student, stage):
     """python client.py against your server: whoami, a report, a forecast"""
     result = run_python(launch.student_dir, [stage.client],
-                        env={"MCP_SERVER_URL": mcp_url(student), "API_KEY": values_of(student)["API_KEY"]},
+                        env={"MCP_SERVER_URL": mcp_url(student), "API_KEY": student.env["API_KEY"]},
                         timeout=EXPLOIT_TIMEOUT, label="client")
     check(result.ok and "forecast:" in result.output, sent=f"python {stage.client} against your server",
           got=f"exit status {result.returncode}:\n{tail(result.output, 12)}",

@@ -40,6 +40,7 @@ class Service:
         return [request.headers.get("authorization", "") for request in self.seen]
 
     def stop(self) -> None:
+        RUNNING.pop(self.url, None)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
