@@ -209,6 +209,10 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
+    @app.get("/favicon.ico")
+    async def no_icon():
+        return Response(status_code=204)
+
     @app.get("/healthz")
     async def health():
         return PlainTextResponse("ok")

@@ -47,7 +47,7 @@ function tickRow(tr) {
   });
 }
 
-function upsert(row) {
+function upsert(row, fresh) {
   const body = document.querySelector("#students tbody");
   let tr = Array.from(body.rows).find(each => each.dataset.student === row.student);
   if (!tr) {
@@ -56,9 +56,11 @@ function upsert(row) {
     body.insertBefore(tr, after || null);
   }
   fillRow(tr, row);
-  tr.classList.remove("fresh");
-  void tr.offsetWidth; // restart the highlight
-  tr.classList.add("fresh");
+  if (fresh) { // a new verdict: highlight the row for a moment
+    tr.classList.remove("fresh");
+    void tr.offsetWidth; // restart the animation
+    tr.classList.add("fresh");
+  }
   document.getElementById("count").textContent = String(body.rows.length);
 }
 
@@ -95,12 +97,12 @@ function connect() {
     const data = JSON.parse(message.data);
     skew = Date.now() / 1000 - data.now;
     document.querySelector("#students tbody").replaceChildren();
-    data.students.forEach(upsert);
+    data.students.forEach(row => upsert(row, false));
     drawHeat(data.heat);
   });
   source.addEventListener("verdict", message => {
     const data = JSON.parse(message.data);
-    upsert(data.student);
+    upsert(data.student, true);
     drawHeat(data.heat);
   });
 }
