@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then: proxies and browsers keep the stream open
-QUEUE = 64
+QUEUE = 1024  # events a page may lag behind (a burst of a whole class is a few hundred)
 CLOSE = object()
 
 

@@ -228,3 +228,16 @@ def test_make_help_and_the_readme_name_the_dashboard():
     readme = (ROOT / "README.md").read_text()
     assert "make dashboard" in readme and "CLASS_URL" in readme and "lessons/dashboard" in readme
     assert os.path.isfile(ROOT / "lessons" / "dashboard" / "README.md")
+
+
+def test_the_dashboard_benchmark_runs_on_a_tiny_room_and_writes_its_table_and_chart(tmp_path):
+    """`make bench`'s dashboard section on quick settings (5 students): it runs and says what it measured;
+    no timing is asserted here (a benchmark, not a test of speed)."""
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "dashboard", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "dashboard.md").read_text().count("|") > 10, run.stdout
+    assert (tmp_path / "dashboard.png").read_bytes()[:4] == b"\x89PNG", run.stdout
+    rows = json.loads((tmp_path / "results.json").read_text())["dashboard"]["rows"]
+    assert [row["rhythm"] for row in rows] == ["steady", "burst"] and all(row["reports"] == 10 for row in rows)
+    assert "p99 of a report" in run.stdout and "of a page update" in run.stdout, run.stdout
