@@ -30,8 +30,7 @@ def graded(roster: Roster) -> list[Graded]:
         report = Report(records)
         points = {stage.id: round(sum(record.score for record in report.of_stage(stage.id)), 4) for stage in stages
                   if stage.id in seat.verdicts}
-        first = min((seat.first_report or seat.last, seat.last))
-        results.append(Graded(seat.student, report.to_json(), seat.last - first, NOTE, points))
+        results.append(Graded(seat.student, report.to_json(), seat.last - seat.first_report, NOTE, points))
     return results
 
 
