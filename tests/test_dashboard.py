@@ -249,3 +249,26 @@ def test_nothing_a_student_runs_imports_the_dashboard():
                  for path in (ROOT / folder).rglob("*.py")
                  if re.search(r"^\s*(from|import)\s+dashboard\b", path.read_text(errors="replace"), re.M)]
     assert not importers, importers
+
+
+def test_make_watch_reports_each_verdict_and_its_exit_status_stays_the_graders(board, tmp_path):
+    """The real loop, opted in: `watch --once` on stage 01's starter sends its verdict and still exits 1."""
+    import shutil
+
+    from tests.conftest import committed_exercises
+
+    workdir = tmp_path / "exercises"
+    shutil.copytree(committed_exercises() / "01-middleware", workdir / "01-middleware")
+    env = {**os.environ, "CLASS_URL": board.url, "CLASS_KEY": board.student_keys["bob"], "NO_COLOR": "1",
+           "WORKSHOP_STATE": str(tmp_path / "progress.json")}
+    once = subprocess.run([sys.executable, "-m", "course.loop.watch", "01", "--workdir", str(workdir), "--once"],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=240)
+    assert once.returncode == 1 and "class dashboard" not in once.stdout, once.stdout + once.stderr
+    page = httpx.get(board.url + "/", headers=instructor(board)).text
+    assert 'data-student="bob"' in page and "01-middleware" in page, page
+    assert board.audit()[-1]["outcome"] == "accepted (01-middleware)"
+    board.keys.revoke("bob")  # now refused: one line below the verdict, the same exit status
+    again = subprocess.run([sys.executable, "-m", "course.loop.watch", "01", "--workdir", str(workdir), "--once"],
+                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=240)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert again.stdout.count("(class dashboard: not sent") == 1 and "answered 401" in again.stdout, again.stdout
