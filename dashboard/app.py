@@ -108,8 +108,13 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
         if count == 1 and token and keys.is_instructor(token):
             return None
         if count == 1 and keys.is_student_key(token):
+            try:
+                who = keys.student(token)
+                known = {"student": who.name, "key_id": who.key_id}
+            except Refused:
+                known = {}
             return refuse(request, 403, "A student key reports verdicts; it reads nothing.",
-                          "refused (a student key asked to read)")
+                          "refused (a student key asked to read)", **known)
         response = failed_credential(request, "invalid" if count else "missing", None, INSTRUCTOR_REALM)
         if response.status_code == 401 and "text/html" in request.headers.get("accept", ""):
             # A browser with no session: the same 401 and challenge, and a way to log in.

@@ -110,6 +110,7 @@ def test_a_flood_from_one_key_gets_429_with_retry_after_and_others_still_report(
 def test_a_student_key_reads_nothing_and_no_key_gets_a_challenge(board, path):
     as_student = httpx.get(board.url + path, headers={"Authorization": f"Bearer {board.student_keys['alice']}"})
     assert as_student.status_code == 403, shown(as_student)
+    assert board.audit()[-1]["student"] == "alice" and "asked to read" in board.audit()[-1]["outcome"]
     anonymous = httpx.get(board.url + path)
     assert anonymous.status_code == 401, shown(anonymous)
     assert anonymous.headers["www-authenticate"] == 'Bearer realm="dashboard instructor"'
