@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,7 +169,3 @@ def verdicts(rows: list[dict]) -> list[str]:
                      f"{row['update_p99']:.1f} ms: {'within' if ok else 'OVER'} the target (< {TARGET_MS:g} ms "
                      f"each, on {os.cpu_count()} cores)")
     return lines
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")

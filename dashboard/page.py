@@ -7,7 +7,6 @@ No inline script or style: the Content-Security-Policy (guard.py) would refuse t
 
 from __future__ import annotations
 
-import time
 from html import escape
 
 from grader.stages import load_stages
@@ -97,7 +96,3 @@ def login(message: str = "") -> str:
 <p class="muted">The key <code>python -m dashboard serve</code> printed the first time it started
 (<code>python -m dashboard keys instructor --reset</code> makes a new one).</p></body></html>
 """
-
-
-def generated_at() -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
