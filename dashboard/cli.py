@@ -26,10 +26,10 @@ DEFAULT_DIR = ROOT / ".dashboard"
 DEFAULT_PORT = 8765
 
 
-def class_url(host: str, port: int) -> str:
+def class_url(host: str, port: int, tls: bool = False) -> str:
     if host in ("0.0.0.0", "::"):
         host = lan_address()
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
 def lan_address() -> str:
@@ -52,15 +52,20 @@ def serve(options: argparse.Namespace) -> int:
     hosts = list(options.allow_host)
     if options.host in ("0.0.0.0", "::"):
         hosts.append(lan_address())
-    url = class_url(options.host, options.port)
+    tls = bool(options.certfile)
+    url = class_url(options.host, options.port, tls)
+    if options.host not in ("127.0.0.1", "localhost", "::1") and not tls:
+        print("Note: plain HTTP on the LAN: anyone on the network can read the keys and the page's session "
+              "cookie as they pass. --certfile/--keyfile serve HTTPS (lessons/dashboard/README.md).")
     if key:
         print(f"Your instructor key (shown this once; only its hash is kept in {store.path}):\n\n    {key}\n\n"
               f"Open {url}/login and paste it. `python -m dashboard keys instructor --reset` makes a new one.")
     print(f"Class dashboard on {url} (students: CLASS_URL={url}); Ctrl+C stops it.", flush=True)
-    app = create_app(options.dir, bind=options.host, hosts=hosts, report_limit=options.report_limit)
+    app = create_app(options.dir, bind=options.host, hosts=hosts, report_limit=options.report_limit,
+                     secure_cookie=tls)  # over HTTPS the session cookie is never sent in clear
     # Open pages hold a stream each: give them a second to end when asked to stop, then close them.
     uvicorn.run(app, host=options.host, port=options.port, log_level="warning", proxy_headers=False,
-                timeout_graceful_shutdown=1)
+                timeout_graceful_shutdown=1, ssl_certfile=options.certfile, ssl_keyfile=options.keyfile)
     return 0
 
 
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--allow-host", action="append", default=[],
                      help="another name students reach this machine by (repeatable)")
     run.add_argument("--report-limit", default="60/minute", help="reports per student key (limits' notation)")
+    run.add_argument("--certfile", help="serve HTTPS with this certificate (PEM), e.g. from a local CA")
+    run.add_argument("--keyfile", help="the certificate's private key (PEM)")
     run.set_defaults(handler=serve)
     key_commands = commands.add_parser("keys", help="student keys: issue, list, revoke; the instructor key")
     key_commands.add_argument("action", choices=["issue", "list", "revoke", "instructor"])

@@ -63,6 +63,11 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def same_digest(presented: str, stored: str) -> bool:
+    """SHA-256(PRESENTED) against a stored hex digest, in constant time, on bytes (as stage 01 compares)."""
+    return hmac.compare_digest(digest(presented).encode(), stored.encode())
+
+
 def new_key(prefix: str) -> tuple[str, str]:
     key_id = "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH))
     return key_id, f"{prefix}_{key_id}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
@@ -152,7 +157,7 @@ class KeyStore:
             raise Refused("malformed")
         key_id = match["key_id"]
         entry = self._fresh()["students"].get(key_id)
-        if not hmac.compare_digest(digest(presented), entry["sha256"] if entry else UNKNOWN) or entry is None:
+        if not same_digest(presented, entry["sha256"] if entry else UNKNOWN) or entry is None:
             raise Refused("invalid", key_id)
         if entry["revoked_at"]:
             raise Refused("revoked", key_id)
@@ -163,7 +168,7 @@ class KeyStore:
         if match is None or match["prefix"] != INSTRUCTOR_PREFIX:
             return False
         entry = self._fresh().get("instructor") or {}
-        return hmac.compare_digest(digest(presented), entry.get("sha256") or UNKNOWN) and bool(entry)
+        return same_digest(presented, entry.get("sha256") or UNKNOWN) and bool(entry)
 
     def is_student_key(self, presented: str | None) -> bool:
         """Shaped like a student's key (whether or not it is valid): to say "a student key reads nothing"."""
