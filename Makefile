@@ -12,7 +12,7 @@ endif
 STAGE ?=
 WORKDIR ?= exercises
 
-.PHONY: target help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages new-stage class tls-demo inspect grade-class gradescope bench-class keys token
+.PHONY: target help setup setup-instructor setup-bench setup-dev grade test bench notebooks serve agent stages new-stage class tls-demo inspect grade-class gradescope bench-class keys token dashboard dashboard-keys
 
 help:
 	@echo "make grade [STAGE=01-middleware]  grade your work in exercises/"
@@ -26,6 +26,8 @@ help:
 	@echo "make class SUBMISSIONS=DIR        grade a whole class (one folder per student)"
 	@echo "make grade-class SUBMISSIONS=DIR [OUT=DIR] [JOBS=N] [STAGES=01,03] [LMS_IDS=ids.csv]  the same, in parallel boxes"
 	@echo "make gradescope [STAGES=01] [VISIBILITY=after_due_date]  build the Gradescope autograder zip"
+	@echo "make dashboard [HOST=0.0.0.0] [PORT=8765]  the live class dashboard (instructor; lessons/dashboard)"
+	@echo "make dashboard-keys ARGS=\"issue alice bob\"  a dashboard key per student (also list, revoke NAME)"
 	@echo "make stages                       list the stages"
 	@echo "make new-stage NAME=07-x FROM=04  start a new stage from an existing one (for authors)"
 	@echo "make target                       stage 07: the vulnerable lab server your exploits attack"
@@ -103,6 +105,14 @@ grade-class: setup-instructor
 gradescope: setup
 	@$(VENV_PY) -m classroom.gradescope build $(if $(STAGES),--stage "$(STAGES)") $(if $(OUT),--out $(OUT)) \
 		$(if $(VISIBILITY),--visibility $(VISIBILITY))
+
+# The live class dashboard (lessons/dashboard): students opt in with CLASS_URL and CLASS_KEY.
+# HOST=0.0.0.0 serves the LAN; the keys and the audit log live in .dashboard/ (owner-only).
+dashboard: setup-instructor
+	@$(VENV_PY) -m dashboard serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+dashboard-keys: setup
+	@$(VENV_PY) -m dashboard keys $(ARGS)
 
 # How long a class takes to grade, beside the floor (N generated submissions).
 bench-class: setup-bench

@@ -1,7 +1,8 @@
-"""Three benchmarks: what a guard costs a server, how fast a verdict comes, how fast a class is graded.
+"""Four benchmarks: what a guard costs a server, how fast a verdict comes, how fast a class is graded,
+how fast the class dashboard takes a room's reports.
 
-    python -m bench                   all three (`make bench`; a few minutes on 2 cores)
-    python -m bench --only guards     one of: guards, verdict, class
+    python -m bench                   all four (`make bench`; a few minutes on 2 cores)
+    python -m bench --only guards     one of: guards, verdict, class, dashboard
     python -m bench --quick           tiny settings: checks that the machinery runs
 
 1. Guards. The same app (stage 04's reference server) with no guard, with the
@@ -23,6 +24,9 @@
    hanging; bench.classroom) through the parallel class grader, beside
    the floor: one plain grading of each kind, times how many, over the workers.
    10 by default, projected to 100; --class-size 100 measures a full class.
+4. The class dashboard (bench/dashboard.py): 100 simulated students, each posting a verdict summary
+   on every save, one page listening: p50/p99 of a report's POST and of the page update (POST sent to
+   the event arriving at the page), steady (each student every second) and in a burst (all at once).
 
 Each writes a table (Markdown) and a chart (PNG) under bench-results/ (git-ignored).
 A benchmark, not a test: the numbers depend on the machine and on its load.
@@ -64,7 +68,8 @@ TARGETS = {
     "all_stages_vs_floor": 1.5,
     "broken_seconds": 15.0,
     "class_of_100_seconds": 300.0,
-    "bench_seconds": 300.0,  # all three benchmarks, defaults
+    "bench_seconds": 300.0,  # all four benchmarks, defaults
+    "dashboard_p99_ms": 100.0,  # issue 26: a report and a page update, 100 students reporting on every save
 }
 
 
@@ -77,11 +82,15 @@ class Settings:
     repeat: int = 3  # verdict runs per row of one stage
     repeat_all: int = 1  # verdict runs per row of all stages (each takes the time of several stages)
     class_size: int = 10
+    dashboard_students: int = 100
+    dashboard_saves: int = 5  # per student, in each rhythm
+    dashboard_interval: float = 1.0  # seconds between a student's saves, steady rhythm
     use_wrk: bool = True
     quick: bool = False
 
 
-QUICK = Settings(rounds=1, seconds=1.0, warmup=0, connections=4, repeat=1, class_size=3, quick=True)
+QUICK = Settings(rounds=1, seconds=1.0, warmup=0, connections=4, repeat=1, class_size=3, dashboard_students=5,
+                 dashboard_saves=2, dashboard_interval=0.2, quick=True)
 
 
 def say(text: str = "") -> None:
@@ -515,9 +524,49 @@ def class_chart(result: dict, png: Path) -> None:
     pyplot.close(figure)
 
 
+# -- 4. the class dashboard -----------------------------------------------------------------------
+
+
+def bench_dashboard(settings: Settings, out: Path) -> dict:
+    from bench import dashboard
+
+    students, saves = settings.dashboard_students, settings.dashboard_saves
+    say(f"== The class dashboard: {students} students, {saves} saves each, a report on every save, one page "
+        "listening ==")
+    rows = dashboard.run(students, saves, settings.dashboard_interval)
+    target = TARGETS["dashboard_p99_ms"]
+    lines = dashboard.verdicts(rows)
+    for line in lines:
+        say("   " + line)
+    text = table(["rhythm", "reports", "POST p50 ms", "POST p99 ms", "page update p50 ms", "page update p99 ms"],
+                 [[row["rhythm"], row["reports"], f"{row['post_p50']:.1f}", f"{row['post_p99']:.1f}",
+                   f"{row['update_p50']:.1f}", f"{row['update_p99']:.1f}"] for row in rows])
+    md = write(out, "dashboard", "The class dashboard under a room's reports", "\n\n".join([
+        f"`python -m dashboard serve` in its own process; this process plays {students} students (each with its "
+        f"own key) and one instructor page listening on /events. Steady: each student saves every "
+        f"{settings.dashboard_interval:g} s at its own moment; burst: all of them at the same instant. A page "
+        f"update is timed from the POST being sent to its event arriving at the page. Target: p99 of both under "
+        f"{target:g} ms on {os.cpu_count()} cores, for the steady room. The burst is a stress row: {students} "
+        "requests queue behind one another, and the load generator shares the cores.",
+        text, *[f"**{line}**" for line in lines]]))
+    png = out / "dashboard.png"
+    pyplot = plt()
+    figure, axes = pyplot.subplots(figsize=(8, 3))
+    labels = [f"{row['rhythm']} {kind}" for row in rows for kind in ("POST", "update")]
+    values = [row[f"{kind}_p99"] for row in rows for kind in ("post", "update")]
+    axes.barh(labels[::-1], values[::-1], color="tab:blue")
+    axes.axvline(target, color="grey", linestyle="--", linewidth=1)
+    axes.set_xscale("log")
+    axes.set_xlabel(f"p99 ms (dashed: target, {target:g} ms)")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    pyplot.close(figure)
+    return {"rows": rows, "table": str(md), "chart": str(png)}
+
+
 # -- the command ---------------------------------------------------------------------------------
 
-BENCHES = {"guards": bench_guards, "verdict": bench_verdict, "class": bench_class}
+BENCHES = {"guards": bench_guards, "verdict": bench_verdict, "class": bench_class, "dashboard": bench_dashboard}
 
 
 def main(argv: list[str] | None = None) -> int:

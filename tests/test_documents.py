@@ -73,6 +73,10 @@ NOT_RUN = {
     ("lessons/hosts/README.md", "make inspect STAGE=01"): "the Inspector's web UI, for a browser",
     ("lessons/hosts/README.md", "make inspect STAGE=01 WORKDIR=exercises"): "the Inspector's web UI, for a browser",
     ("lessons/hosts/README.md", "cursor ."): "starts the Cursor editor",
+    ("lessons/dashboard/README.md", "make dashboard HOST=0.0.0.0"): "a server for a browser, on the LAN; "
+                                                                      "tests/test_dashboard_browser.py runs it",
+    ("lessons/dashboard/README.md", "CLASS_URL=http://192.168.1.20:8765 CLASS_KEY=dsk_... make watch"):
+        "needs the instructor's dashboard on the LAN; tests/test_dashboard.py sends a summary as the loop does",
 }
 
 # (document, ## section) -> why none of its commands is run here (each is shown as skipped, with the reason).

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from grader.stages import EXERCISES, Stage, load_stages, stage_by_id
 
-from course.loop import screen
+from course.loop import class_feed, screen
 from course.loop.grading import Check, Verdict, digest, grade, is_solutions
 from course.loop.state import Progress, now, state_path
 
@@ -39,8 +39,9 @@ def pick_stage(name: str | None, what: str) -> Stage:
 
 
 def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Verdict,
-           show_closing: bool = True) -> tuple[bool, bool]:
-    """Write a verdict into the diary (not for the reference solutions).
+           show_closing: bool = True, say=None) -> tuple[bool, bool]:
+    """Write a verdict into the diary (not for the reference solutions), and send it to the class dashboard
+    if the student opted in (SAY shows the one line a failed report costs; default: print it now).
 
     Returns (the stage's first pass, the last stage's first pass); on the latter the closing
     message is shown, unless the caller wants to show it itself (after clearing the screen).
@@ -48,6 +49,9 @@ def record(console, progress: Progress, workdir: Path, stage: Stage, verdict: Ve
     if is_solutions(workdir) or (verdict.error and not verdict.checks):
         return False, False
     first = progress.record(stage.id, verdict.passed, verdict.summary)
+    # Opted in to the class dashboard (CLASS_URL and CLASS_KEY): a summary, never code or output.
+    class_feed.send(progress.folder, stage.id, verdict.checks, progress.hints_used(stage.id),
+                    say=say or (lambda line: console.print(Text(line, style="dim"))))
     if verdict.digest and not verdict.error:
         progress.stage(stage.id)["last_verdict"] = {
             "digest": verdict.digest, "passed": verdict.passed, "summary": verdict.summary,

@@ -36,6 +36,8 @@ class Check:
     expected: str = ""
     hint: str = ""
     hint_topic: str | None = None
+    score: float = 0.0  # its points, and what it could have had: for the class dashboard's gradebook
+    max_score: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -75,7 +77,8 @@ def read_report(stage: str, report: dict) -> list[Check]:
     """STAGE's checks in the grader's report (grader/report.py), or every check when none is STAGE's."""
     checks = [Check(stage=record.stage, title=record.check, status="passed" if record.passed else "failed",
                     outcome=record.outcome, output=record.output, sent=record.sent, got=record.got,
-                    expected=record.expected, hint=record.hint, hint_topic=record.hint_topic or None)
+                    expected=record.expected, hint=record.hint, hint_topic=record.hint_topic or None,
+                    score=record.score, max_score=record.max_score)
               for record in Report.from_json(report).checks if record.stage]
     return [check for check in checks if check.stage == stage] or checks
 

@@ -132,9 +132,12 @@ class Watcher:
         """The grader is done: show the verdict. A number means: leave with this status."""
         verdict, self.grading = self.grading.verdict(), None
         self.verdict = verdict
+        notes: list[str] = []  # a report the class dashboard did not take: shown below the fresh screen
         _, all_done = common.record(self.console, self.progress, self.workdir, self.stage, verdict,
-                                    show_closing=False)
+                                    show_closing=False, say=notes.append)
         self.render()
+        for note in notes:
+            self.console.print(Text(note, style="dim"))
         if all_done:
             screen.closing(self.console, self.stages)
         if fingerprint(self.folder()) != self.graded_print:  # saved while the grader ran

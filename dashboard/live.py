@@ -1,0 +1,63 @@
+"""Live updates: server-sent events to every open page (EventSource in the browser; no WebSocket needed,
+the page only listens). Each page gets the whole room when it connects, then one event per verdict.
+
+    event: snapshot            data: {"now": ..., "students": [row, ...], "heat": [...]}
+    event: verdict             data: {"now": ..., "student": row, "heat": [...]}
+
+A page that stops reading is dropped rather than allowed to hold the server's memory: each has a small
+queue, and a full queue ends its stream (the browser's EventSource reconnects and gets a fresh snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+KEEPALIVE_SECONDS = 15.0  # a comment line now and then: proxies and browsers keep the stream open
+QUEUE = 1024  # events a page may lag behind (a burst of a whole class is a few hundred)
+CLOSE = object()
+
+
+def event(kind: str, data: dict) -> str:
+    # json.dumps never writes a raw newline, so one data: line carries the whole event.
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+class Broadcaster:
+    def __init__(self) -> None:
+        self.queues: set[asyncio.Queue] = set()
+
+    def publish(self, kind: str, data: dict) -> None:
+        text = event(kind, data)
+        for queue in list(self.queues):
+            try:
+                queue.put_nowait(text)
+            except asyncio.QueueFull:
+                self.queues.discard(queue)
+                queue.get_nowait()
+                queue.put_nowait(CLOSE)
+
+    def close(self) -> None:
+        for queue in list(self.queues):
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(CLOSE)
+        self.queues.clear()
+
+    async def stream(self, first: Callable[[], str]) -> AsyncIterator[str]:
+        queue: asyncio.Queue = asyncio.Queue(QUEUE)
+        self.queues.add(queue)
+        try:
+            yield "retry: 1000\n" + first()
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is CLOSE:
+                    return
+                yield item
+        finally:
+            self.queues.discard(queue)
