@@ -174,7 +174,7 @@ def setup_venv(groups: list[str]) -> int:
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
-    Path(site_packages, "secure_mcp_workshop.pth").write_text(str(ROOT) + "\n")
+    Path(site_packages, "secure_mcp_workshop.pth").write_text(root_entry(Path(site_packages)) + "\n")
     if "instructor" in missing:
         # The notebooks' kernel lives inside .venv, not in the user's home folder.
         run(python, "-m", "ipykernel", "install", "--prefix", VENV, "--name", "secure-mcp-workshop",
@@ -184,6 +184,14 @@ def setup_venv(groups: list[str]) -> int:
     STAMP.write_text(json.dumps(done, indent=1, sort_keys=True))
     print(".venv is ready.")
     return 0
+
+
+def root_entry(site_packages: Path) -> str:
+    """The .pth line that names ROOT: relative to site-packages (Python joins the two), so the .venv follows
+    its checkout when the folder moves, and a copy that links to this .venv imports its own code rather
+    than rewriting the file under every other checkout that shares it."""
+    relative = os.path.relpath(ROOT, site_packages)
+    return relative if (site_packages / relative).resolve() == ROOT else str(ROOT)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,23 @@ def processes_under(folder: Path) -> list[str]:
     return [processes.describe(process) for process in processes.working_in(folder)]
 
 
+# Modules whose tests each grade or start their own submission, sharing nothing between tests: xdist spreads
+# them test by test. Every other module runs whole on one worker (its module fixtures set up once, its tests in
+# order), unless its tests name their own xdist_group (tests/test_attacks_found.py groups by graded run).
+SPREAD_TEST_BY_TEST = {
+    "test_grader_stage01", "test_grader_stage02", "test_grader_stage03", "test_grader_stage04",
+    "test_grader_stage05", "test_grader_stage06", "test_grader_stage07", "test_attacks_found",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if module not in SPREAD_TEST_BY_TEST and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture
 def grade_case(tmp_path):
     """Grade one fixture submission and assert it left no process behind."""

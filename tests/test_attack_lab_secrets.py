@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import selectors
 import shutil
 import socket
 import subprocess
@@ -56,6 +57,19 @@ def steal(tmp_path: Path) -> str:
     return done.stdout
 
 
+def wait_for_line(process: subprocess.Popen, text: str, deadline: float) -> str:
+    """What PROCESS printed up to the first line holding TEXT (or up to its end, or DEADLINE)."""
+    said = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline and selector.select(deadline - time.monotonic()):
+            line = process.stdout.readline()
+            said.append(line)
+            if not line or text in line:
+                break
+    return "".join(said)
+
+
 def stop(process: subprocess.Popen) -> None:
     os.killpg(process.pid, 9)
     process.wait()
@@ -88,14 +102,10 @@ def test_the_vulnerable_target_gives_its_flags_to_no_thief(scratch):
     server = start([sys.executable, "-m", "uvicorn", "lab_server:app", "--port", str(port), "--no-proxy-headers"],
                    {"API_KEY": secrets.token_urlsafe(24), "UPSTREAM_URL": "http://127.0.0.1:9", **flags}, cwd=TARGET)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                time.sleep(0.1)
+        # Ready when uvicorn itself says so: a connection alone could reach another process that took the
+        # port meanwhile (a busy machine), and the thief would then meet the target before it hid itself.
+        said = wait_for_line(server, "Uvicorn running on", deadline=time.monotonic() + 60)
+        assert "Uvicorn running on" in said, said
         stolen = steal(scratch)
     finally:
         stop(server)

@@ -495,8 +495,9 @@ def check(step: Step, sessions) -> None:
 
 
 def document_class(document: str) -> type:
-    """One class per document: pytest-xdist (--dist loadscope) hands whole documents to its workers."""
+    """One class per document, one xdist group per class: a worker runs a document's commands in order."""
 
+    @pytest.mark.xdist_group(f"document-{document}")
     @pytest.mark.parametrize("step", [marked(step) for step in STEPS if step.document == document])
     def test_the_command_works_as_the_document_says(self, step, sessions):
         check(step, sessions)
