@@ -31,9 +31,10 @@ from dashboard.guard import (SESSION_COOKIE, SESSION_SECONDS, HostOriginGuard, L
                              challenge)
 from dashboard.keys import KeyStore, Refused
 from dashboard.roster import Roster
-from dashboard.summary import MAX_BODY, VerdictSummary
+from dashboard.summary import MAX_BODY, CheckSummary, VerdictSummary
 
 STATIC = Path(__file__).parent / "static"
+FIELDS = frozenset(VerdictSummary.model_fields) | frozenset(CheckSummary.model_fields)
 INSTRUCTOR_REALM = "dashboard instructor"
 
 
@@ -144,7 +145,10 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
             verdict = VerdictSummary.model_validate_json(body)
         except ValidationError as error:
             # Where and why, never the input itself: nothing the student sent is echoed back.
-            problems = [{"loc": list(problem["loc"]), "msg": problem["msg"]} for problem in error.errors()[:10]]
+            # A location is the model's field names and indexes; a student's own key in it (an unknown field,
+            # a hint topic) is not repeated either.
+            problems = [{"loc": [part if isinstance(part, int) or part in FIELDS else "(your key)"
+                                 for part in problem["loc"]], "msg": problem["msg"]} for problem in error.errors()[:10]]
             audit.write(action="POST /api/verdicts", client=client_of(request), outcome="refused (invalid summary)",
                         **who)
             return JSONResponse({"detail": problems}, 422)
