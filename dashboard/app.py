@@ -171,7 +171,11 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
         if refusal is not None:
             return refusal
         first = lambda: live.event("snapshot", roster.snapshot())  # noqa: E731
-        return StreamingResponse(updates.stream(first), media_type="text/event-stream",
+        session, (count, token) = request.cookies.get(SESSION_COOKIE), bearer(request)
+        # What let the page in is asked again before each event: logging out ends a stream opened with that
+        # session (a sniffed cookie's too), and so do its expiry and a new instructor key.
+        still = lambda: sessions.valid(session) or (count == 1 and keys.is_instructor(token))  # noqa: E731
+        return StreamingResponse(updates.stream(first, still), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
     @app.get("/export/gradebook.csv")

@@ -45,7 +45,10 @@ class Broadcaster:
             queue.put_nowait(CLOSE)
         self.queues.clear()
 
-    async def stream(self, first: Callable[[], str]) -> AsyncIterator[str]:
+    async def stream(self, first: Callable[[], str], allowed: Callable[[], bool] = lambda: True
+                     ) -> AsyncIterator[str]:
+        """FIRST, then every event, while ALLOWED: asked again before each one, so a page whose session has
+        ended (logged out, expired, a new instructor key) gets nothing more and its stream ends."""
         queue: asyncio.Queue = asyncio.Queue(QUEUE)
         self.queues.add(queue)
         try:
@@ -54,9 +57,8 @@ class Broadcaster:
                 try:
                     item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if item is CLOSE:
+                    item = ": keep-alive\n\n"
+                if item is CLOSE or not allowed():
                     return
                 yield item
         finally:
