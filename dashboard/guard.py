@@ -18,6 +18,7 @@ import hashlib
 import ipaddress
 import json
 import math
+import re
 import secrets
 import time
 from functools import partial
@@ -31,6 +32,7 @@ REALM = "dashboard"
 SESSION_COOKIE = "dashboard_session"
 SESSION_SECONDS = 12 * 3600  # a teaching day
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+PORT = re.compile(r"(:[0-9]*)?")
 SECURITY_HEADERS = [
     # No inline script or style, nothing from elsewhere (offline, and no injected <script> could run),
     # never inside another site's frame.
@@ -45,11 +47,18 @@ SECURITY_HEADERS = [
 
 
 def host_name(value: str) -> str:
-    """The name in a Host header or an Origin's netloc, without the port; brackets off an IPv6 address."""
+    """The name in a Host header or an Origin's netloc, without the port; brackets off an IPv6 address.
+    After the name comes a port or nothing: "[::1].evil.example" or "127.0.0.1:evil" is no name at all ("")."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        name, closed, rest = value[1:].partition("]")
+        if not closed:
+            return ""
+    elif value.count(":") == 1:
+        name, rest = value.split(":")[0], value[value.find(":"):]
+    else:
+        return value  # a name without a port, or an IPv6 address without brackets
+    return name if PORT.fullmatch(rest) else ""
 
 
 def allowed_hosts(bind: str, extra: list[str] = ()) -> set[str]:
@@ -59,7 +68,7 @@ def allowed_hosts(bind: str, extra: list[str] = ()) -> set[str]:
             hosts.add(host_name(bind))
     except ValueError:
         hosts.add(host_name(bind))
-    return hosts
+    return hosts - {""}  # what a malformed name becomes: never a name we answer to
 
 
 class HostOriginGuard:
