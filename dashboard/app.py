@@ -78,7 +78,12 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def refuse(request: Request, status: int, detail: str, outcome: str, headers: dict | None = None,
-               student: str | None = None, key_id: str | None = None, log: bool = True) -> JSONResponse:
+               student: str | None = None, key_id: str | None = None, log: bool = True,
+               counted: bool = True) -> JSONResponse:
+        """The refusal, audited. COUNTED: another limit already bounds how often this one is written."""
+        if not counted:
+            note = limiter.audit_note(client_of(request))
+            log, outcome = log and note is not None, outcome + (note or "")
         if log:
             audit.write(action=f"{request.method} {request.url.path}", client=client_of(request), student=student,
                         key_id=key_id, outcome=outcome)
@@ -115,7 +120,7 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
             except Refused:
                 known = {}
             return refuse(request, 403, "A student key reports verdicts; it reads nothing.",
-                          "refused (a student key asked to read)", **known)
+                          "refused (a student key asked to read)", counted=False, **known)
         response = failed_credential(request, "invalid" if count else "missing", None, INSTRUCTOR_REALM)
         if response.status_code == 401 and "text/html" in request.headers.get("accept", ""):
             # A browser with no session: the same 401 and challenge, and a way to log in.
@@ -201,7 +206,7 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
         try:
             form = parse_qs((await read_capped(request, 4096)).decode("utf-8", "replace"))
         except TooLarge:
-            return refuse(request, 413, "Too large.", "refused (login too large)")
+            return refuse(request, 413, "Too large.", "refused (login too large)", counted=False)
         presented = (form.get("key") or [""])[0].strip()
         if not keys.is_instructor(presented):
             response = failed_credential(request, "invalid" if presented else "missing", None, INSTRUCTOR_REALM)
@@ -230,4 +235,4 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
     async def health():
         return PlainTextResponse("ok")
 
-    return HostOriginGuard(app, allowed_hosts(bind, list(hosts)), audit)
+    return HostOriginGuard(app, allowed_hosts(bind, list(hosts)), audit, limiter)

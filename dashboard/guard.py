@@ -74,8 +74,8 @@ def allowed_hosts(bind: str, extra: list[str] = ()) -> set[str]:
 class HostOriginGuard:
     """Refuse a request whose Host is not ours (421) or whose Origin is another site (403), before anything."""
 
-    def __init__(self, app, hosts: set[str], audit) -> None:
-        self.app, self.hosts, self.audit = app, hosts, audit
+    def __init__(self, app, hosts: set[str], audit, limiter: Limiter | None = None) -> None:
+        self.app, self.hosts, self.audit, self.limiter = app, hosts, audit, limiter or Limiter()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -93,9 +93,11 @@ class HostOriginGuard:
             await self.app(scope, receive, partial(with_security_headers, send))
             return
         client = scope["client"][0] if scope.get("client") else "unknown"
-        self.audit.write(action=f"{scope['method']} {scope['path']}", client=client,
-                         outcome=f"refused ({'Host' if refusal[0] == 421 else 'Origin'}: "
-                                 f"{(host + origin)[-1][:100] if host + origin else 'none'})")
+        note = self.limiter.audit_note(client)
+        if note is not None:
+            self.audit.write(action=f"{scope['method']} {scope['path']}", client=client,
+                             outcome=f"refused ({'Host' if refusal[0] == 421 else 'Origin'}: "
+                                     f"{(host + origin)[-1][:100] if host + origin else 'none'}){note}")
         await respond(send, refusal[0], refusal[1])
 
 
@@ -143,6 +145,15 @@ class Limiter:
     def failure(self, address: str) -> int | None:
         return None if self.limiter.hit(self.failures, "failure", address) else self._retry(self.failures,
                                                                                              "failure", address)
+
+    def audit_note(self, address: str) -> str | None:
+        """A refusal no other limit counts (Host, Origin, a student key reading, an oversized login): "" to
+        audit it as usual, up to the failure limit per address; past it, a note on the first of the burst
+        and None (not audited) for the rest, so nobody fills the disk through the log with them."""
+        if self.limiter.hit(self.failures, "refusal", address):
+            return ""
+        seconds = self._retry(self.failures, "refusal", address)
+        return f"; more unlogged for {seconds} s" if self.first_of_burst(f"refusals {address}", seconds) else None
 
     def _retry(self, item, *ids: str) -> int:
         reset_at, _ = self.limiter.get_window_stats(item, *ids)
