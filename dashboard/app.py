@@ -31,9 +31,10 @@ from dashboard.guard import (SESSION_COOKIE, SESSION_SECONDS, HostOriginGuard, L
                              challenge)
 from dashboard.keys import KeyStore, Refused
 from dashboard.roster import Roster
-from dashboard.summary import MAX_BODY, VerdictSummary
+from dashboard.summary import MAX_BODY, CheckSummary, VerdictSummary
 
 STATIC = Path(__file__).parent / "static"
+FIELDS = frozenset(VerdictSummary.model_fields) | frozenset(CheckSummary.model_fields)
 INSTRUCTOR_REALM = "dashboard instructor"
 
 
@@ -77,7 +78,12 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def refuse(request: Request, status: int, detail: str, outcome: str, headers: dict | None = None,
-               student: str | None = None, key_id: str | None = None, log: bool = True) -> JSONResponse:
+               student: str | None = None, key_id: str | None = None, log: bool = True,
+               counted: bool = True) -> JSONResponse:
+        """The refusal, audited. COUNTED: another limit already bounds how often this one is written."""
+        if not counted:
+            note = limiter.audit_note(client_of(request))
+            log, outcome = log and note is not None, outcome + (note or "")
         if log:
             audit.write(action=f"{request.method} {request.url.path}", client=client_of(request), student=student,
                         key_id=key_id, outcome=outcome)
@@ -114,7 +120,7 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
             except Refused:
                 known = {}
             return refuse(request, 403, "A student key reports verdicts; it reads nothing.",
-                          "refused (a student key asked to read)", **known)
+                          "refused (a student key asked to read)", counted=False, **known)
         response = failed_credential(request, "invalid" if count else "missing", None, INSTRUCTOR_REALM)
         if response.status_code == 401 and "text/html" in request.headers.get("accept", ""):
             # A browser with no session: the same 401 and challenge, and a way to log in.
@@ -144,7 +150,10 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
             verdict = VerdictSummary.model_validate_json(body)
         except ValidationError as error:
             # Where and why, never the input itself: nothing the student sent is echoed back.
-            problems = [{"loc": list(problem["loc"]), "msg": problem["msg"]} for problem in error.errors()[:10]]
+            # A location is the model's field names and indexes; a student's own key in it (an unknown field,
+            # a hint topic) is not repeated either.
+            problems = [{"loc": [part if isinstance(part, int) or part in FIELDS else "(your key)"
+                                 for part in problem["loc"]], "msg": problem["msg"]} for problem in error.errors()[:10]]
             audit.write(action="POST /api/verdicts", client=client_of(request), outcome="refused (invalid summary)",
                         **who)
             return JSONResponse({"detail": problems}, 422)
@@ -167,7 +176,11 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
         if refusal is not None:
             return refusal
         first = lambda: live.event("snapshot", roster.snapshot())  # noqa: E731
-        return StreamingResponse(updates.stream(first), media_type="text/event-stream",
+        session, (count, token) = request.cookies.get(SESSION_COOKIE), bearer(request)
+        # What let the page in is asked again before each event: logging out ends a stream opened with that
+        # session (a sniffed cookie's too), and so do its expiry and a new instructor key.
+        still = lambda: sessions.valid(session) or (count == 1 and keys.is_instructor(token))  # noqa: E731
+        return StreamingResponse(updates.stream(first, still), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
     @app.get("/export/gradebook.csv")
@@ -193,7 +206,7 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
         try:
             form = parse_qs((await read_capped(request, 4096)).decode("utf-8", "replace"))
         except TooLarge:
-            return refuse(request, 413, "Too large.", "refused (login too large)")
+            return refuse(request, 413, "Too large.", "refused (login too large)", counted=False)
         presented = (form.get("key") or [""])[0].strip()
         if not keys.is_instructor(presented):
             response = failed_credential(request, "invalid" if presented else "missing", None, INSTRUCTOR_REALM)
@@ -222,4 +235,4 @@ def create_app(folder: Path, *, bind: str = "127.0.0.1", hosts: list[str] = (), 
     async def health():
         return PlainTextResponse("ok")
 
-    return HostOriginGuard(app, allowed_hosts(bind, list(hosts)), audit)
+    return HostOriginGuard(app, allowed_hosts(bind, list(hosts)), audit, limiter)

@@ -18,6 +18,7 @@ import hashlib
 import ipaddress
 import json
 import math
+import re
 import secrets
 import time
 from functools import partial
@@ -31,6 +32,7 @@ REALM = "dashboard"
 SESSION_COOKIE = "dashboard_session"
 SESSION_SECONDS = 12 * 3600  # a teaching day
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+PORT = re.compile(r"(:[0-9]*)?")
 SECURITY_HEADERS = [
     # No inline script or style, nothing from elsewhere (offline, and no injected <script> could run),
     # never inside another site's frame.
@@ -45,11 +47,18 @@ SECURITY_HEADERS = [
 
 
 def host_name(value: str) -> str:
-    """The name in a Host header or an Origin's netloc, without the port; brackets off an IPv6 address."""
+    """The name in a Host header or an Origin's netloc, without the port; brackets off an IPv6 address.
+    After the name comes a port or nothing: "[::1].evil.example" or "127.0.0.1:evil" is no name at all ("")."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        name, closed, rest = value[1:].partition("]")
+        if not closed:
+            return ""
+    elif value.count(":") == 1:
+        name, rest = value.split(":")[0], value[value.find(":"):]
+    else:
+        return value  # a name without a port, or an IPv6 address without brackets
+    return name if PORT.fullmatch(rest) else ""
 
 
 def allowed_hosts(bind: str, extra: list[str] = ()) -> set[str]:
@@ -59,14 +68,14 @@ def allowed_hosts(bind: str, extra: list[str] = ()) -> set[str]:
             hosts.add(host_name(bind))
     except ValueError:
         hosts.add(host_name(bind))
-    return hosts
+    return hosts - {""}  # what a malformed name becomes: never a name we answer to
 
 
 class HostOriginGuard:
     """Refuse a request whose Host is not ours (421) or whose Origin is another site (403), before anything."""
 
-    def __init__(self, app, hosts: set[str], audit) -> None:
-        self.app, self.hosts, self.audit = app, hosts, audit
+    def __init__(self, app, hosts: set[str], audit, limiter: Limiter | None = None) -> None:
+        self.app, self.hosts, self.audit, self.limiter = app, hosts, audit, limiter or Limiter()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -84,9 +93,11 @@ class HostOriginGuard:
             await self.app(scope, receive, partial(with_security_headers, send))
             return
         client = scope["client"][0] if scope.get("client") else "unknown"
-        self.audit.write(action=f"{scope['method']} {scope['path']}", client=client,
-                         outcome=f"refused ({'Host' if refusal[0] == 421 else 'Origin'}: "
-                                 f"{(host + origin)[-1][:100] if host + origin else 'none'})")
+        note = self.limiter.audit_note(client)
+        if note is not None:
+            self.audit.write(action=f"{scope['method']} {scope['path']}", client=client,
+                             outcome=f"refused ({'Host' if refusal[0] == 421 else 'Origin'}: "
+                                     f"{(host + origin)[-1][:100] if host + origin else 'none'}){note}")
         await respond(send, refusal[0], refusal[1])
 
 
@@ -134,6 +145,15 @@ class Limiter:
     def failure(self, address: str) -> int | None:
         return None if self.limiter.hit(self.failures, "failure", address) else self._retry(self.failures,
                                                                                              "failure", address)
+
+    def audit_note(self, address: str) -> str | None:
+        """A refusal no other limit counts (Host, Origin, a student key reading, an oversized login): "" to
+        audit it as usual, up to the failure limit per address; past it, a note on the first of the burst
+        and None (not audited) for the rest, so nobody fills the disk through the log with them."""
+        if self.limiter.hit(self.failures, "refusal", address):
+            return ""
+        seconds = self._retry(self.failures, "refusal", address)
+        return f"; more unlogged for {seconds} s" if self.first_of_burst(f"refusals {address}", seconds) else None
 
     def _retry(self, item, *ids: str) -> int:
         reset_at, _ = self.limiter.get_window_stats(item, *ids)

@@ -77,9 +77,14 @@ class Roster:
                 continue
             checks: dict[str, list[int]] = {}  # name -> [passed, seen], in the order the checks run
             for verdict in graded:
+                # A student counts once per check: the same name sent 50 times is one vote, not fifty
+                # (it passes when every copy does).
+                own: dict[str, bool] = {}
                 for check in verdict.checks:
-                    counts = checks.setdefault(check.check, [0, 0])
-                    counts[0] += check.outcome == "passed"
+                    own[check.check] = own.get(check.check, True) and check.outcome == "passed"
+                for name, passes in own.items():
+                    counts = checks.setdefault(name, [0, 0])
+                    counts[0] += passes
                     counts[1] += 1
             passed = sum(all(check.outcome == "passed" for check in verdict.checks) for verdict in graded)
             stages.append({"stage": stage, "passed": passed, "graded": len(graded),

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from grader.report import OUTCOMES
 from grader.stages import load_stages
 
 MAX_BODY = 64 * 1024  # bytes: 200 checks with long names fit many times over
-STAGE_IDS = frozenset(stage.id for stage in load_stages())
+STAGE_POINTS = {stage.id: stage.points for stage in load_stages()}
+STAGE_IDS = frozenset(STAGE_POINTS)
 
-# Printable text only, bounded: what a check's title or a hint topic looks like.
-CheckName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-Topic = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Printable text only, bounded: what a check's title or a hint topic looks like. Not printable either: C1
+# controls, zero-width characters, line and paragraph separators, and the marks that turn text around
+# (U+202E shows "\u202eevil" as "live"): a name that reads as another, or two cells that look the same.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+$"
+CheckName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE)]
+Topic = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
 
 
 class CheckSummary(BaseModel):
@@ -50,3 +54,13 @@ class VerdictSummary(BaseModel):
         if value not in STAGE_IDS:
             raise ValueError("not a stage of stages.toml")
         return value
+
+    @model_validator(mode="after")
+    def no_more_points_than_the_stage_has(self) -> VerdictSummary:
+        # The gradebook adds up these points: a check scores at most its max_score, and the checks of a stage
+        # share its points (stages.toml), as the grader spreads them. Rounding aside, never more.
+        if any(check.score > check.max_score + 1e-9 for check in self.checks):
+            raise ValueError("a check scores at most its max_score")
+        if sum(check.max_score for check in self.checks) > STAGE_POINTS[self.stage] + 1e-6:
+            raise ValueError("the checks' max_score add up to more than the stage's points")
+        return self
