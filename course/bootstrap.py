@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -174,7 +173,7 @@ def setup_venv(groups: list[str]) -> int:
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
-    Path(site_packages, "secure_mcp_workshop.pth").write_text(root_entry(Path(site_packages)) + "\n")
+    name_this_checkout(Path(site_packages))
     if "instructor" in missing:
         # The notebooks' kernel lives inside .venv, not in the user's home folder.
         run(python, "-m", "ipykernel", "install", "--prefix", VENV, "--name", "secure-mcp-workshop",
@@ -186,12 +185,12 @@ def setup_venv(groups: list[str]) -> int:
     return 0
 
 
-def root_entry(site_packages: Path) -> str:
-    """The .pth line that names ROOT: relative to site-packages (Python joins the two), so the .venv follows
-    its checkout when the folder moves, and a copy that links to this .venv imports its own code rather
-    than rewriting the file under every other checkout that shares it."""
-    relative = os.path.relpath(ROOT, site_packages)
-    return relative if (site_packages / relative).resolve() == ROOT else str(ROOT)
+def name_this_checkout(site_packages: Path, root: Path = ROOT, venv: Path = VENV) -> None:
+    """Write the .pth that puts ROOT on sys.path, unless VENV is a link to another checkout's .venv (the
+    tests' copies of the repository use one): that .venv names its own checkout, for every other user of it."""
+    if venv.resolve().parent != root.resolve():
+        return
+    (site_packages / "secure_mcp_workshop.pth").write_text(str(root) + "\n")
 
 
 if __name__ == "__main__":
