@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import fcntl
 import functools
 import json
 import os
@@ -105,6 +107,35 @@ def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | Non
     left = list(Path(tempfile.gettempdir()).glob(f"grader-run-{grader.pid}-*"))
     assert left == [], f"the grader left its files behind: {left}"
     return GradeRun(grader.returncode, output, json.loads(report_file.read_text()))
+
+
+def once_per_session(factory: pytest.TempPathFactory, name: str, make) -> dict:
+    """MAKE(folder) -> a JSON-able result, computed once per test session by whichever xdist worker asks
+    first (the others wait for it, then read it): for work that several modules assert on."""
+    shared = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, above every worker's own
+    folder, done = shared / name, shared / name / "done.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            done.write_text(json.dumps(make(folder)))
+    return json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def solutions_graded(tmp_path_factory) -> GradeRun:
+    """Every stage of solutions/ graded once for the whole session, as `make grade` grades it."""
+    return GradeRun(**once_per_session(tmp_path_factory, "graded-solutions",
+                                       lambda folder: dataclasses.asdict(grade(SOLUTIONS, tmp_path=folder))))
+
+
+@pytest.fixture(scope="session")
+def starters_graded(tmp_path_factory) -> GradeRun:
+    """Every stage of the committed starters graded once for the whole session."""
+    return GradeRun(**once_per_session(tmp_path_factory, "graded-starters",
+                                       lambda folder: dataclasses.asdict(grade(committed_exercises(), tmp_path=folder))))
 
 
 def make_submission(tmp_path: Path, stage: str, case: str | None = None) -> Path:

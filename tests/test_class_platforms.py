@@ -231,10 +231,30 @@ def broken_exercises(folder: Path) -> Path:
     return folder
 
 
+def convert_like_the_workflow(report: dict, folder: Path) -> tuple[str, dict]:
+    """The grading step's second line run on REPORT (the grader's --json): (the payload, decoded)."""
+    convert = next(step for step in workflow_steps() if step.get("id") == "grader")["run"].strip().splitlines()[1]
+    assert convert.startswith(".venv/bin/python -m classroom.github_classroom results.json"), convert
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(report))
+    done = subprocess.run([sys.executable, "-m", "classroom.github_classroom", "results.json"], cwd=folder,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    name, encoded = done.stdout.strip().split("=", 1)
+    assert name == "result"
+    return encoded, json.loads(base64.b64decode(encoded))
+
+
 @pytest.mark.parametrize("submission", ["starters", "solutions", "broken"])
-def test_the_classroom_payload_stays_small_and_adds_up_exactly(tmp_path, submission):
-    exercises = {"starters": committed_exercises(), "solutions": SOLUTIONS}.get(submission) or broken_exercises(tmp_path / "ex")
-    encoded, result, report = run_the_classroom_step(student_checkout(tmp_path / "repo", exercises))
+def test_the_classroom_payload_stays_small_and_adds_up_exactly(tmp_path, submission, request):
+    """The broken submission runs the workflow's grading step end to end in a student's checkout; the starters
+    and the solutions take the step's converter to the session's gradings of them (the same `python -m grader`)."""
+    if submission == "broken":
+        encoded, result, report = run_the_classroom_step(student_checkout(tmp_path / "repo",
+                                                                          broken_exercises(tmp_path / "ex")))
+    else:
+        report = request.getfixturevalue(f"{submission}_graded").report
+        encoded, result = convert_like_the_workflow(report, tmp_path)
     full = sum(stage.points for stage in load_stages())
     assert len(encoded) < 64 * 1024, f"{len(encoded)} bytes in one environment variable"
     assert result["max_score"] == report["max_score"] == full

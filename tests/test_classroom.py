@@ -10,7 +10,6 @@ through /proc, from git).
 
 import base64
 import csv
-import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +27,7 @@ from classroom.sandbox import MARK, detect
 from course import bootstrap
 from grader import processes
 from grader.stages import ROOT, SOLUTIONS
-from tests.conftest import BROKEN, committed_exercises, processes_under
+from tests.conftest import BROKEN, committed_exercises, once_per_session, processes_under
 
 STAGE = "01-middleware"
 TIME_LIMIT = 45  # seconds per student: the hanging one is stopped here; the others need a fraction of it, even on a busy machine
@@ -197,23 +196,15 @@ def grade_the_class(root: Path) -> dict:
          "--jobs", "2", "--time-limit", str(TIME_LIMIT)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
     output, _ = grading.communicate(timeout=600)
-    return {"returncode": grading.returncode, "output": output, "before": before, "pid": grading.pid,
-            "canaries": [str(path) for path in canaries]}
+    return {"root": str(root), "returncode": grading.returncode, "output": output, "before": before,
+            "pid": grading.pid, "canaries": [str(path) for path in canaries]}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """The class, graded once per test session, whichever xdist worker comes first (the others wait)."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # the session's folder, above every worker's own
-    root = shared / "grade-class"
-    with open(shared / "grade-class.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / "graded.json").exists():
-            root.mkdir(exist_ok=True)
-            (root / "graded.json").write_text(json.dumps(grade_the_class(root)))
-    run = json.loads((root / "graded.json").read_text())
+    run = once_per_session(tmp_path_factory, "grade-class", grade_the_class)
+    root = Path(run["root"])
     assert run["returncode"] == 0, run["output"]
     return {"results": root / "results", "output": run["output"], "before": run["before"], "pid": run["pid"],
             "canaries": [Path(path) for path in run["canaries"]], "submissions": root / "class",

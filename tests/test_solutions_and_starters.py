@@ -6,20 +6,19 @@ import sys
 
 import pytest
 
-from grader.stages import ROOT, SOLUTIONS, load_stages
-from tests.conftest import committed_exercises, grade
+from grader.stages import ROOT, load_stages
 
 STAGES = [stage.id for stage in load_stages()]
 
 
-@pytest.fixture(scope="module")
-def solutions_run(tmp_path_factory):
-    return grade(SOLUTIONS, tmp_path=tmp_path_factory.mktemp("solutions"))
+@pytest.fixture
+def solutions_run(solutions_graded):
+    return solutions_graded  # graded once for the session (tests/conftest.py): other modules read it too
 
 
-@pytest.fixture(scope="module")
-def starters_run(tmp_path_factory):
-    return grade(committed_exercises(), tmp_path=tmp_path_factory.mktemp("starters"))
+@pytest.fixture
+def starters_run(starters_graded):
+    return starters_graded
 
 
 def test_the_solutions_pass_every_check(solutions_run):
