@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 from dataclasses import dataclass, field
 
 import httpx2
@@ -75,13 +77,28 @@ async def _session(open_streams, tool: str, arguments: dict) -> SessionResult:
     return result
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every session's client: each new default one loads the CA bundle (about 80 ms),
+    and a grading opens dozens of sessions to servers that only speak plain HTTP on loopback."""
+    return ssl.create_default_context()
+
+
+def _client(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+    """The SDK's client factory (mcp.shared._httpx_utils.create_mcp_http_client), with the shared TLS context."""
+    return httpx2.AsyncClient(headers=headers, timeout=timeout or httpx2.Timeout(30.0, read=300.0), auth=auth,
+                              verify=_tls())
+
+
 def sse_session(url: str, headers: dict[str, str], tool: str, arguments: dict | None = None) -> SessionResult:
-    return asyncio.run(_session(lambda: sse_client(url, headers=headers, timeout=5.0), tool, arguments or {}))
+    return asyncio.run(_session(lambda: sse_client(url, headers=headers, timeout=5.0, httpx_client_factory=_client),
+                                tool, arguments or {}))
 
 
 def streamable_session(url: str, headers: dict[str, str], tool: str, arguments: dict | None = None) -> SessionResult:
     def open_streams():
-        client = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(5.0, read=SESSION_TIMEOUT))
+        client = _client(headers, httpx2.Timeout(5.0, read=SESSION_TIMEOUT))
         return _with_client(client, url)
 
     return asyncio.run(_session(open_streams, tool, arguments or {}))

@@ -9,7 +9,12 @@ import re
 import tempfile
 
 FLAG = re.compile(rb"FLAG\{[0-9a-f]{24}\}")
-found = set()
+found = {}  # flag -> where it was read
+
+
+def note(data, where):
+    for flag in FLAG.findall(data):
+        found.setdefault(flag, where)
 
 
 def read(path, limit=1 << 22):
@@ -24,7 +29,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     if int(pid) == os.getpid():
         continue
     for part in ("environ", "cmdline"):
-        found |= set(FLAG.findall(read(f"/proc/{pid}/{part}")))
+        note(read(f"/proc/{pid}/{part}"), f"/proc/{pid}/{part}")
     try:
         with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
             for line in maps:
@@ -36,13 +41,14 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
                     continue
                 try:
                     mem.seek(start)
-                    found |= set(FLAG.findall(mem.read(end - start)))
+                    note(mem.read(end - start), f"/proc/{pid}/mem ({read(f'/proc/{pid}/cmdline')[:80]!r})")
                 except (OSError, ValueError, OverflowError):
                     pass
     except OSError:
         pass
+print("temp folder:", tempfile.gettempdir())
 for folder, _, files in os.walk(tempfile.gettempdir()):
     for name in files:
-        found |= set(FLAG.findall(read(os.path.join(folder, name))))
-for flag in sorted(found):
-    print(flag.decode())
+        note(read(os.path.join(folder, name)), os.path.join(folder, name))
+for flag, where in sorted(found.items()):
+    print(flag.decode(), "in", where)

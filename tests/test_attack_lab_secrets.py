@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -50,9 +51,11 @@ def start(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> subproce
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def steal(tmp_path: Path) -> str:
+def steal(scratch: Path) -> str:
+    """What the thief found, a flag per line with where it read it."""
     done = subprocess.run([*AS_SAME_USER, sys.executable, str(THIEF)], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)})
+                          cwd=scratch, env={**os.environ, "TMPDIR": str(scratch)})
+    assert f"temp folder: {scratch}\n" in done.stdout, done.stdout + done.stderr  # its own, not all of /tmp
     return done.stdout
 
 
@@ -78,9 +81,13 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def scratch(tmp_path):
-    tmp_path.chmod(0o777)  # the thief may run as nobody
-    return tmp_path
+def scratch():
+    """The thief's temp folder, right under the system's: it runs as nobody, who cannot reach a pytest tmp_path
+    (its parents are the owner's only), and Python would fall back to the whole of /tmp, whatever is in it."""
+    folder = Path(tempfile.mkdtemp(prefix="attack-lab-thief-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("hidden", [False, True], ids=["a process that does not hide", "a hidden process"])
