@@ -79,3 +79,13 @@ def start(folder: Path, students: list[str], **options) -> Dashboard:
             running.stop()
             raise RuntimeError(f"the dashboard did not answer on {running.url} within {READY_DEADLINE} s")
         time.sleep(0.05)
+
+
+def shown(response: httpx.Response) -> str:
+    """A response as a failing test prints it: status, headers, the start of the body."""
+    return f"{response.status_code} {dict(response.headers)}\n{response.text[:2000]}"
+
+
+def instructor(board: Dashboard) -> dict:
+    """The headers of the instructor's own key."""
+    return {"Authorization": f"Bearer {board.instructor_key}"}

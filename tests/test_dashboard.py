@@ -18,7 +18,7 @@ import pytest
 from course.loop import class_feed
 from course.loop.grading import Check
 from grader.stages import ROOT
-from tests.dashboard_helpers import start, verdict
+from tests.dashboard_helpers import instructor, shown, start, verdict
 
 STUDENTS = ["alice", "bob", "carol"]
 
@@ -28,14 +28,6 @@ def board(tmp_path):
     running = start(tmp_path / "dashboard", STUDENTS, report_limit="5/minute")
     yield running
     running.stop()
-
-
-def shown(response: httpx.Response) -> str:
-    return f"{response.status_code} {dict(response.headers)}\n{response.text[:2000]}"
-
-
-def instructor(board) -> dict:
-    return {"Authorization": f"Bearer {board.instructor_key}"}
 
 
 def test_a_students_verdict_is_accepted_and_shown_on_the_instructors_page(board):
