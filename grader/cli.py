@@ -187,6 +187,10 @@ def run_checks(session: GradingSession) -> int:
         "--disable-plugin-autoload", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths=",
     ]
+    # pytest.main() also reads these from the environment: options or plugins the student's shell (or a test
+    # runner above us) set for its own pytest would change, or stop, the grader's.
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        os.environ.pop(name, None)
     return int(pytest.main(args, plugins=[session]))
 
 

@@ -128,3 +128,13 @@ def test_the_fork_server_and_a_cold_start_give_the_same_verdicts(tmp_path, case)
 
     assert outcomes(forked) == outcomes(cold)
     assert forked.report["score"] == cold.report["score"] < forked.report["max_score"]
+
+
+def test_pytest_settings_in_the_students_environment_change_nothing(tmp_path):
+    """The grader runs its checks with pytest: a shell that sets PYTEST_ADDOPTS or PYTEST_PLUGINS for its own
+    pytest (a student's, or a test runner above the grader) neither stops nor bends the grading."""
+    from tests.conftest import grade
+
+    run = grade(SOLUTIONS, "01-middleware", tmp_path=tmp_path,
+                env={"PYTEST_ADDOPTS": "--dist loadscope -x -k nothing", "PYTEST_PLUGINS": "no_such_plugin"})
+    assert run.returncode == 0 and run.report["score"] == run.report["max_score"] == 20, run.stdout
