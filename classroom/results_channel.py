@@ -104,7 +104,7 @@ def distrust(report: dict | None, returncode: int | None, seconds: float, stages
 def _list_checks(stage_ids: list[str]) -> list[str]:
     import pytest
 
-    from grader.session import GradingSession
+    from grader.session import GradingSession, run_pytest
     from grader.stages import stage_of_checks
 
     names: list[str] = []
@@ -118,7 +118,7 @@ def _list_checks(stage_ids: list[str]) -> list[str]:
     with open(os.devnull, "w") as quiet:
         sys.stdout, real = quiet, sys.stdout
         try:
-            pytest.main([str(stage.checks_file) for stage in stages] + [
+            run_pytest([str(stage.checks_file) for stage in stages] + [
                 "--collect-only", "-q", "-p", "no:cacheprovider", "--disable-plugin-autoload",
                 "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths="],
                 plugins=[Collector()])

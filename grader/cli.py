@@ -175,7 +175,7 @@ def load_while_the_fork_server_warms_up() -> None:
 
 
 def run_checks(session: GradingSession) -> int:
-    import pytest  # imported only now: the servers are already booting meanwhile
+    from grader.session import run_pytest  # pytest with it, only now: the servers are already booting
 
     stages = session.stages
     args = [str(stage.checks_file) for stage in stages] + [
@@ -187,11 +187,7 @@ def run_checks(session: GradingSession) -> int:
         "--disable-plugin-autoload", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "--rootdir", str(stages[0].checks_file.parent), "-o", "addopts=", "-o", "testpaths=",
     ]
-    # pytest.main() also reads these from the environment: options or plugins the student's shell (or a test
-    # runner above us) set for its own pytest would change, or stop, the grader's.
-    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
-        os.environ.pop(name, None)
-    return int(pytest.main(args, plugins=[session]))
+    return run_pytest(args, plugins=[session])
 
 
 _TERMINATED = []

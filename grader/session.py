@@ -9,6 +9,7 @@ only once pytest has run it to the end and it passed: a check that never ran
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,15 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.outcome == "passed"
+
+
+def run_pytest(args: list[str], plugins: list[object]) -> int:
+    """pytest.main(ARGS) for the checks, with nothing taken from the environment: pytest.main() also reads
+    PYTEST_ADDOPTS and PYTEST_PLUGINS, and options or plugins a shell set for another pytest would change or stop
+    the grader's (`--dist` alone ended every grading: 'unrecognized arguments')."""
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        os.environ.pop(name, None)
+    return int(pytest.main(args, plugins=plugins))
 
 
 def _random_root_path() -> str:

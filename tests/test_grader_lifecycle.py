@@ -46,12 +46,14 @@ def test_an_interrupted_grader_leaves_no_server_behind(tmp_path, how, when):
     assert processes_of(grader.pid, before) == [], f"the reference or other servers survived:\n{output}"
 
 
-def test_a_whole_class_is_graded_in_one_command(tmp_path):
+def test_a_whole_class_is_graded_in_one_command_whatever_pytest_settings_its_shell_has(tmp_path):
+    """(The class grader lists the checks that exist with pytest too: PYTEST_ADDOPTS made it flag every one.)"""
     submissions = tmp_path / "class"
     shutil.copytree(SOLUTIONS / "01-middleware", submissions / "ada" / "01-middleware")
     shutil.copytree(committed_exercises() / "01-middleware", submissions / "bob" / "01-middleware")
     done = subprocess.run([sys.executable, "-m", "classroom", str(submissions), "--stage", "01-middleware",
-                           "--out", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTEST_ADDOPTS": "--dist loadscope -x", "PYTEST_PLUGINS": "no_such_plugin"})
     assert done.returncode == 0, done.stdout + done.stderr
     ada = json.loads((tmp_path / "results" / "ada.json").read_text())
     bob = json.loads((tmp_path / "results" / "bob.json").read_text())
