@@ -184,9 +184,9 @@ def processes_under(folder: Path) -> list[str]:
 
 # xdist (--dist loadgroup) runs each module whole on one worker (its module fixtures set up once, its tests in
 # order) unless its tests name their own xdist_group: tests/test_attacks_found.py groups by graded run, and a
-# document's commands are a group (tests/test_documents.py). Spreading the stage modules test by test as well was
-# measured slower on the whole suite on 2 cores (fresh clones: 712 s and 1353 s of CPU, against 595 s and
-# 1166 s): run side by side, their gradings took more CPU, and the cores were already full.
+# document's commands are a group (tests/test_documents.py). Spreading the stage modules test by test as well
+# made no difference to the whole suite on 2 cores (fresh clones: 712 s against 710 s, 1353 against 1340 s of
+# CPU): it is CPU-bound, and a module's gradings in a row leave the other workers the cores.
 SPREAD_TEST_BY_TEST = {"test_attacks_found"}
 
 

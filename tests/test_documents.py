@@ -401,7 +401,8 @@ class Session:
             for server in [server for server in self.servers if server.ready == ready]:
                 server.stop()
                 self.servers.remove(server)
-        log = Path(tempfile.mkstemp(prefix="doc-server-", suffix=".log")[1])
+        # Beside the copy, not in /tmp: a server stopped and dropped above takes no log with it.
+        log = Path(tempfile.mkstemp(prefix="doc-server-", suffix=".log", dir=self.copy.parent)[1])
         with log.open("w") as out:
             process = subprocess.Popen([*self.enter(), "bash", "-c", f'cd "$1" && exec {command}', "bash",
                                         str(self.cwd)],
