@@ -151,16 +151,20 @@ def answered_or_explained(server: Server, method: str, path: str, described: str
     """Turn a request that got no answer into what a student reads: what was sent, what came back.
 
     A timeout marks the server as hung, so every later check skips it at once
-    instead of waiting out the same timeout again."""
+    instead of waiting out the same timeout again. The reference's own failure to answer
+    (a machine under load, say) is never the student's: the check is blocked, not failed."""
     try:
         yield
-    except (httpx.TimeoutException, TimeoutError):
-        server.hung = f"no answer to {method} {path} within {REQUEST_TIMEOUT:.0f} s"
-        raise CheckFailed(
-            sent=described, got=f"no answer within {REQUEST_TIMEOUT:.0f} s", expected="an answer",
-            hint="something in the request path blocks forever; look for a loop, a lock or a blocking call "
-                 "(time.sleep, a synchronous request) in your middleware") from None
-    except (httpx.TransportError, OSError) as error:
+    except (httpx.TimeoutException, TimeoutError, httpx.TransportError, OSError) as error:
+        if server.label.startswith("reference"):
+            blocked_by(f"the reference server gave no answer to {described} ({error.__class__.__name__}); "
+                       "this is the grader's problem or the machine's, not your code's: run the grader again")
+        if isinstance(error, (httpx.TimeoutException, TimeoutError)):
+            server.hung = f"no answer to {method} {path} within {REQUEST_TIMEOUT:.0f} s"
+            raise CheckFailed(
+                sent=described, got=f"no answer within {REQUEST_TIMEOUT:.0f} s", expected="an answer",
+                hint="something in the request path blocks forever; look for a loop, a lock or a blocking call "
+                     "(time.sleep, a synchronous request) in your middleware") from None
         raise CheckFailed(
             sent=described, got=f"the connection failed ({error.__class__.__name__}: {error})",
             expected="an HTTP answer", hint=f"the server may have crashed; its log:\n{tail(server.log())}") from None

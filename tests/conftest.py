@@ -89,6 +89,13 @@ class GradeRun:
     def failed(self) -> list[dict]:
         return [test for test in self.report["tests"] if test["status"] != "passed"]
 
+    def explain(self, names: list[str]) -> str:
+        """The whole output of the checks NAMES first, then the grader's: a long output is cut in the
+        middle by CI logs, and the check a test is about must not be what gets cut."""
+        outputs = [f"{test['name']} [{test['status']}]:\n{test['output']}"
+                   for test in self.report["tests"] if test["name"] in names]
+        return "\n\n".join([*outputs, "-- the grader printed --", self.stdout])
+
 
 def grade(workdir: Path, *stages: str, tmp_path: Path, env: dict[str, str] | None = None,
           timeout: float = 300) -> GradeRun:

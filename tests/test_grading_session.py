@@ -161,3 +161,33 @@ def test_the_constant_time_check_accepts_a_correct_form(name):
 def test_the_constant_time_check_flags_a_leaky_comparison(name):
     _, leaks = key_comparisons(LEAKY[name])
     assert leaks, f"{name} was not flagged"
+
+
+class _NotListening:
+    """A server that stopped listening: what a request meets when a process dies or a port closes."""
+
+    hung = None
+
+    def __init__(self, label: str) -> None:
+        import socket
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        self.label, self.base_url = label, f"http://127.0.0.1:{port}"
+
+    def log(self) -> str:
+        return "(the server's log)"
+
+
+def test_a_reference_that_gives_no_answer_blocks_the_check_and_never_fails_the_student():
+    from grader.probes import Probe, send
+    with pytest.raises(pytest.skip.Exception, match="the reference server gave no answer"):
+        send(_NotListening("reference-proxied"), Probe("POST", "/mcp"))
+
+
+def test_a_student_server_that_gives_no_answer_fails_the_check_saying_what_was_sent():
+    from grader.probes import Probe, send
+    from grader.verdict import CheckFailed
+    with pytest.raises(CheckFailed) as failed:
+        send(_NotListening("student-proxied"), Probe("POST", "/mcp"))
+    assert "POST /mcp" in str(failed.value) and "the connection failed" in str(failed.value), str(failed.value)

@@ -22,7 +22,7 @@ def starters_run(starters_graded):
 
 
 def test_the_solutions_pass_every_check(solutions_run):
-    assert solutions_run.returncode == 0, solutions_run.stdout
+    assert solutions_run.returncode == 0, solutions_run.explain([test["name"] for test in solutions_run.failed()])
     assert solutions_run.report["score"] == solutions_run.report["max_score"] > 0
 
 
